@@ -1,2 +1,124 @@
-def main():
-    print("qlint")
+"""The ``qlint`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import reporters
+from .change import InputError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+SUBCOMMANDS = ("demo", "rules", "rule")
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"qlint: {msg}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _emit(report, fmt: str) -> int:
+    click.echo(reporters.get(fmt).render(report), nl=False)
+    return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.argument("revs", nargs=-1)
+def review_cmd(repo: str, fmt: str, revs: tuple[str, ...]) -> None:
+    """Review commits for migration-compatibility breaks.
+
+    REV reviews one commit, A..B every non-merge commit after A up to B
+    (oldest first, each against its first parent); no argument reviews HEAD.
+
+    Other commands: `qlint demo` reviews a bundled example; `qlint rules`
+    lists the rules; `qlint rule NAME` prints one rule's documentation.
+
+    Exit status: 0 no error findings, 1 error findings, 2 bad input.
+    """
+    from .engine import review
+    from .gitsrc import review_range
+
+    if fmt not in reporters.formats():
+        _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
+    if len(revs) > 1:
+        _fail("give one revision or one range A..B")
+    spec = revs[0] if revs else "HEAD"
+    if not os.path.isdir(repo):
+        _fail(f"no such directory: {repo}")
+    series = review_range(repo, spec)
+    sys.exit(_emit(review(series), fmt))
+
+
+def demo(fmt: str = "text") -> int:
+    """Build the bundled AER example in a temporary repository and review it."""
+    from .engine import review
+    from .fixture_repo import build, fixtures_root
+    from .gitsrc import review_range
+
+    root = fixtures_root()
+    patches = sorted((root / "demo").glob("*.patch"))
+    with tempfile.TemporaryDirectory(prefix="qlint-demo-") as tmp:
+        _, base, ids = build(root / "tree", patches, Path(tmp) / "qemu")
+        if fmt == "text":
+            click.echo(
+                "qlint demo: a small QEMU-style tree (VERSION 7.2.50) where patch 1 makes\n"
+                "pcie_aer_init() set a new AER register for every device, QEMU 8.0 is released,\n"
+                "and patch 4 adds the property, the guard and the hw_compat_7_2 entry.\n"
+            )
+        series = review_range(str(Path(tmp) / "qemu"), f"{base}..{ids[-1]}")
+        report = review(series)
+        click.echo(reporters.get(fmt).render(report), nl=False)
+    # the demo succeeds when it shows the break and accepts the fix
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "demo":
+            fmt = "text"
+            if "--format" in args[1:]:
+                i = args.index("--format")
+                fmt = args[i + 1] if i + 1 < len(args) else "text"
+            if fmt not in reporters.formats():
+                _fail(f"unknown format {fmt!r}")
+            sys.exit(demo(fmt))
+        if args and args[0] == "rules":
+            from .rulebase import all_rules
+
+            for r in all_rules():
+                click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
+            sys.exit(EXIT_OK)
+        if args and args[0] == "rule":
+            from .rulebase import all_rules
+
+            if len(args) != 2:
+                _fail("usage: qlint rule NAME")
+            for r in all_rules():
+                if r.name == args[1]:
+                    click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}")
+                    sys.exit(EXIT_OK)
+            _fail(f"no rule named {args[1]!r} (see `qlint rules`)")
+        review_cmd.main(args=args, prog_name="qlint", standalone_mode=False)
+    except InputError as exc:
+        _fail(str(exc))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""What a migration maintainer says: who breaks, and the exact fix.
+
+Shared by the rules so that every review names machine types, releases and
+the property/guard/compat-entry triad the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .index import TreeIndex
+from .model import ConfigWrite, FileModel, PropertyDef
+
+
+def vstr(v: tuple[int, int] | None) -> str:
+    return f"{v[0]}.{v[1]}" if v else "?"
+
+
+def machine_types(v: tuple[int, int] | None) -> str:
+    if v is None:
+        return "existing versioned machine types"
+    s = vstr(v)
+    return f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
+
+
+def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str = "hw") -> tuple[str, str]:
+    """(array name, path) of the current compat array, the way this tree spells it."""
+    if v is None:
+        return f"{family}_compat_X_Y", "hw/core/machine.c"
+    arrays = [a for a in index.arrays_of_version(v) if a.family == family]
+    if arrays:
+        return arrays[0].name, arrays[0].path
+    # the array does not exist yet (the window after a release); say where it goes
+    older = sorted((a for a in index.compat_arrays() if a.family == family), key=lambda a: a.version)
+    if older and older[-1].style == "macro":
+        return f"{family.upper()}_COMPAT_{v[0]}_{v[1]}", older[-1].path
+    path = older[-1].path if older else "hw/core/machine.c"
+    return f"{family}_compat_{v[0]}_{v[1]}", path
+
+
+def register_slug(writes: list[ConfigWrite]) -> str:
+    for w in writes:
+        idents = re.findall(r"[A-Z][A-Z0-9_]{3,}", w.offset) if w.target != "cap" else []
+        idents = [i for i in idents if not i.endswith(("_SIZEOF", "_SIZE"))]
+        if idents:
+            return max(idents, key=len).lower().replace("_", "-")
+        if w.target == "cap":
+            return re.sub(r"_init$", "", w.offset.split("+")[0]).replace("_", "-")
+    return "new-behaviour"
+
+
+def driver_for_array(model: FileModel, array: str) -> str | None:
+    """The TYPE_* macro (or quoted name) of the type whose class_init installs ``array``."""
+    for t in model.typeinfos:
+        if not t.class_init:
+            continue
+        seen, stack = set(), [t.class_init]
+        while stack:
+            cur = stack.pop()
+            if cur in seen or cur not in model.functions:
+                continue
+            seen.add(cur)
+            fn = model.functions[cur]
+            if array in fn.prop_arrays:
+                return t.name if t.name_is_macro else f'"{t.name}"'
+            stack.extend(fn.calls)
+    return None
+
+
+def owner_types(index: TreeIndex, prop: PropertyDef) -> list[str]:
+    m = index.model(prop.path)
+    if m is None:
+        return []
+    d = driver_for_array(m, prop.array)
+    if d is None:
+        return []
+    name = d.strip('"') if d.startswith('"') else index.type_macros().get(d)
+    return [name] if name else []
+
+
+def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version) -> str:
+    """The property, guard and compat entry that would keep old machine types as they were."""
+    slug = register_slug(writes)
+    prop_name = "x-" + slug
+    w0 = writes[0]
+    arr_name, arr_path = compat_array_name(index, version)
+    lines: list[str] = []
+    if "PCIDevice" in w0.base_type or w0.base_type == "":
+        bit_props = [p for p in index.props_by_field("cap_present") if p.bit]
+        mask = "QEMU_" + slug.upper().replace("-", "_")
+        bitnr = mask + "_BITNR"
+        if bit_props:
+            holder = bit_props[0]
+            nums = [n for n in (index.number(p.bit) for p in bit_props if p.bit) if n is not None]
+            nxt = (max(nums) + 1) if nums else "N"
+            hdr = next(iter(index.grep(("#define " + holder.bit).encode())), "the header defining the cap_present bits")
+            pm = index.model(holder.path)
+            driver = driver_for_array(pm, holder.array) if pm is not None else None
+            var = w0.base_var or "dev"
+            lines += [
+                f"1. {hdr}, in the enum of cap_present bits:",
+                f"       #define {bitnr} {nxt}",
+                f"       {mask} = (1 << {bitnr}),",
+                f"2. {holder.path}, {holder.array}[]:",
+                f'       DEFINE_PROP_BIT("{prop_name}", {holder.struct}, cap_present,',
+                f"                       {bitnr}, true),",
+                f"3. {w0.function}(): put the new writes under the property:",
+                f"       if ({var}->cap_present & {mask}) {{",
+                "           ...",
+                "       }",
+                f"4. {arr_path}, {arr_name}[]:",
+                f'       {{ {driver or "TYPE_PCI_DEVICE"}, "{prop_name}", "off" }},',
+            ]
+            return "\n".join(lines)
+    # a device-specific change: a bool on the device's own state
+    field = slug.replace("-", "_")
+    drv, arr, struct = None, None, None
+    for t in model.typeinfos:
+        if t.class_init and t.class_init in model.functions:
+            for a in sorted(_arrays_from(model, t.class_init)):
+                arr, drv = a, (t.name if t.name_is_macro else f'"{t.name}"')
+                struct = next((p.struct for p in model.props if p.array == a), t.instance_struct)
+                break
+        if arr:
+            break
+    lines += [
+        f"1. {model.path}: a field in the device state:  bool {field};",
+        f"2. {model.path}, {arr or 'the device property array'}[]:",
+        f'       DEFINE_PROP_BOOL("{prop_name}", {struct or "DeviceState"}, {field}, true),',
+        f"3. {w0.function}(): put the new behaviour under the property:",
+        f"       if (s->{field}) {{",
+        "           ...",
+        "       }",
+        f"4. {arr_path}, {arr_name}[]:",
+        f'       {{ {drv or "TYPE_...(the device)"}, "{prop_name}", "off" }},',
+    ]
+    return "\n".join(lines)
+
+
+def _arrays_from(model: FileModel, root: str) -> set[str]:
+    out: set[str] = set()
+    seen, stack = set(), [root]
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in model.functions:
+            continue
+        seen.add(cur)
+        fn = model.functions[cur]
+        out |= fn.prop_arrays
+        stack.extend(fn.calls)
+    return out
+
+
+def entry_line(driver: str, prop: str, value: str) -> str:
+    return f'{{ {driver}, "{prop}", "{value}" }},'
+
+
+def restoring_value(prop: PropertyDef) -> str:
+    d = (prop.default or "").strip().lower()
+    if d in ("true", "on"):
+        return "off"
+    if d in ("false", "off"):
+        return "on"
+    return "<old value>"

@@ -1,0 +1,120 @@
+"""The change model: a series of patches, each with its files' old and new text.
+
+Every input (a git range, the index, an mbox) is turned into a :class:`Series`;
+everything after that reads only this module's types and :class:`Snapshot`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+
+class InputError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class Snapshot:
+    """A read-only view of a source tree at one point of a series.
+
+    ``read`` returns a file's bytes or None; ``blob_id`` a stable identity of
+    those bytes (a git object id, or a hash for in-memory files) that caches
+    can key on.  A snapshot never writes anywhere.
+    """
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def read(self, path: str) -> bytes | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def blob_id(self, path: str) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def files(self) -> Iterator[tuple[str, str]]:  # pragma: no cover - interface
+        """(path, blob id) of every file."""
+        raise NotImplementedError
+
+
+class OverlaySnapshot(Snapshot):
+    """A snapshot with some files replaced, added or deleted in memory."""
+
+    def __init__(self, base: Snapshot, changes: dict[str, bytes | None], label: str):
+        super().__init__(label)
+        self.base = base
+        self.changes = dict(changes)
+
+    def read(self, path: str) -> bytes | None:
+        if path in self.changes:
+            return self.changes[path]
+        return self.base.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        if path in self.changes:
+            data = self.changes[path]
+            if data is None:
+                return None
+            import hashlib
+
+            return "mem:" + hashlib.sha1(data).hexdigest()
+        return self.base.blob_id(path)
+
+    def files(self) -> Iterator[tuple[str, str]]:
+        for path, oid in self.base.files():
+            if path not in self.changes:
+                yield path, oid
+        for path, data in self.changes.items():
+            if data is not None:
+                yield path, self.blob_id(path) or ""
+
+
+@dataclass
+class FileChange:
+    path: str  # new path ('' if deleted)
+    old_path: str  # old path ('' if added)
+    status: str  # A, D, M, R
+    old_data: bytes | None
+    new_data: bytes | None
+    added: set[int] = field(default_factory=set)  # new-side line numbers
+    removed: set[int] = field(default_factory=set)  # old-side line numbers
+    binary: bool = False
+
+    @property
+    def display_path(self) -> str:
+        return self.path or self.old_path
+
+
+@dataclass
+class Patch:
+    """One commit (or one mail of a series)."""
+
+    ident: str  # full commit id, or another stable id
+    short: str  # what a reader sees: abbreviated id, or "staged", or "[PATCH 2/5]"
+    subject: str
+    files: list[FileChange]
+    old: Snapshot
+    new: Snapshot
+    index: int = 1
+    total: int = 1
+    message_id: str | None = None
+
+    def changed(self, path: str) -> FileChange | None:
+        for f in self.files:
+            if f.path == path or (not f.path and f.old_path == path):
+                return f
+        return None
+
+
+@dataclass
+class Series:
+    patches: list[Patch]
+    base: Snapshot
+    tip: Snapshot
+    description: str = ""
+    # Snapshots of earlier releases, by version, when the source can find them
+    # (a git history can; an mbox on a plain tree cannot).
+    release_lookup: Callable[[Snapshot, tuple[int, int]], Snapshot | None] | None = None
+    release_versions: Callable[[], list[tuple[int, int]]] | None = None
+
+    def __iter__(self) -> Iterable[Patch]:
+        return iter(self.patches)

@@ -1,0 +1,786 @@
+"""Extract qlint's C model from QEMU source with tree-sitter.
+
+This is the only module that imports tree_sitter.  It turns one file's bytes
+into a :class:`~qlint.analyzer.model.FileModel` and drops the syntax tree.
+
+QEMU is full of macros that tree-sitter cannot expand; most files contain a
+few ERROR nodes.  Extraction walks through them: an ERROR node is just another
+container, and everything that still looks like a declaration, a function or a
+call inside it is read.
+"""
+
+from __future__ import annotations
+
+import re
+
+import tree_sitter
+import tree_sitter_c
+
+from .model import (
+    CONFIG_TARGETS,
+    CompatArray,
+    CompatEntry,
+    ConfigWrite,
+    FileModel,
+    Function,
+    Guard,
+    PropertyDef,
+    TypeInfoDef,
+)
+
+_LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
+_PARSER = tree_sitter.Parser(_LANGUAGE)
+
+COMPAT_ARRAY_RE = re.compile(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_compat_(\d+)_(\d+)$")
+COMPAT_MACRO_RE = re.compile(r"^([A-Z0-9]+(?:_[A-Z0-9]+)*?)_COMPAT_(\d+)_(\d+)$")
+_MACRO_ENTRY_RE = re.compile(
+    r"\.driver\s*=\s*(\"(?:[^\"\\]|\\.)*\"|\w+)\s*,\s*"
+    r"\.property\s*=\s*(\"(?:[^\"\\]|\\.)*\"|\w+)\s*,\s*"
+    r"\.value\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^,}\n]+?)\s*,?\s*(?:\\\s*)?[,}]",
+    re.S,
+)
+_SHIFT_RE = re.compile(r"^\(*\s*(?:1|1U|1UL|1ULL|1LL|BIT|BIT_ULL)\s*(?:<<\s*|\()\s*\(?\s*([A-Za-z_]\w*)\s*\)*$")
+_NUMBER_RE = re.compile(r"^\(*\s*(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*\)*$")
+
+_PCI_SET_RE = re.compile(
+    r"^(?:pci_set_(?:byte|word|long|quad)(?:_by_mask)?"
+    r"|pci_(?:byte|word|long|quad)_test_and_(?:set|clear)_mask"
+    r"|pci_config_set_\w+"
+    r"|st[bwlq]_(?:le_|be_)?p)$"
+)
+_CAP_CALL_RE = re.compile(
+    r"^(?:pci_add_capability|pcie_add_capability|pci_register_bar|pci_pm_init"
+    r"|msix?_init(?:_exclusive_bar)?|pcie_\w*init|pcie_\w*cap\w*_init|pcie_\w*_cap_init)$"
+)
+# PCIDeviceClass fields copied into config at realize time.
+_CLASS_CONFIG_FIELDS = {
+    "vendor_id": "PCI_VENDOR_ID",
+    "device_id": "PCI_DEVICE_ID",
+    "revision": "PCI_REVISION_ID",
+    "class_id": "PCI_CLASS_DEVICE",
+    "subsystem_vendor_id": "PCI_SUBSYSTEM_VENDOR_ID",
+    "subsystem_id": "PCI_SUBSYSTEM_ID",
+}
+# Fields through which a device state reaches its embedded PCIDevice.
+_PCI_EMBED_FIELDS = {"dev", "parent_obj", "pci_dev", "pdev", "pci", "parent", "pci_device", "pcidev", "parent_dev"}
+_PCI_VAR_NAMES = {"pci_dev", "pdev", "pci_device", "pcidev", "pci", "dev", "d", "pd"}
+
+
+def parse(path: str, data: bytes) -> FileModel:
+    """Parse one C file into a FileModel.  Never raises on odd C."""
+    tree = _PARSER.parse(data)
+    model = FileModel(path=path)
+    root = tree.root_node
+    model.has_errors = root.has_error
+    _Extractor(model).run(root)
+    return model
+
+
+def has_syntax_errors(data: bytes) -> bool:
+    return _PARSER.parse(data).root_node.has_error
+
+
+# ---------------------------------------------------------------------------
+# helpers on nodes
+
+
+def _text(node) -> str:
+    return node.text.decode("utf-8", "replace")
+
+
+def _norm(node) -> str:
+    """Tokens of ``node`` joined without white space or comments."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == "comment":
+            continue
+        if n.child_count == 0:
+            out.append(_text(n))
+        else:
+            stack.extend(reversed(n.children))
+    return "".join(out)
+
+
+def _string_value(node) -> str | None:
+    if node is None:
+        return None
+    if node.type == "string_literal":
+        return "".join(_text(c) for c in node.children if c.type in ("string_content", "escape_sequence"))
+    if node.type == "concatenated_string":
+        parts = [_string_value(c) for c in node.children if c.type == "string_literal"]
+        return "".join(p or "" for p in parts)
+    return None
+
+
+def _unparen(node):
+    while node is not None and node.type in ("parenthesized_expression", "cast_expression"):
+        if node.type == "cast_expression":
+            node = node.child_by_field_name("value")
+        else:
+            inner = [c for c in node.named_children if c.type != "comment"]
+            if len(inner) != 1:
+                return node
+            node = inner[0]
+    return node
+
+
+def _args(call) -> list:
+    al = call.child_by_field_name("arguments")
+    if al is None:
+        return []
+    return [c for c in al.named_children if c.type != "comment"]
+
+
+def _call_name(call) -> str | None:
+    fn = call.child_by_field_name("function")
+    if fn is not None and fn.type == "identifier":
+        return _text(fn)
+    return None
+
+
+def _declarator_name(node) -> str | None:
+    while node is not None:
+        if node.type in ("identifier", "field_identifier", "type_identifier"):
+            return _text(node)
+        nxt = node.child_by_field_name("declarator")
+        if nxt is None:
+            for c in node.named_children:
+                if c.type == "identifier":
+                    return _text(c)
+            return None
+        node = nxt
+    return None
+
+
+def _fields_in(node) -> tuple[str, ...]:
+    out = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == "field_identifier":
+            out.append(_text(n))
+        stack.extend(n.children)
+    return tuple(sorted(set(out)))
+
+
+def _field_chain(node) -> tuple[str | None, list[str]]:
+    """``s->dev.config`` -> ("s", ["dev", "config"]); PCI_DEVICE(s)->config -> ("PCI_DEVICE()", [...])."""
+    fields: list[str] = []
+    node = _unparen(node)
+    while node is not None and node.type == "field_expression":
+        f = node.child_by_field_name("field")
+        fields.append(_text(f) if f is not None else "?")
+        node = _unparen(node.child_by_field_name("argument"))
+    fields.reverse()
+    if node is None:
+        return None, fields
+    if node.type == "identifier":
+        return _text(node), fields
+    if node.type == "call_expression":
+        return (_call_name(node) or "?") + "()", fields
+    if node.type == "pointer_expression":
+        inner = _unparen(node.child_by_field_name("argument"))
+        if inner is not None and inner.type == "identifier":
+            return _text(inner), fields
+    return None, fields
+
+
+def _flatten_sum(node) -> list:
+    node = _unparen(node)
+    if node is not None and node.type == "binary_expression":
+        op = node.child_by_field_name("operator")
+        if op is not None and _text(op) == "+":
+            return _flatten_sum(node.child_by_field_name("left")) + _flatten_sum(node.child_by_field_name("right"))
+    return [node]
+
+
+def _define_value(text: str) -> str:
+    return re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S).strip()
+
+
+# ---------------------------------------------------------------------------
+
+
+class _Extractor:
+    def __init__(self, model: FileModel):
+        self.m = model
+
+    def run(self, root) -> None:
+        stack = [root]
+        while stack:
+            n = stack.pop()
+            t = n.type
+            if t == "function_definition":
+                self._function(n)
+                continue
+            if t == "preproc_def":
+                self._define(n)
+                continue
+            if t == "enumerator":
+                self._enumerator(n)
+                continue
+            if t == "declaration":
+                self._declaration(n)
+            stack.extend(reversed(n.children))
+
+    # -- top-level facts ---------------------------------------------------
+
+    def _define(self, n) -> None:
+        name_node = n.child_by_field_name("name")
+        val_node = n.child_by_field_name("value")
+        if name_node is None:
+            return
+        name = _text(name_node)
+        value = _define_value(_text(val_node)) if val_node is not None else ""
+        if name.startswith("TYPE_"):
+            mm = re.fullmatch(r'"([^"\\]*)"', value)
+            if mm:
+                self.m.type_macros[name] = mm.group(1)
+        self._number_or_mask(name, value)
+        mc = COMPAT_MACRO_RE.match(name)
+        if mc and val_node is not None:
+            self._compat_macro(name, mc, val_node, n)
+
+    def _number_or_mask(self, name: str, value: str) -> None:
+        mm = _NUMBER_RE.match(value)
+        if mm:
+            self.m.numbers[name] = int(mm.group(1), 0)
+            return
+        ms = _SHIFT_RE.match(value)
+        if ms:
+            self.m.masks[name] = ms.group(1)
+
+    def _enumerator(self, n) -> None:
+        name_node = n.child_by_field_name("name")
+        val = n.child_by_field_name("value")
+        if name_node is None or val is None:
+            return
+        self._number_or_mask(_text(name_node), _norm(val).replace("<<", " << ").replace("(", "( "))
+        # _SHIFT_RE tolerates the spaces inserted above
+        v = _norm(val)
+        ms = re.match(r"^\(*(?:1|1U|1UL|1ULL|1LL)<<\(?([A-Za-z_]\w*)\)*$", v) or re.match(
+            r"^(?:BIT|BIT_ULL)\(([A-Za-z_]\w*)\)$", v
+        )
+        if ms:
+            self.m.masks[_text(name_node)] = ms.group(1)
+
+    def _compat_macro(self, name: str, mc, val_node, n) -> None:
+        body = _text(val_node)
+        base_line = val_node.start_point[0] + 1
+        entries = []
+        for em in _MACRO_ENTRY_RE.finditer(body):
+            line = base_line + body.count("\n", 0, em.start())
+            drv, prop, value = em.group(1), em.group(2), em.group(3).strip()
+            entries.append(
+                CompatEntry(
+                    array=name,
+                    driver=drv.strip('"') if drv.startswith('"') else drv,
+                    driver_is_macro=not drv.startswith('"'),
+                    property=prop.strip('"'),
+                    value=value.strip('"') if value.startswith('"') else value,
+                    line=line,
+                    path=self.m.path,
+                    text=re.sub(r"\s+", " ", em.group(0)).strip(),
+                )
+            )
+        self.m.compat_arrays.append(
+            CompatArray(
+                name=name,
+                family=mc.group(1).lower(),
+                version=(int(mc.group(2)), int(mc.group(3))),
+                entries=tuple(entries),
+                line=n.start_point[0] + 1,
+                end_line=n.end_point[0] + 1,
+                path=self.m.path,
+                style="macro",
+            )
+        )
+
+    def _declaration(self, n) -> None:
+        type_node = n.child_by_field_name("type")
+        type_name = _text(type_node) if type_node is not None else ""
+        for d in n.children_by_field_name("declarator"):
+            if d.type != "init_declarator":
+                continue
+            decl = d.child_by_field_name("declarator")
+            value = d.child_by_field_name("value")
+            if value is None or value.type != "initializer_list":
+                continue
+            name = _declarator_name(decl)
+            if not name:
+                continue
+            if type_name == "TypeInfo":
+                self._typeinfo(name, value, n)
+            elif decl is not None and decl.type == "array_declarator":
+                if COMPAT_ARRAY_RE.match(name) and type_name == "GlobalProperty":
+                    self._compat_array(name, value, n)
+                elif type_name == "Property":
+                    self._prop_array(name, value)
+
+    def _typeinfo(self, var: str, init, decl) -> None:
+        fields: dict[str, object] = {}
+        for pair in init.named_children:
+            if pair.type != "initializer_pair":
+                continue
+            des = pair.child_by_field_name("designator")
+            val = pair.child_by_field_name("value")
+            if des is None or val is None:
+                continue
+            fields[_text(des).lstrip(".")] = val
+        name = fields.get("name")
+        if name is None:
+            return
+        sname = _string_value(name)
+        parent = fields.get("parent")
+        spar = _string_value(parent) if parent is not None else None
+        ci = fields.get("class_init")
+        isz = fields.get("instance_size")
+        struct = None
+        if isz is not None:
+            mm = re.search(r"sizeof\(\s*(\w+)\s*\)", _text(isz))
+            struct = mm.group(1) if mm else None
+        self.m.typeinfos.append(
+            TypeInfoDef(
+                var=var,
+                name=sname if sname is not None else _norm(name),
+                name_is_macro=sname is None,
+                parent=(spar if spar is not None else _norm(parent)) if parent is not None else None,
+                parent_is_macro=parent is not None and spar is None,
+                class_init=_norm(ci) if ci is not None else None,
+                instance_struct=struct,
+                line=decl.start_point[0] + 1,
+                path=self.m.path,
+            )
+        )
+
+    def _compat_array(self, name: str, init, decl) -> None:
+        mc = COMPAT_ARRAY_RE.match(name)
+        entries = []
+        for e in init.named_children:
+            if e.type != "initializer_list":
+                continue
+            items = [c for c in e.named_children if c.type != "comment"]
+            drv = prop = val = None
+            if items and items[0].type == "initializer_pair":
+                for pair in items:
+                    des = pair.child_by_field_name("designator")
+                    v = pair.child_by_field_name("value")
+                    if des is None or v is None:
+                        continue
+                    key = _text(des).lstrip(".")
+                    if key == "driver":
+                        drv = v
+                    elif key == "property":
+                        prop = v
+                    elif key == "value":
+                        val = v
+            elif len(items) >= 3:
+                drv, prop, val = items[0], items[1], items[2]
+            if drv is None or prop is None:
+                continue
+            sdrv = _string_value(drv)
+            sprop = _string_value(prop)
+            sval = _string_value(val) if val is not None else None
+            entries.append(
+                CompatEntry(
+                    array=name,
+                    driver=sdrv if sdrv is not None else _norm(drv),
+                    driver_is_macro=sdrv is None,
+                    property=sprop if sprop is not None else _norm(prop),
+                    value=sval if sval is not None else (_norm(val) if val is not None else ""),
+                    line=e.start_point[0] + 1,
+                    path=self.m.path,
+                    text=re.sub(r"\s+", " ", _text(e)),
+                )
+            )
+        self.m.compat_arrays.append(
+            CompatArray(
+                name=name,
+                family=mc.group(1),
+                version=(int(mc.group(2)), int(mc.group(3))),
+                entries=tuple(entries),
+                line=decl.start_point[0] + 1,
+                end_line=decl.end_point[0] + 1,
+                path=self.m.path,
+            )
+        )
+
+    def _prop_array(self, name: str, init) -> None:
+        for e in init.named_children:
+            if e.type == "comment":
+                continue
+            if e.type != "call_expression":
+                self.m.open_prop_arrays.add(name)
+                continue
+            macro = _call_name(e) or ""
+            if macro == "DEFINE_PROP_END_OF_LIST":
+                continue
+            args = _args(e)
+            pname = _string_value(args[0]) if args else None
+            if not macro.startswith("DEFINE_PROP") or pname is None or len(args) < 3:
+                self.m.open_prop_arrays.add(name)
+                continue
+            bit = None
+            default = None
+            if macro.startswith("DEFINE_PROP_BIT"):
+                bit = _norm(args[3]) if len(args) > 3 else None
+                default = _norm(args[4]) if len(args) > 4 else None
+            elif len(args) > 3:
+                default = _norm(args[3])
+                if macro in ("DEFINE_PROP_SIGNED", "DEFINE_PROP_UNSIGNED") and len(args) > 3:
+                    default = _norm(args[3])
+            self.m.props.append(
+                PropertyDef(
+                    name=pname,
+                    macro=macro,
+                    struct=_norm(args[1]),
+                    field=_norm(args[2]),
+                    bit=bit,
+                    default=default,
+                    array=name,
+                    line=e.start_point[0] + 1,
+                    path=self.m.path,
+                )
+            )
+
+    # -- functions -----------------------------------------------------------
+
+    def _function(self, n) -> None:
+        decl = n.child_by_field_name("declarator")
+        name = None
+        params = None
+        d = decl
+        while d is not None:
+            if d.type == "function_declarator":
+                name = _declarator_name(d.child_by_field_name("declarator"))
+                params = d.child_by_field_name("parameters")
+                break
+            d = d.child_by_field_name("declarator")
+        body = n.child_by_field_name("body")
+        if not name or body is None:
+            return
+        fn = Function(name=name, line=n.start_point[0] + 1, end_line=n.end_point[0] + 1)
+        self.m.functions[name] = fn
+        scope = _Scope(self.m, fn)
+        if params is not None:
+            for p in params.named_children:
+                if p.type == "parameter_declaration":
+                    scope.declare(p)
+        scope.block(body, ())
+
+
+class _Scope:
+    """Walks one function body with the stack of enclosing conditions."""
+
+    def __init__(self, model: FileModel, fn: Function):
+        self.m = model
+        self.fn = fn
+        self.types: dict[str, str] = {}
+        self.aliases: dict[str, tuple[str, list[str], str]] = {}  # var -> (target, offset terms, base var)
+        self.is_class_init = "class_init" in fn.name
+
+    def declare(self, decl) -> None:
+        type_node = decl.child_by_field_name("type")
+        tname = _text(type_node) if type_node is not None else ""
+        for d in decl.children_by_field_name("declarator"):
+            inner = d.child_by_field_name("declarator") if d.type == "init_declarator" else d
+            var = _declarator_name(inner)
+            if not var:
+                continue
+            self.types[var] = tname
+            if d.type == "init_declarator":
+                value = d.child_by_field_name("value")
+                if value is not None:
+                    self._maybe_alias(var, value)
+                    if value.type == "call_expression" and (_call_name(value) or "") == "PCI_DEVICE":
+                        self.types[var] = "PCIDevice"
+
+    def _maybe_alias(self, var: str, value) -> None:
+        res = self.resolve_pointer(value, strict=False)
+        if res is not None:
+            self.aliases[var] = res
+
+    # -- statements ------------------------------------------------------
+
+    def block(self, node, guards: tuple[Guard, ...]) -> None:
+        children = [c for c in node.named_children if c.type != "comment"] if node.type == "compound_statement" else [node]
+        cur = guards
+        for c in children:
+            self.statement(c, cur)
+            if c.type == "if_statement" and c.child_by_field_name("alternative") is None:
+                cons = c.child_by_field_name("consequence")
+                if cons is not None and _exits(cons):
+                    cond = c.child_by_field_name("condition")
+                    cur = cur + (Guard(_cond(cond), _norm(cond), taken=False),)
+
+    def statement(self, node, guards: tuple[Guard, ...]) -> None:
+        t = node.type
+        if t == "compound_statement":
+            self.block(node, guards)
+        elif t == "if_statement":
+            cond = node.child_by_field_name("condition")
+            self.expr(cond, guards)
+            g = _cond(cond)
+            text = _norm(cond)
+            cons = node.child_by_field_name("consequence")
+            if cons is not None:
+                self.block(cons, guards + (Guard(g, text, True),))
+            alt = node.child_by_field_name("alternative")
+            if alt is not None:
+                for c in alt.named_children:
+                    self.block(c, guards + (Guard(g, text, False),))
+        elif t == "declaration":
+            self.declare(node)
+            self.expr(node, guards)
+        elif t in ("for_statement", "while_statement", "do_statement", "switch_statement",
+                   "case_statement", "labeled_statement", "ERROR"):
+            for c in node.named_children:
+                if c.type in ("compound_statement", "if_statement", "expression_statement", "declaration",
+                              "for_statement", "while_statement", "do_statement", "switch_statement",
+                              "case_statement", "labeled_statement", "return_statement", "ERROR"):
+                    self.statement(c, guards)
+                else:
+                    self.expr(c, guards)
+        else:
+            if guards and t in ("expression_statement", "return_statement"):
+                self.fn.guarded.append((guards, _norm(node), node.start_point[0] + 1))
+            self.expr(node, guards)
+
+    def expr(self, node, guards: tuple[Guard, ...]) -> None:
+        if node is None:
+            return
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            t = n.type
+            if t == "call_expression":
+                self.call(n, guards)
+            elif t == "assignment_expression":
+                self.assignment(n, guards)
+            elif t in ("compound_statement", "if_statement") and n is not node:
+                self.statement(n, guards)
+                continue
+            stack.extend(reversed(n.children))
+
+    # -- facts -------------------------------------------------------------
+
+    def call(self, n, guards) -> None:
+        name = _call_name(n)
+        if not name:
+            return
+        fn = self.fn
+        fn.calls.add(name)
+        args = _args(n)
+        if name in ("device_class_set_props", "device_class_set_props_n") and len(args) >= 2:
+            fn.prop_arrays.add(_norm(args[1]))
+            return
+        if name.startswith(("object_class_property_add", "object_property_add")) and len(args) >= 2:
+            s = _string_value(args[1])
+            if s:
+                fn.dynamic_props.add(s)
+            return
+        if _PCI_SET_RE.match(name) and args:
+            res = self.resolve_pointer(args[0], strict=not name.startswith("pci_"))
+            if res is None:
+                return
+            target, terms, base = res
+            if name.startswith("pci_config_set_"):
+                terms = terms + ["@" + name[len("pci_config_set_"):].upper()]
+            value = ",".join(_norm(a) for a in args[1:])
+            self.add_write(target, terms, value, name, n, guards, args[1:], base)
+            return
+        if name in ("memset", "memcpy") and len(args) == 3:
+            res = self.resolve_pointer(args[0], strict=True)
+            if res is None:
+                return
+            target, terms, base = res
+            self.add_write(target, terms, _norm(args[1]) + "," + _norm(args[2]), name, n, guards, args[1:], base)
+            return
+        if _CAP_CALL_RE.match(name) and args:
+            base = _field_chain(args[0])[0] or _norm(args[0])
+            rest = [a for a in args[1:] if _norm(a) not in ("errp", "&error_abort", "&error_fatal", "&local_err", "&err", "NULL")]
+            self.add_write("cap", [name], ",".join(_norm(a) for a in rest), name, n, guards, rest, base)
+
+    def assignment(self, n, guards) -> None:
+        left = _unparen(n.child_by_field_name("left"))
+        right = n.child_by_field_name("right")
+        op = n.child_by_field_name("operator")
+        optext = _text(op) if op is not None else "="
+        if left is None or right is None:
+            return
+        if left.type == "identifier":
+            var = _text(left)
+            self._maybe_alias(var, right)
+            return
+        if left.type == "subscript_expression":
+            arr = left.child_by_field_name("argument")
+            idx = left.child_by_field_name("index")
+            if arr is None or idx is None:
+                return
+            res = self.resolve_pointer(arr, strict=True)
+            if res is None:
+                return
+            target, terms, base = res
+            value = _norm(right) if optext == "=" else optext + _norm(right)
+            self.add_write(target, terms + [_norm(idx)], value, "[]" + optext, n, guards, [right], base)
+            return
+        if left.type == "field_expression":
+            f = left.child_by_field_name("field")
+            fname = _text(f) if f is not None else ""
+            r = _unparen(right)
+            if r is not None and r.type == "identifier" and optext == "=":
+                self.fn.assigned_fns.add(_text(r))
+            if fname in ("props", "props_") and r is not None and r.type == "identifier":
+                self.fn.prop_arrays.add(_text(r))
+            if self.is_class_init and fname in _CLASS_CONFIG_FIELDS and optext == "=":
+                base, _ = _field_chain(left)
+                self.add_write("config", ["@" + _CLASS_CONFIG_FIELDS[fname]], _norm(right),
+                               "class." + fname, n, guards, [right], base or "")
+
+    def add_write(self, target, terms, value, how, node, guards, value_nodes, base) -> None:
+        stmt = node
+        while stmt.parent is not None and stmt.type not in ("expression_statement", "declaration"):
+            if stmt.parent.type in ("compound_statement", "if_statement"):
+                break
+            stmt = stmt.parent
+        vf: set[str] = set()
+        for v in value_nodes:
+            vf.update(_fields_in(v))
+        self.m.writes.append(
+            ConfigWrite(
+                target=target,
+                offset="+".join(sorted(t for t in terms if t)),
+                value=value,
+                how=how,
+                function=self.fn.name,
+                line=stmt.start_point[0] + 1,
+                end_line=stmt.end_point[0] + 1,
+                text=_text(stmt),
+                guards=tuple(guards),
+                value_fields=tuple(sorted(vf)),
+                base_var=base or "",
+                base_type=self.types.get(base or "", ""),
+            )
+        )
+
+    # -- pointers into config space ---------------------------------------------
+
+    def resolve_pointer(self, node, strict: bool):
+        """Return (target, offset terms, base var) if ``node`` points into config space."""
+        node = _unparen(node)
+        if node is None:
+            return None
+        if node.type == "pointer_expression":
+            op = node.child_by_field_name("operator")
+            inner = _unparen(node.child_by_field_name("argument"))
+            if op is not None and _text(op) == "&" and inner is not None and inner.type == "subscript_expression":
+                res = self.resolve_pointer(inner.child_by_field_name("argument"), strict)
+                idx = inner.child_by_field_name("index")
+                if res is not None and idx is not None:
+                    return res[0], res[1] + [_norm(idx)], res[2]
+            return None
+        terms = _flatten_sum(node)
+        for i, term in enumerate(terms):
+            term = _unparen(term)
+            if term is None:
+                continue
+            found = None
+            if term.type == "field_expression":
+                base, chain = _field_chain(term)
+                if chain and chain[-1] in CONFIG_TARGETS and self._pci_like(base, chain, strict):
+                    found = (chain[-1], [], base or "")
+            elif term.type == "identifier" and _text(term) in self.aliases:
+                found = self.aliases[_text(term)]
+            if found is not None:
+                rest = [_norm(t) for j, t in enumerate(terms) if j != i and t is not None]
+                return found[0], list(found[1]) + rest, found[2]
+        return None
+
+    def _pci_like(self, base: str | None, chain: list[str], strict: bool) -> bool:
+        if base is not None and base.endswith("()"):
+            return base.startswith("PCI")
+        inner = chain[:-1]
+        if inner:
+            return inner[-1] in _PCI_EMBED_FIELDS
+        t = self.types.get(base or "", "")
+        if t:
+            return "PCI" in t or "Pci" in t
+        if not strict:
+            return True
+        return base in _PCI_VAR_NAMES
+
+
+def _exits(node) -> bool:
+    if node.type == "return_statement" or node.type == "goto_statement":
+        return True
+    if node.type == "compound_statement":
+        kids = [c for c in node.named_children if c.type != "comment"]
+        return bool(kids) and kids[-1].type in ("return_statement", "goto_statement")
+    return False
+
+
+def _cond(node):
+    """Turn a condition into qlint's small expression tree (see model.Cond)."""
+    node = _unparen(node)
+    if node is None:
+        return ("other", "")
+    t = node.type
+    if t == "unary_expression":
+        op = node.child_by_field_name("operator")
+        if op is not None and _text(op) == "!":
+            return ("not", _cond(node.child_by_field_name("argument")))
+    if t == "binary_expression":
+        op = _text(node.child_by_field_name("operator"))
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        if op == "&&":
+            return ("and", _cond(left), _cond(right))
+        if op == "||":
+            return ("or", _cond(left), _cond(right))
+        if op == "&":
+            for a, b in ((left, right), (right, left)):
+                fa = _field_ref(a)
+                bu = _unparen(b)
+                if fa and bu is not None:
+                    if bu.type == "identifier":
+                        return ("bit", fa, _text(bu))
+                    ms = re.match(r"^\(*(?:1|1U|1UL|1ULL|1LL)<<\(?([A-Za-z_]\w*)\)*$", _norm(bu)) or re.match(
+                        r"^(?:BIT|BIT_ULL)\(([A-Za-z_]\w*)\)$", _norm(bu)
+                    )
+                    if ms:
+                        return ("bitnr", fa, ms.group(1))
+        if op in ("==", "!="):
+            lv, rv = _norm(right), _norm(left)
+            inner = _cond(left)
+            if rv in ("0", "false", "NULL"):
+                inner, lv = _cond(right), rv
+            if lv in ("0", "false", "NULL"):
+                return inner if op == "!=" else ("not", inner)
+            fl = _field_ref(left)
+            if fl:
+                return ("cmp", op, fl, _norm(right))
+        return ("other", _norm(node))
+    if t == "field_expression":
+        f = node.child_by_field_name("field")
+        return ("field", _text(f)) if f is not None else ("other", _norm(node))
+    if t == "call_expression":
+        args = _args(node)
+        fields = [_field_ref(a) for a in args]
+        idents = [_text(_unparen(a)) for a in args if _unparen(a) is not None and _unparen(a).type == "identifier"]
+        fields = [f for f in fields if f]
+        if len(fields) == 1 and idents:
+            return ("bitnr", fields[0], idents[-1])
+        return ("call", _call_name(node) or _norm(node))
+    return ("other", _norm(node))
+
+
+def _field_ref(node) -> str | None:
+    node = _unparen(node)
+    if node is not None and node.type == "pointer_expression":
+        node = _unparen(node.child_by_field_name("argument"))
+    if node is not None and node.type == "field_expression":
+        f = node.child_by_field_name("field")
+        return _text(f) if f is not None else None
+    return None

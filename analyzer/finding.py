@@ -1,0 +1,50 @@
+"""Findings are plain data: rules make them, reporters render them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+SEVERITIES = ("error", "warning", "note")
+
+
+@dataclass
+class Related:
+    path: str
+    line: int
+    message: str
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    message: str  # one line, no advice
+    path: str
+    line: int
+    end_line: int
+    function: str | None = None
+    commit: str | None = None
+    commit_subject: str | None = None
+    patch_index: int = 1
+    patch_total: int = 1
+    details: str = ""  # the reviewer's paragraph: why it breaks, for whom
+    quoted: list[str] = field(default_factory=list)  # changed lines, diff-marked
+    suggestion: str | None = None  # exact lines to add, and where
+    related: list[Related] = field(default_factory=list)
+    confidence: str = "high"
+    # what identifies the finding besides rule and path: never a line number
+    anchor: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha1()
+        for part in (self.rule, self.path, self.function or "", self.anchor):
+            h.update(part.encode("utf-8", "replace") + b"\0")
+        return h.hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("anchor")
+        d["fingerprint"] = self.fingerprint
+        return d

@@ -1,0 +1,226 @@
+"""Read a git repository (bare or not) into qlint's change model with pygit2.
+
+Only objects are read: no checkout, no index write, no ref update.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import pygit2
+
+from .change import FileChange, InputError, Patch, Series, Snapshot
+
+# Files whose text qlint reads; everything else is listed but not loaded.
+SOURCE_SUFFIXES = (".c", ".h", ".inc")
+VERSION_RE = re.compile(rb"^\s*(\d+)\.(\d+)\.(\d+)")
+
+
+def wanted(path: str) -> bool:
+    return path.endswith(SOURCE_SUFFIXES) or path == "VERSION"
+
+
+def open_repo(path: str) -> pygit2.Repository:
+    try:
+        disc = pygit2.discover_repository(path)
+    except Exception:
+        disc = None
+    if not disc:
+        raise InputError(f"not a git repository: {path}")
+    try:
+        return pygit2.Repository(disc)
+    except Exception as exc:  # pygit2 raises several kinds
+        raise InputError(f"cannot open git repository {path}: {exc}") from None
+
+
+class GitSnapshot(Snapshot):
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree, label: str):
+        super().__init__(label)
+        self.repo = repo
+        self.tree = tree
+        self._files: list[tuple[str, str]] | None = None
+
+    def _entry(self, path: str):
+        try:
+            return self.tree[path]
+        except (KeyError, ValueError):
+            return None
+
+    def read(self, path: str) -> bytes | None:
+        e = self._entry(path)
+        if e is None or e.type_str != "blob":
+            return None
+        try:
+            return self.repo[e.id].data
+        except KeyError:  # a blob missing from the object store
+            return None
+
+    def blob_id(self, path: str) -> str | None:
+        e = self._entry(path)
+        return str(e.id) if e is not None and e.type_str == "blob" else None
+
+    def files(self) -> Iterator[tuple[str, str]]:
+        if self._files is None:
+            out: list[tuple[str, str]] = []
+            stack: list[tuple[str, pygit2.Tree]] = [("", self.tree)]
+            while stack:
+                prefix, tree = stack.pop()
+                for e in tree:
+                    if e.type_str == "tree":
+                        try:
+                            stack.append((prefix + e.name + "/", self.repo[e.id]))
+                        except KeyError:
+                            continue
+                    elif e.type_str == "blob":
+                        out.append((prefix + e.name, str(e.id)))
+            self._files = out
+        return iter(self._files)
+
+
+def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    try:
+        obj = repo.revparse_single(rev)
+        commit = obj.peel(pygit2.Commit)
+    except Exception:
+        raise InputError(f"unknown revision: {rev}") from None
+    return commit
+
+
+def commits_in_range(repo: pygit2.Repository, spec: str) -> list[pygit2.Commit]:
+    """Non-merge commits of ``A..B`` oldest first, or the single commit REV."""
+    if ".." in spec:
+        if "..." in spec:
+            raise InputError(f"symmetric ranges are not supported: {spec}")
+        a, b = spec.split("..", 1)
+        start = _resolve(repo, a or "HEAD")
+        end = _resolve(repo, b or "HEAD")
+        walker = repo.walk(end.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        walker.hide(start.id)
+        out = [c for c in walker if len(c.parents) <= 1]
+        return out
+    c = _resolve(repo, spec)
+    return [c]
+
+
+def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total: int) -> Patch:
+    if commit.parents:
+        parent_tree = commit.parents[0].tree
+    else:
+        parent_tree = None
+    old = GitSnapshot(repo, parent_tree, str(commit.parents[0].id)) if parent_tree is not None else _EmptySnapshot()
+    new = GitSnapshot(repo, commit.tree, str(commit.id))
+    if parent_tree is None:
+        diff = commit.tree.diff_to_tree(swap=True, context_lines=0)
+    else:
+        diff = repo.diff(parent_tree, commit.tree, context_lines=0)
+    diff.find_similar()
+    files: list[FileChange] = []
+    for p in diff:
+        d = p.delta
+        status = d.status_char()
+        old_path = d.old_file.path if status != "A" else ""
+        new_path = d.new_file.path if status != "D" else ""
+        fc = FileChange(path=new_path, old_path=old_path, status=status, old_data=None, new_data=None)
+        if d.is_binary:
+            fc.binary = True
+            files.append(fc)
+            continue
+        if not (wanted(new_path) or wanted(old_path)):
+            files.append(fc)
+            continue
+        for h in p.hunks:
+            for ln in h.lines:
+                if ln.origin == "+":
+                    fc.added.add(ln.new_lineno)
+                elif ln.origin == "-":
+                    fc.removed.add(ln.old_lineno)
+        try:
+            if old_path:
+                fc.old_data = repo[d.old_file.id].data
+            if new_path:
+                fc.new_data = repo[d.new_file.id].data
+        except KeyError:
+            fc.binary = True
+        files.append(fc)
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    return Patch(
+        ident=str(commit.id),
+        short=str(commit.id)[:10],
+        subject=subject,
+        files=files,
+        old=old,
+        new=new,
+        index=index,
+        total=total,
+    )
+
+
+class _EmptySnapshot(Snapshot):
+    def __init__(self):
+        super().__init__("empty")
+
+    def read(self, path):
+        return None
+
+    def blob_id(self, path):
+        return None
+
+    def files(self):
+        return iter(())
+
+
+class ReleaseFinder:
+    """Finds release commits (VERSION = X.Y.0) along first-parent history."""
+
+    def __init__(self, repo: pygit2.Repository):
+        self.repo = repo
+        self._by_tip: dict[str, dict[tuple[int, int], pygit2.Commit]] = {}
+
+    def releases(self, tip: pygit2.Commit) -> dict[tuple[int, int], pygit2.Commit]:
+        key = str(tip.id)
+        if key in self._by_tip:
+            return self._by_tip[key]
+        found: dict[tuple[int, int], pygit2.Commit] = {}
+        c = tip
+        prev_oid = None
+        prev_commit = None
+        while True:
+            try:
+                oid = c.tree["VERSION"].id
+            except KeyError:
+                oid = None
+            if prev_commit is not None and oid != prev_oid and prev_oid is not None:
+                # prev_commit changed VERSION: is it a release?
+                v = VERSION_RE.match(self.repo[prev_oid].data)
+                if v and int(v.group(3)) == 0:
+                    found.setdefault((int(v.group(1)), int(v.group(2))), prev_commit)
+            prev_oid, prev_commit = oid, c
+            if not c.parents:
+                break
+            c = c.parents[0]
+        self._by_tip[key] = found
+        return found
+
+
+def review_range(repo_path: str, spec: str) -> Series:
+    repo = open_repo(repo_path)
+    commits = commits_in_range(repo, spec)
+    if not commits:
+        raise InputError(f"no commits in range {spec}")
+    patches = [_patch_for(repo, c, i + 1, len(commits)) for i, c in enumerate(commits)]
+    finder = ReleaseFinder(repo)
+    tip_commit = commits[-1]
+
+    def release_lookup(_snap: Snapshot, version: tuple[int, int]) -> Snapshot | None:
+        c = finder.releases(tip_commit).get(version)
+        return GitSnapshot(repo, c.tree, f"v{version[0]}.{version[1]}.0") if c is not None else None
+
+    return Series(
+        patches=patches,
+        base=patches[0].old,
+        tip=patches[-1].new,
+        description=spec,
+        release_lookup=release_lookup,
+        release_versions=lambda: sorted(finder.releases(tip_commit)),
+    )

@@ -1,0 +1,391 @@
+"""The tree index: whole-tree facts at one snapshot.
+
+VERSION and the current compat array, every ``*_compat_X_Y`` array, QOM
+types (name, parent, class_init, file) and the properties each type defines.
+Whole-tree facts come from a cheap byte prefilter plus regular expressions;
+only the few files a question needs are parsed into the full C model.  Both
+are cached by blob id, so walking a range re-reads only what changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import cparse
+from .change import Snapshot
+from .model import CompatArray, FileModel, PropertyDef
+
+# Top-level directories that hold no device models or compat tables.
+_SKIP_DIRS = (
+    "tests/", "roms/", "pc-bios/", "docs/", "python/", "scripts/", "subprojects/",
+    "linux-headers/", "tools/", "contrib/", "qga/", "linux-user/", "bsd-user/",
+    "disas/", "tcg/", "fpu/", "storage-daemon/", "plugins/", "gdb-xml/",
+)
+_SOURCE_SUFFIXES = (".c", ".h")
+
+_TYPE_MACRO_RE = re.compile(rb'#\s*define\s+(TYPE_\w+)\s+"([^"\\]*)"')
+_TYPE_MACRO_ALIAS_RE = re.compile(rb"#\s*define\s+(TYPE_\w+)\s+(TYPE_\w+)\s*$", re.M)
+_TYPEINFO_START_RE = re.compile(rb"\b(?:TypeInfo|VirtioPCIDeviceTypeInfo)\s+\w+(?:\s*\[\s*\])?\s*=\s*\{")
+_FIELD_RE = {
+    k: re.compile(rb"\." + k.encode() + rb"\s*=\s*(\"[^\"]*\"|[A-Za-z_]\w*)")
+    for k in ("name", "parent", "class_init", "base_name", "generic_name", "transitional_name",
+              "non_transitional_name")
+}
+_COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+_compat_\d+_\d+\s*\[|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
+
+_MODEL_CACHE: dict[str, FileModel] = {}
+_SCAN_CACHE: dict[tuple[str, str], object] = {}
+
+
+def parse_cached(path: str, blob_id: str | None, data: bytes) -> FileModel:
+    if blob_id is None:
+        return cparse.parse(path, data)
+    key = blob_id + ":" + path
+    m = _MODEL_CACHE.get(key)
+    if m is None:
+        m = cparse.parse(path, data)
+        _MODEL_CACHE[key] = m
+        if len(_MODEL_CACHE) > 4000:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+    return m
+
+
+@dataclass
+class QomType:
+    name: str
+    parent: str | None
+    class_init: str | None
+    path: str
+    line: int
+    derived: bool = False  # made by a registration helper (virtio-pci generic/transitional names)
+
+
+@dataclass
+class PropSet:
+    props: dict[str, PropertyDef] = field(default_factory=dict)
+    dynamic: set[str] = field(default_factory=set)
+    complete: bool = True
+    unresolved: list[str] = field(default_factory=list)
+
+    def has(self, name: str) -> bool:
+        return name in self.props or name in self.dynamic
+
+
+def _interesting(path: str) -> bool:
+    return path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_SKIP_DIRS)
+
+
+def _block(data: bytes, start: int) -> bytes:
+    """The brace-balanced block starting at data[start] == '{'."""
+    depth = 0
+    for i in range(start, min(len(data), start + 20000)):
+        c = data[i]
+        if c == 0x7B:
+            depth += 1
+        elif c == 0x7D:
+            depth -= 1
+            if depth == 0:
+                return data[start : i + 1]
+    return data[start : start + 20000]
+
+
+def _scan_types(data: bytes) -> list[tuple[str, str | None, str | None, int, bool]]:
+    """(name, parent, class_init, line, derived) of every TypeInfo initialiser in a file."""
+    out = []
+    for m in _TYPEINFO_START_RE.finditer(data):
+        brace = m.end() - 1
+        blk = _block(data, brace)
+        # an array of TypeInfo: one block per element
+        inner = blk[1:-1]
+        elems = []
+        if re.match(rb"\s*\{", inner):
+            pos = 0
+            while True:
+                k = inner.find(b"{", pos)
+                if k < 0:
+                    break
+                sub = _block(inner, k)
+                elems.append((brace + 1 + k, sub))
+                pos = k + len(sub)
+        else:
+            elems.append((brace, blk))
+        for off, e in elems:
+            vals = {}
+            for k, rx in _FIELD_RE.items():
+                fm = rx.search(e)
+                if fm:
+                    vals[k] = fm.group(1).decode("utf-8", "replace")
+            line = data.count(b"\n", 0, off) + 1
+            if "name" in vals:
+                out.append((vals["name"], vals.get("parent"), vals.get("class_init"), line, False))
+            base = vals.get("base_name")
+            if base:
+                out.append((base, vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"), line, True))
+                for k in ("generic_name", "transitional_name", "non_transitional_name"):
+                    if k in vals:
+                        out.append((vals[k], base, None, line, True))
+    return out
+
+
+class TreeIndex:
+    def __init__(self, snap: Snapshot):
+        self.snap = snap
+        self._files: list[tuple[str, str]] | None = None
+        self._type_macros: dict[str, str] | None = None
+        self._types: dict[str, list[QomType]] | None = None
+        self._children: dict[str, set[str]] | None = None
+        self._compat: list[CompatArray] | None = None
+        self._needle_cache: dict[bytes, list[str]] = {}
+
+    # -- basics ---------------------------------------------------------------
+
+    def version(self) -> tuple[int, int, int] | None:
+        data = self.snap.read("VERSION")
+        if not data:
+            return None
+        m = re.match(rb"\s*(\d+)\.(\d+)\.(\d+)", data)
+        if not m:
+            return None
+        return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+    def current_compat_version(self) -> tuple[int, int] | None:
+        """X.Y.50 / X.Y.9x (developing the next release) and X.Y.Z all mean X_Y."""
+        v = self.version()
+        return (v[0], v[1]) if v else None
+
+    def files(self) -> list[tuple[str, str]]:
+        if self._files is None:
+            self._files = [(p, o) for p, o in self.snap.files() if _interesting(p)]
+        return self._files
+
+    def read(self, path: str) -> bytes | None:
+        return self.snap.read(path)
+
+    def model(self, path: str) -> FileModel | None:
+        data = self.snap.read(path)
+        if data is None:
+            return None
+        return parse_cached(path, self.snap.blob_id(path), data)
+
+    def _scan(self, kind: str, path: str, oid: str, fn):
+        key = (kind, oid)
+        if key not in _SCAN_CACHE:
+            data = self.snap.read(path)
+            _SCAN_CACHE[key] = fn(data) if data is not None else None
+        return _SCAN_CACHE[key]
+
+    def grep(self, needle: bytes) -> list[str]:
+        """Paths of interesting files containing ``needle``."""
+        if needle in self._needle_cache:
+            return self._needle_cache[needle]
+        out = []
+        for path, oid in self.files():
+            data = self.snap.read(path)
+            if data is not None and needle in data:
+                out.append(path)
+        self._needle_cache[needle] = out
+        return out
+
+    # -- compat arrays ----------------------------------------------------------
+
+    def compat_arrays(self) -> list[CompatArray]:
+        if self._compat is None:
+            out: list[CompatArray] = []
+            for path, oid in self.files():
+                hit = self._scan("compat", path, oid, lambda d: bool(_COMPAT_HINT_RE.search(d)))
+                if hit:
+                    m = self.model(path)
+                    if m is not None:
+                        out.extend(m.compat_arrays)
+            self._compat = out
+        return self._compat
+
+    def arrays_of_version(self, version: tuple[int, int]) -> list[CompatArray]:
+        return [a for a in self.compat_arrays() if a.version == version]
+
+    # -- QOM types --------------------------------------------------------------
+
+    def type_macros(self) -> dict[str, str]:
+        if self._type_macros is None:
+            macros: dict[str, str] = {}
+            aliases: dict[str, str] = {}
+
+            def scan(d: bytes):
+                if b"TYPE_" not in d:
+                    return ({}, {})
+                return (
+                    {k.decode(): v.decode("utf-8", "replace") for k, v in _TYPE_MACRO_RE.findall(d)},
+                    {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)},
+                )
+
+            for path, oid in self.files():
+                res = self._scan("tmacro", path, oid, scan)
+                if res:
+                    macros.update(res[0])
+                    aliases.update(res[1])
+            for k, v in aliases.items():
+                if v in macros and k not in macros:
+                    macros[k] = macros[v]
+            self._type_macros = macros
+        return self._type_macros
+
+    def type_name(self, text: str, is_macro: bool) -> str | None:
+        if not is_macro:
+            return text
+        return self.type_macros().get(text)
+
+    def _scan_all_types(self) -> None:
+        types: dict[str, list[QomType]] = {}
+        children: dict[str, set[str]] = {}
+        for path, oid in self.files():
+            res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
+            for raw_name, raw_parent, ci, line, derived in res or []:
+                name = self._resolve_raw(raw_name)
+                if name is None:
+                    continue
+                parent = self._resolve_raw(raw_parent) if raw_parent else None
+                types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived))
+                if parent:
+                    children.setdefault(parent, set()).add(name)
+        self._types, self._children = types, children
+
+    def _resolve_raw(self, raw: str) -> str | None:
+        if raw.startswith('"'):
+            return raw.strip('"')
+        return self.type_macros().get(raw)
+
+    def qom_types(self) -> dict[str, list[QomType]]:
+        if self._types is None:
+            self._scan_all_types()
+        return self._types  # type: ignore[return-value]
+
+    def parent_of(self, name: str) -> str | None:
+        ts = self.qom_types().get(name)
+        return ts[0].parent if ts else None
+
+    def ancestors(self, name: str) -> list[str]:
+        out = []
+        seen = {name}
+        cur = self.parent_of(name)
+        while cur and cur not in seen:
+            out.append(cur)
+            seen.add(cur)
+            cur = self.parent_of(cur)
+        return out
+
+    def descendants(self, name: str) -> list[str]:
+        if self._children is None:
+            self._scan_all_types()
+        out: list[str] = []
+        stack = [name]
+        seen = {name}
+        while stack:
+            cur = stack.pop()
+            for ch in sorted(self._children.get(cur, ())):  # type: ignore[union-attr]
+                if ch not in seen:
+                    seen.add(ch)
+                    out.append(ch)
+                    stack.append(ch)
+        return out
+
+    def covers(self, driver: str, type_name: str) -> bool:
+        """A compat entry on ``driver`` applies to ``type_name``."""
+        return driver == type_name or driver in self.ancestors(type_name)
+
+    # -- properties -------------------------------------------------------------
+
+    def own_props(self, name: str) -> PropSet:
+        """Properties that type ``name`` itself defines (not inherited)."""
+        ps = PropSet()
+        ts = self.qom_types().get(name)
+        if not ts:
+            ps.complete = False
+            ps.unresolved.append(name)
+            return ps
+        for t in ts:
+            if t.derived and not t.class_init:
+                continue  # names registered by a helper add no properties of their own
+            m = self.model(t.path)
+            if m is None:
+                ps.complete = False
+                continue
+            if not t.class_init:
+                continue
+            fn = m.functions.get(t.class_init)
+            if fn is None:
+                ps.complete = False
+                continue
+            seen = set()
+            stack = [fn.name]
+            while stack:
+                cur = stack.pop()
+                if cur in seen or cur not in m.functions:
+                    continue
+                seen.add(cur)
+                f = m.functions[cur]
+                ps.dynamic |= f.dynamic_props
+                for arr in f.prop_arrays:
+                    found = [p for p in m.props if p.array == arr]
+                    if arr in m.open_prop_arrays or not found:
+                        ps.complete = False
+                    for p in found:
+                        ps.props[p.name] = p
+                stack.extend(c for c in f.calls if c in m.functions)
+        return ps
+
+    def props_of(self, name: str, with_subtypes: bool = False) -> PropSet:
+        total = PropSet()
+        chain = [name] + self.ancestors(name)
+        if with_subtypes:
+            chain += self.descendants(name)
+        for t in chain:
+            ps = self.own_props(t)
+            total.props.update({k: v for k, v in ps.props.items() if k not in total.props})
+            total.dynamic |= ps.dynamic
+            if not ps.complete:
+                total.complete = False
+                total.unresolved.extend(ps.unresolved)
+        top = chain[len(self.ancestors(name))] if chain else None
+        if top is not None and self.parent_of(top) is None and top not in self.qom_types():
+            total.complete = False
+        return total
+
+    def props_by_field(self, fieldname: str, hint: str | None = None) -> list[PropertyDef]:
+        """Properties backed by struct field ``fieldname`` anywhere in the tree."""
+        needle = fieldname.encode()
+        paths = self.grep(needle)
+        if hint:
+            hpaths = set(self.grep(hint.encode()))
+            paths = [p for p in paths if p in hpaths] or paths
+        out = []
+        for p in paths:
+            data = self.snap.read(p)
+            if data is None or b"DEFINE_PROP" not in data:
+                continue
+            m = self.model(p)
+            if m is None:
+                continue
+            out.extend(pr for pr in m.props if pr.field == fieldname or pr.field.endswith("." + fieldname))
+        return out
+
+    def mask_bit(self, mask: str) -> str | None:
+        """The bit-number identifier behind mask ``mask`` (QEMU_PCIE_X -> QEMU_PCIE_X_BITNR)."""
+        rx = re.compile(
+            rb"\b" + re.escape(mask.encode())
+            + rb"\s*=?\s*\(*\s*(?:1U?L*L?\s*<<\s*\(?\s*([A-Za-z_]\w*)|(?:BIT|BIT_ULL)\(\s*([A-Za-z_]\w*)\s*\))"
+        )
+        for p in self.grep(mask.encode()):
+            data = self.snap.read(p) or b""
+            m = rx.search(data)
+            if m:
+                return (m.group(1) or m.group(2)).decode()
+        return None
+
+    def number(self, ident: str) -> int | None:
+        rx = re.compile(rb"(?:#\s*define\s+|\b)" + re.escape(ident.encode()) + rb"\s*=?\s*\(?\s*(0[xX][0-9a-fA-F]+|\d+)\b")
+        for p in self.grep(ident.encode()):
+            m = rx.search(self.snap.read(p) or b"")
+            if m:
+                return int(m.group(1), 0)
+        return None

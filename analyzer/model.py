@@ -1,0 +1,156 @@
+"""The C model in QEMU's vocabulary: plain data that rules read.
+
+Nothing here knows about tree-sitter, git or the command line.  ``cparse``
+fills these records from C source; ``tree`` and ``semdiff`` combine them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+# ---------------------------------------------------------------------------
+# Conditions.  A guard is kept as a small expression tree so that a rule can
+# evaluate it for a property's default value without re-parsing C.
+
+Cond = Union[
+    tuple,  # ("bit", field, mask_ident) | ("bitnr", field, bitnr_ident) | ("field", field)
+    # ("not", c) | ("and", a, b) | ("or", a, b) | ("cmp", op, field, value_text)
+    # ("other", text)
+]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One enclosing condition of a statement.
+
+    ``taken`` is True when the statement runs if ``cond`` is true (an ``if``
+    body), False when it runs if ``cond`` is false (the ``else`` branch, or the
+    rest of a block after ``if (cond) { return; }``).
+    """
+
+    cond: Cond
+    text: str
+    taken: bool = True
+
+
+# Targets of a PCI device's config-space buffers.
+CONFIG_TARGETS = ("config", "wmask", "w1cmask", "cmask")
+
+
+@dataclass(frozen=True)
+class ConfigWrite:
+    """A statement that sets part of a PCI device's initial config state.
+
+    ``target`` is one of CONFIG_TARGETS, or ``"cap"`` for a call that adds a
+    capability (its layout lands in config/wmask/cmask).  ``offset`` and
+    ``value`` are normalised expression texts (no white space, no comments,
+    the device variable dropped), so re-wrapping or renaming does not change
+    them.
+    """
+
+    target: str
+    offset: str
+    value: str
+    how: str
+    function: str
+    line: int
+    end_line: int
+    text: str
+    guards: tuple[Guard, ...] = ()
+    value_fields: tuple[str, ...] = ()
+    base_var: str = ""
+    base_type: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.target, self.offset, self.value)
+
+
+@dataclass(frozen=True)
+class PropertyDef:
+    name: str
+    macro: str
+    struct: str
+    field: str
+    bit: str | None
+    default: str | None
+    array: str
+    line: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class CompatEntry:
+    array: str
+    driver: str  # as written: a TYPE_* macro or a string literal's content
+    driver_is_macro: bool
+    property: str
+    value: str
+    line: int
+    path: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class CompatArray:
+    name: str
+    family: str  # "hw", "pc", "spapr", ... (lower case, macro era too)
+    version: tuple[int, int]
+    entries: tuple[CompatEntry, ...]
+    line: int
+    end_line: int
+    path: str = ""
+    style: str = "array"  # "array" (GlobalProperty x[]) or "macro" (#define HW_COMPAT_X_Y)
+
+
+@dataclass(frozen=True)
+class TypeInfoDef:
+    var: str
+    name: str  # macro or literal content, as written
+    name_is_macro: bool
+    parent: str | None
+    parent_is_macro: bool
+    class_init: str | None
+    instance_struct: str | None
+    line: int
+    path: str = ""
+
+
+@dataclass
+class Function:
+    name: str
+    line: int
+    end_line: int
+    calls: set[str] = field(default_factory=set)
+    # function names stored into a struct field (k->realize = foo_realize)
+    assigned_fns: set[str] = field(default_factory=set)
+    # property arrays attached to a class (device_class_set_props(dc, x))
+    prop_arrays: set[str] = field(default_factory=set)
+    # string literals handed to object_(class_)property_add*()
+    dynamic_props: set[str] = field(default_factory=set)
+    # every statement that runs under at least one condition: (guards, normalised text, line)
+    guarded: list[tuple[tuple[Guard, ...], str, int]] = field(default_factory=list)
+
+
+@dataclass
+class FileModel:
+    path: str
+    functions: dict[str, Function] = field(default_factory=dict)
+    writes: list[ConfigWrite] = field(default_factory=list)
+    props: list[PropertyDef] = field(default_factory=list)
+    # property arrays whose initialiser holds entries qlint cannot read
+    # (macros expanding to several properties): they may define more.
+    open_prop_arrays: set[str] = field(default_factory=set)
+    masks: dict[str, str] = field(default_factory=dict)  # mask ident -> bit-number ident
+    numbers: dict[str, int] = field(default_factory=dict)  # #define X 11 / enum X = 11
+    type_macros: dict[str, str] = field(default_factory=dict)  # TYPE_FOO -> "foo"
+    typeinfos: list[TypeInfoDef] = field(default_factory=list)
+    compat_arrays: list[CompatArray] = field(default_factory=list)
+    has_errors: bool = False
+
+    def function_at(self, line: int) -> str | None:
+        for fn in self.functions.values():
+            if fn.line <= line <= fn.end_line:
+                return fn.name
+        return None

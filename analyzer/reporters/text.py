@@ -1,0 +1,53 @@
+"""``--format text`` (default): review comments as a migration maintainer writes them."""
+
+from __future__ import annotations
+
+import textwrap
+
+
+def _para(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(text, width=78, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def render(report) -> str:
+    out: list[str] = []
+    by_patch: dict[int, list] = {}
+    for f in report.findings:
+        by_patch.setdefault(f.patch_index, []).append(f)
+    for p in report.series.patches:
+        fs = by_patch.get(p.index, [])
+        if not fs:
+            continue
+        head = f"{p.short} {p.subject}"
+        if p.total > 1:
+            head = f"[{p.index}/{p.total}] " + head
+        out.append(head)
+        out.append("")
+        for f in fs:
+            where = f"{f.path}:{f.line}"
+            fn = f" in {f.function}()" if f.function else ""
+            out.append(f"{where}: {f.severity}: {f.message} [{f.rule}]")
+            if f.quoted:
+                out.append("")
+                out.extend("    > " + q for q in f.quoted)
+            out.append("")
+            if f.details:
+                out.extend(_para(f.details))
+                out.append("")
+            if f.suggestion:
+                out.append(f"  Fix{fn}:")
+                out.extend("    " + s for s in f.suggestion.splitlines())
+                out.append("")
+            for r in f.related:
+                out.append(f"  {r.path}:{r.line}: {r.message}")
+            if f.related:
+                out.append("")
+    n_err = sum(1 for f in report.findings if f.severity == "error")
+    n_warn = sum(1 for f in report.findings if f.severity == "warning")
+    n_note = sum(1 for f in report.findings if f.severity == "note")
+    n = len(report.series.patches)
+    out.append(
+        f"qlint: {n} patch{'es' if n != 1 else ''} reviewed, {n_err} error{'s' if n_err != 1 else ''}, "
+        f"{n_warn} warning{'s' if n_warn != 1 else ''}, {n_note} note{'s' if n_note != 1 else ''}"
+    )
+    return "\n".join(out) + "\n"

@@ -1,0 +1,50 @@
+"""The rule interface and rule discovery."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Iterable
+
+from .finding import Finding
+from .semdiff import PatchReview
+
+
+class Rule:
+    """Base class.  Subclasses set ``name``, ``severity`` and ``summary``."""
+
+    name: str = ""
+    severity: str = "error"
+    summary: str = ""
+
+    def check(self, review: PatchReview) -> Iterable[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    def finding(self, review: PatchReview, **kw) -> Finding:
+        p = review.patch
+        kw.setdefault("severity", self.severity)
+        return Finding(
+            rule=self.name,
+            commit=p.ident if p.ident else None,
+            commit_subject=p.subject,
+            patch_index=p.index,
+            patch_total=p.total,
+            **kw,
+        )
+
+
+def all_rules() -> list[Rule]:
+    from qlint import rules as pkg
+
+    out: list[Rule] = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for _, obj in inspect.getmembers(mod, inspect.isclass):
+            if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == mod.__name__:
+                out.append(obj())
+    return out

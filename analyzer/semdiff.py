@@ -1,0 +1,424 @@
+"""The semantic diff: what a patch changes in migration-visible state.
+
+It compares the C models of every touched file before and after a patch, so
+that re-wrapped, re-commented or moved code is no change, and answers the
+questions rules ask: which config writes appear, vanish or change outside any
+compat-property guard; which guards on which properties are new; which compat
+entries the patch adds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .change import FileChange, Patch, Series
+from .index import TreeIndex, parse_cached
+from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
+
+C_SUFFIXES = (".c", ".h")
+
+# Functions that build a device's initial state.  Writes in other functions
+# (config-space write handlers, interrupt updates, error injection) happen at
+# run time, in response to the guest, and their result is migrated as is.
+_INIT_RE = re.compile(r"(realize|_init$|_init_|^init_|_initfn|instance_init|class_init|reset|_setup|_add_cap|_cap_)")
+_RUNTIME_RE = re.compile(r"(write_config|read_config|config_write|config_read|_update|inject|_irq|_notify|"
+                         r"_handle|_post_load|_pre_save|_load|_save|_exit|unrealize|uninit|_del$|_event|_read$|_write$)")
+
+
+def is_init_function(model: FileModel, name: str) -> bool:
+    if _RUNTIME_RE.search(name):
+        return False
+    if _INIT_RE.search(name):
+        return True
+    # a static helper reached only from init functions of the same file
+    callers = [f for f in model.functions.values() if name in f.calls or name in f.assigned_fns]
+    return bool(callers) and all(
+        _INIT_RE.search(c.name) and not _RUNTIME_RE.search(c.name) for c in callers
+    )
+
+
+@dataclass(frozen=True)
+class GuardProp:
+    prop: PropertyDef
+    guard: Guard | None  # None: the written value itself comes from the property
+    at_default: bool | None  # does the guarded code run when the property has its default?
+
+
+@dataclass
+class WriteChange:
+    kind: str  # "added", "removed", "changed"
+    path: str
+    function: str
+    new: list[ConfigWrite] = field(default_factory=list)
+    old: list[ConfigWrite] = field(default_factory=list)
+    line: int = 1  # new-side line to report at
+    end_line: int = 1
+
+
+@dataclass
+class GuardedChange:
+    """Writes whose behaviour now depends on a property: the fix pattern."""
+
+    path: str
+    function: str
+    prop: PropertyDef
+    writes: list[ConfigWrite]
+    why: str  # "new-write", "newly-guarded", "new-property"
+    line: int
+    end_line: int
+
+
+def _truthy_default(prop: PropertyDef) -> bool | None:
+    d = (prop.default or "").strip().lower()
+    if d in ("true", "on", "1", "on_off_auto_on", "on_off_auto_auto"):
+        return True
+    if d in ("false", "off", "0", "on_off_auto_off", ""):
+        return False if d != "" or prop.macro.startswith(("DEFINE_PROP_BIT", "DEFINE_PROP_BOOL")) else None
+    if re.fullmatch(r"0x0+|0+", d):
+        return False
+    if re.fullmatch(r"0x[0-9a-f]+|\d+", d):
+        return True
+    return None
+
+
+def _eval(cond, prop: PropertyDef, matches) -> bool | None:
+    kind = cond[0]
+    if kind == "not":
+        v = _eval(cond[1], prop, matches)
+        return None if v is None else not v
+    if kind == "and":
+        a, b = _eval(cond[1], prop, matches), _eval(cond[2], prop, matches)
+        if a is False or b is False:
+            return False
+        return True if a and b else None
+    if kind == "or":
+        a, b = _eval(cond[1], prop, matches), _eval(cond[2], prop, matches)
+        if a or b:
+            return True
+        return False if a is False and b is False else None
+    if matches(cond):
+        if kind == "cmp":
+            d = (prop.default or "").replace(" ", "")
+            eq = d == cond[3]
+            return eq if cond[1] == "==" else not eq
+        return _truthy_default(prop)
+    return None
+
+
+class PatchReview:
+    """Everything rules may ask about one patch of a series."""
+
+    def __init__(self, patch: Patch, series: Series, indexes: "IndexPool"):
+        self.patch = patch
+        self.series = series
+        self.pool = indexes
+        self.old_index = indexes.get(patch.old)
+        self.new_index = indexes.get(patch.new)
+        self.tip_index = indexes.get(series.tip)
+
+    # -- models of touched files -------------------------------------------------
+
+    @cached_property
+    def c_files(self) -> list[FileChange]:
+        return [
+            f for f in self.patch.files
+            if not f.binary and (f.path or f.old_path).endswith(C_SUFFIXES)
+            and not (f.path or f.old_path).startswith(("tests/", "linux-headers/", "include/standard-headers/"))
+        ]
+
+    def old_model(self, f: FileChange) -> FileModel | None:
+        if f.old_data is None:
+            return None
+        return parse_cached(f.old_path, self.patch.old.blob_id(f.old_path), f.old_data)
+
+    def new_model(self, f: FileChange) -> FileModel | None:
+        if f.new_data is None:
+            return None
+        return parse_cached(f.path, self.patch.new.blob_id(f.path), f.new_data)
+
+    @cached_property
+    def current_version(self) -> tuple[int, int] | None:
+        return self.new_index.current_compat_version()
+
+    # -- property guards ------------------------------------------------------------
+
+    def props_for_field(self, model: FileModel, index: TreeIndex, fieldname: str, bit: str | None) -> list[PropertyDef]:
+        local = [p for p in model.props if p.field == fieldname or p.field.endswith("." + fieldname)]
+        if bit is not None:
+            local = [p for p in local if p.bit == bit]
+        if local:
+            return local
+        found = index.props_by_field(fieldname, hint=bit)
+        if bit is not None:
+            found = [p for p in found if p.bit == bit]
+        return found
+
+    def guard_props(self, w: ConfigWrite, model: FileModel, index: TreeIndex) -> list[GuardProp]:
+        out: list[GuardProp] = []
+        for g in w.guards:
+            for atom in _atoms(g.cond):
+                props: list[PropertyDef] = []
+                if atom[0] == "bit":
+                    bit = model.masks.get(atom[2]) or index.mask_bit(atom[2])
+                    props = self.props_for_field(model, index, atom[1], bit) if bit else []
+                    if not props:
+                        props = self.props_for_field(model, index, atom[1], atom[2])
+                elif atom[0] == "bitnr":
+                    props = self.props_for_field(model, index, atom[1], atom[2])
+                elif atom[0] == "field":
+                    props = [p for p in self.props_for_field(model, index, atom[1], None) if p.bit is None]
+                elif atom[0] == "cmp":
+                    props = [p for p in self.props_for_field(model, index, atom[2], None) if p.bit is None]
+                for p in props:
+                    def matches(c, a=atom):
+                        return c == a
+                    res = _eval(g.cond, p, matches)
+                    at_default = None if res is None else (res == g.taken)
+                    out.append(GuardProp(p, g, at_default))
+        for f in w.value_fields:
+            if w.value_fields and w.target != "cap":
+                for p in self.props_for_field(model, index, f, None):
+                    if p.bit is None:
+                        out.append(GuardProp(p, None, True))
+        return out
+
+    # -- config writes --------------------------------------------------------------
+
+    def _is_new_device_code(self, f: FileChange, fn: str) -> bool:
+        if f.status == "A":
+            return True
+        new = self.new_model(f)
+        old = self.old_model(f)
+        if new is None:
+            return False
+        if old is not None and fn in old.functions:
+            return False
+        old_types = {t.name for t in old.typeinfos} if old is not None else set()
+        reaching = [t for t in new.typeinfos if fn in _reachable(new, t.class_init)]
+        return bool(reaching) and all(t.name not in old_types for t in reaching)
+
+    @cached_property
+    def _writes(self) -> tuple[list, list]:
+        """(old, new) lists of (FileChange, model, write, covered-props) for init writes."""
+        olds, news = [], []
+        for f in self.c_files:
+            om, nm = self.old_model(f), self.new_model(f)
+            if om is not None and f.status != "D":
+                for w in om.writes:
+                    if is_init_function(om, w.function):
+                        olds.append((f, om, w, self.guard_props(w, om, self.old_index)))
+            if nm is not None:
+                for w in nm.writes:
+                    if is_init_function(nm, w.function):
+                        news.append((f, nm, w, self.guard_props(w, nm, self.new_index)))
+        return olds, news
+
+    @cached_property
+    def write_changes(self) -> list[WriteChange]:
+        olds, news = self._writes
+        old_eff = Counter(w.key for _, _, w, gp in olds if not gp)
+        new_eff = Counter(w.key for _, _, w, gp in news if not gp)
+        new_all = Counter(w.key for _, _, w, _ in news)
+        added_keys = new_eff - old_eff
+        removed_keys = old_eff - new_eff
+        # a write that merely moved under a property guard is the fix pattern, not a loss
+        removed_keys = Counter({k: n for k, n in removed_keys.items() if new_all[k] < old_eff[k]})
+
+        added = []
+        budget = Counter(added_keys)
+        for f, m, w, gp in news:
+            if not gp and budget[w.key] > 0:
+                budget[w.key] -= 1
+                if self._is_new_device_code(f, w.function):
+                    continue
+                if not (set(range(w.line, w.end_line + 1)) & f.added):
+                    continue  # the write did not change here: it matched nothing because of moves elsewhere
+                added.append((f, w))
+        removed = []
+        budget = Counter(removed_keys)
+        for f, m, w, gp in olds:
+            if not gp and budget[w.key] > 0:
+                budget[w.key] -= 1
+                if not (set(range(w.line, w.end_line + 1)) & f.removed):
+                    continue
+                removed.append((f, w))
+
+        changes: dict[tuple[str, str, str], WriteChange] = {}
+        order: list[tuple[str, str, str]] = []
+        removed_by_slot = {}
+        for f, w in removed:
+            removed_by_slot.setdefault((f.display_path, w.target, w.offset), []).append(w)
+        for f, w in added:
+            slot = (f.display_path, w.target, w.offset)
+            kind = "changed" if removed_by_slot.get(slot) else "added"
+            key = (f.display_path, w.function, "change")
+            if key not in changes:
+                changes[key] = WriteChange(kind, f.display_path, w.function, line=w.line, end_line=w.end_line)
+                order.append(key)
+            ch = changes[key]
+            ch.new.append(w)
+            if kind == "changed":
+                ch.old.extend(removed_by_slot.pop(slot))
+                ch.kind = "changed" if ch.kind != "added" or len(ch.new) == 1 else ch.kind
+            ch.line = min(ch.line, w.line)
+            ch.end_line = max(ch.end_line, w.end_line)
+        for slot, ws in removed_by_slot.items():
+            f = next(fc for fc in self.c_files if fc.display_path == slot[0])
+            for w in ws:
+                key = (slot[0], w.function, "remove")
+                if key not in changes:
+                    line = self._new_line_for_removal(f, w)
+                    changes[key] = WriteChange("removed", slot[0], w.function, line=line, end_line=line)
+                    order.append(key)
+                changes[key].old.append(w)
+        return [changes[k] for k in order]
+
+    def _new_line_for_removal(self, f: FileChange, w: ConfigWrite) -> int:
+        nm = self.new_model(f)
+        if nm is not None and w.function in nm.functions:
+            fn = nm.functions[w.function]
+            # the first added line inside the function, else its first line
+            inside = sorted(n for n in f.added if fn.line <= n <= fn.end_line)
+            return inside[0] if inside else fn.line
+        return 1
+
+    @cached_property
+    def guarded_changes(self) -> list[GuardedChange]:
+        """Writes that now run only when a property allows it, or that a new guard covers."""
+        olds, news = self._writes
+        old_any = Counter(w.key for _, _, w, _ in olds)
+        old_unguarded = Counter(w.key for _, _, w, gp in olds if not gp)
+        old_props = {(p.name) for _, _, _, gps in olds for p in (g.prop for g in gps)}
+        out: dict[tuple[str, str, str], GuardedChange] = {}
+        for f, m, w, gps in news:
+            if not gps or self._is_new_device_code(f, w.function):
+                continue
+            for gp in gps:
+                if gp.at_default is False:
+                    continue
+                if old_any[w.key] == 0:
+                    why = "new-write"
+                elif old_unguarded[w.key] > 0:
+                    why = "newly-guarded"
+                elif gp.prop.name not in old_props and self.prop_is_new(gp.prop):
+                    why = "new-property"
+                else:
+                    continue
+                key = (f.display_path, w.function, gp.prop.name)
+                if key not in out:
+                    out[key] = GuardedChange(f.display_path, w.function, gp.prop, [], why, w.line, w.end_line)
+                gc = out[key]
+                gc.writes.append(w)
+                gc.line = min(gc.line, w.line)
+                gc.end_line = max(gc.end_line, w.end_line)
+        return list(out.values())
+
+    def prop_is_new(self, prop: PropertyDef) -> bool:
+        """The property did not exist before this patch."""
+        old = self.old_index.model(prop.path)
+        if old is None:
+            return True
+        return not any(p.name == prop.name and p.array == prop.array for p in old.props)
+
+    # -- compat entries -------------------------------------------------------------
+
+    @cached_property
+    def compat_added(self) -> list[CompatEntry]:
+        out = []
+        for f in self.c_files:
+            om, nm = self.old_model(f), self.new_model(f)
+            if nm is None:
+                continue
+            before = Counter()
+            if om is not None:
+                for a in om.compat_arrays:
+                    for e in a.entries:
+                        before[(a.name, e.driver, e.property, e.value)] += 1
+            for a in nm.compat_arrays:
+                for e in a.entries:
+                    k = (a.name, e.driver, e.property, e.value)
+                    if before[k] > 0:
+                        before[k] -= 1
+                    else:
+                        out.append(e)
+        return out
+
+    def array_named(self, index: TreeIndex, name: str) -> CompatArray | None:
+        for a in index.compat_arrays():
+            if a.name == name:
+                return a
+        return None
+
+    def quote(self, path: str, line: int, end_line: int, side: str = "new") -> list[str]:
+        f = self.patch.changed(path)
+        if f is None:
+            return []
+        data = f.new_data if side == "new" else f.old_data
+        if data is None:
+            return []
+        lines = data.decode("utf-8", "replace").splitlines()
+        marks = f.added if side == "new" else f.removed
+        sign = "+" if side == "new" else "-"
+        return [
+            (sign if n in marks else " ") + lines[n - 1]
+            for n in range(max(1, line), min(len(lines), end_line) + 1)
+        ]
+
+
+def guard_uses_prop(g: Guard, model: FileModel, index: TreeIndex, prop: PropertyDef) -> bool:
+    """Does condition ``g`` read property ``prop``?"""
+    for atom in _atoms(g.cond):
+        f = atom[1] if atom[0] != "cmp" else atom[2]
+        if not (prop.field == f or prop.field.endswith("." + f)):
+            continue
+        if prop.bit:
+            if atom[0] == "bitnr" and atom[2] == prop.bit:
+                return True
+            if atom[0] == "bit" and (atom[2] == prop.bit or (model.masks.get(atom[2]) or index.mask_bit(atom[2])) == prop.bit):
+                return True
+        elif atom[0] in ("field", "cmp"):
+            return True
+    return False
+
+
+def _atoms(cond):
+    kind = cond[0]
+    if kind in ("not",):
+        yield from _atoms(cond[1])
+    elif kind in ("and", "or"):
+        yield from _atoms(cond[1])
+        yield from _atoms(cond[2])
+    elif kind in ("bit", "bitnr", "field", "cmp"):
+        yield cond
+
+
+def _reachable(model: FileModel, root: str | None) -> set[str]:
+    if not root:
+        return set()
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in model.functions:
+            continue
+        seen.add(cur)
+        fn = model.functions[cur]
+        stack.extend(fn.calls | fn.assigned_fns)
+    return seen
+
+
+class IndexPool:
+    """One TreeIndex per snapshot, shared by every patch of a series."""
+
+    def __init__(self):
+        self._by_id: dict[str, TreeIndex] = {}
+
+    def get(self, snap) -> TreeIndex:
+        idx = self._by_id.get(snap.label)
+        if idx is None:
+            idx = TreeIndex(snap)
+            self._by_id[snap.label] = idx
+        return idx

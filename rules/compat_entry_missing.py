@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice
+from qlint.analyzer.finding import Related
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview
+
+
+class CompatEntryMissing(Rule):
+    """
+    ## What it does
+    Flags a property guard that protects changed state (a new write under a
+    property, existing writes newly put under one, or a guard on a property
+    that is new in the range) when no entry in the current compat array
+    (`hw_compat_X_Y[]`, `pc_compat_X_Y[]`, or another board's array of the
+    last released version) restores the property's old value for a type that
+    covers the device.  An entry added by a later patch of the same series
+    meets the obligation; the review says which patch.
+
+    ## Why is this bad?
+    The property only helps if old machine types switch it off.  Without the
+    compat entry every machine type gets the new default, and the guard is
+    dead code as far as migration is concerned.
+
+    ## Example
+    ```c
+    if (dev->cap_present & QEMU_PCIE_ERR_UNC_MASK) {   /* new property, default on */
+        pci_set_long(dev->wmask + offset + PCI_ERR_UNCOR_MASK, PCI_ERR_UNC_SUPPORTED);
+    }
+    /* ...and nothing in hw_compat_7_2[] */
+    ```
+
+    ## Use instead
+    ```c
+    GlobalProperty hw_compat_7_2[] = {
+        { TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },
+    };
+    ```
+    """
+
+    name = "compat-entry-missing"
+    severity = "error"
+    summary = "a compat-property guard with no entry in the current compat array"
+
+    def check(self, review: PatchReview):
+        v = review.current_version
+        if v is None:
+            return
+        series = review.series
+        for gc in review.guarded_changes:
+            prop = gc.prop
+            owners = advice.owner_types(review.new_index, prop)
+            met_by = None
+            for p in series.patches[review.patch.index - 1:]:
+                idx = review.pool.get(p.new)
+                if _has_entry(idx, v, prop.name, owners):
+                    met_by = p
+                    break
+            if met_by is review.patch:
+                continue
+            quoted = review.quote(gc.path, gc.line, gc.end_line)
+            arr, arr_path = advice.compat_array_name(review.tip_index, v)
+            m = review.new_index.model(prop.path)
+            driver = advice.driver_for_array(m, prop.array) if m is not None else None
+            entry = advice.entry_line(driver or (f'"{owners[0]}"' if owners else "TYPE_..."), prop.name,
+                                      advice.restoring_value(prop))
+            if met_by is not None:
+                yield self.finding(
+                    review,
+                    severity="note",
+                    message=f"compat entry for \"{prop.name}\" is added later in the series, by patch "
+                            f"{met_by.index}/{met_by.total}",
+                    path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    details=f"This patch guards {gc.function}() on \"{prop.name}\"; patch {met_by.index}/"
+                            f"{met_by.total} ({met_by.short} \"{met_by.subject}\") adds the {arr}[] entry. "
+                            f"Between the two patches old machine types get the new behaviour, which only "
+                            f"matters to a bisect.",
+                    quoted=quoted,
+                    anchor=f"later:{prop.name}",
+                )
+                continue
+            why = {
+                "new-write": "puts new config writes under",
+                "newly-guarded": "puts existing config writes under",
+                "new-property": "guards config writes on the new property",
+            }[gc.why]
+            yield self.finding(
+                review,
+                message=f"no entry in {arr}[] switches \"{prop.name}\" off for old machine types",
+                path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                details=(
+                    f"{gc.function}() {why} \"{prop.name}\" ({prop.macro} in {prop.path}, default "
+                    f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
+                    f"started with {advice.machine_types(v)} gets the new behaviour too and cannot migrate "
+                    f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
+                ),
+                quoted=quoted,
+                suggestion=f"{arr_path}, {arr}[]:\n    {entry}",
+                related=[Related(prop.path, prop.line, f"property \"{prop.name}\" defined here")],
+                anchor=f"missing:{prop.name}",
+            )
+
+
+def _has_entry(index, version, prop_name: str, owners: list[str]) -> bool:
+    """An entry for the property in the array of ``version`` or an older one.
+
+    Whether an older array is the right one (a post-release fix) is for
+    compat-entry-wrong-version to judge; here only its absence matters.
+    """
+    for a in index.compat_arrays():
+        if a.version > version:
+            continue
+        for e in a.entries:
+            if e.property != prop_name:
+                continue
+            if not owners:
+                return True
+            drv = index.type_name(e.driver, e.driver_is_macro)
+            if drv is None:
+                return True
+            for o in owners:
+                if index.covers(drv, o) or index.covers(o, drv):
+                    return True
+    return False

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice
+from qlint.analyzer.index import TreeIndex
+from qlint.analyzer.model import CompatEntry, PropertyDef
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview, guard_uses_prop
+
+
+class CompatEntryWrongVersion(Rule):
+    """
+    ## What it does
+    Checks the array a new compat entry goes into.  The right array is the one
+    of the last release that did *not* have the new behaviour: the current
+    array (`hw_compat_X_Y` for VERSION X.Y.50) when the behaviour is new in
+    this development cycle; an older one for a post-release fix, when the
+    behaviour already shipped in a release.  qlint finds out which releases
+    shipped the behaviour by looking for the guarded code (or the property)
+    in each release's tree.  A correct post-release fix gets a note that names
+    the releases that shipped the unguarded behaviour.
+
+    ## Why is this bad?
+    An entry in an older array leaves the newest released machine types with
+    the new behaviour: a VM started as `-M pc-q35-X.Y` on QEMU X.Y cannot
+    migrate to this tree and back.  An entry in a newer array than the one
+    before the first release that shipped the behaviour changes machine types
+    that already had it on a released QEMU.
+
+    ## Example
+    ```c
+    /* VERSION 7.2.50, the writes are new in this patch */
+    GlobalProperty hw_compat_7_1[] = {
+        { TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },
+    };
+    ```
+
+    ## Use instead
+    ```c
+    GlobalProperty hw_compat_7_2[] = {
+        { TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },
+    };
+    ```
+    """
+
+    name = "compat-entry-wrong-version"
+    severity = "error"
+    summary = "a compat entry sits in the array of the wrong release"
+
+    def check(self, review: PatchReview):
+        current = review.current_version
+        if current is None:
+            return
+        idx = review.new_index
+        for e in review.compat_added:
+            arr = review.array_named(idx, e.array)
+            if arr is None:
+                continue
+            props = _props_named(review, idx, e)
+            if not props:
+                continue
+            first = _first_shipped(review, props, arr.version, current)
+            if first is None:
+                correct = current
+            else:
+                correct = _release_before(review, first) or arr.version
+            shipped = _shipped_list(review, first, current)
+            drv_name = idx.type_name(e.driver, e.driver_is_macro) or e.driver
+            if arr.version == correct:
+                if correct != current:
+                    yield self.finding(
+                        review,
+                        severity="note",
+                        message=f"post-release fix: \"{e.property}\" goes in {e.array}[] because QEMU "
+                                f"{', '.join(shipped)} shipped the behaviour unguarded",
+                        path=e.path, line=e.line, end_line=e.line,
+                        details=(
+                            f"The behaviour guarded by \"{e.property}\" first shipped in QEMU "
+                            f"{advice.vstr(first)}, so machine types {advice.vstr(correct)} and older get the old "
+                            f"behaviour back while {advice.vstr(first)} and newer keep what they had. VMs of "
+                            f"machine types {advice.vstr(correct)} and older that were started on "
+                            f"{', '.join(shipped)} cannot migrate to a fixed QEMU without "
+                            f"-global {drv_name}.{e.property}={props[0].default} (the value they were started "
+                            f"with) on the destination until they are restarted."
+                        ),
+                        quoted=review.quote(e.path, e.line, e.line),
+                        anchor=f"post-release:{e.array}:{e.property}",
+                    )
+                continue
+            want, want_path = advice.compat_array_name(idx, correct, arr.family)
+            if first is None:
+                why = (f"the behaviour it restores is new in this development cycle (VERSION "
+                       f"{'.'.join(map(str, idx.version() or ()))}), so it must go in the current array")
+            else:
+                why = (f"the behaviour it restores first shipped in QEMU {advice.vstr(first)}, so the entry "
+                       f"belongs to the array of the release before it")
+            if arr.version < correct:
+                effect = (f"machine types {_range(review, arr.version, correct)} keep the new behaviour and VMs "
+                          f"started with them cannot migrate to or from QEMU {advice.vstr(correct)}")
+            else:
+                effect = (f"machine types {_range(review, correct, arr.version)} lose the behaviour they already "
+                          f"had on QEMU {', '.join(shipped)}, so their VMs cannot migrate from those releases")
+            yield self.finding(
+                review,
+                message=f"compat entry for \"{e.property}\" is in {e.array}[] but belongs in {want}[]",
+                path=e.path, line=e.line, end_line=e.line,
+                details=f"This entry is in {e.array}[]; {why}. As it stands, {effect}.",
+                quoted=review.quote(e.path, e.line, e.line),
+                suggestion=f"move it to {want_path}, {want}[]:\n    {e.text.strip().rstrip(',')},",
+                anchor=f"wrong:{e.array}:{e.property}",
+            )
+
+
+def _props_named(review: PatchReview, idx: TreeIndex, e: CompatEntry) -> list[PropertyDef]:
+    drv = idx.type_name(e.driver, e.driver_is_macro)
+    if drv is not None and drv in idx.qom_types():
+        ps = idx.props_of(drv, with_subtypes=True)
+        if e.property in ps.props:
+            return [ps.props[e.property]]
+    # fall back on properties of that name in the files the series touches
+    out = []
+    for f in review.c_files:
+        m = review.new_model(f)
+        if m is not None:
+            out.extend(p for p in m.props if p.name == e.property)
+    return out
+
+
+def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[tuple[str, str, str]]:
+    """(path, function, statement) guarded by ``prop`` in the files the patch touches."""
+    paths = {f.path for f in review.c_files if f.path} | {prop.path}
+    out = []
+    for path in sorted(paths):
+        m = idx.model(path)
+        if m is None:
+            continue
+        for fn in m.functions.values():
+            for guards, stmt, _line in fn.guarded:
+                if any(guard_uses_prop(g, m, idx, prop) for g in guards):
+                    out.append((path, fn.name, stmt))
+    return out
+
+
+def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, props: list[PropertyDef]) -> bool:
+    if behaviour:
+        for path, fn, stmt in behaviour:
+            m = rel.model(path)
+            if m is None or fn not in m.functions:
+                continue
+            f = m.functions[fn]
+            if any(s == stmt for _, s, _ in f.guarded):
+                return True
+            data = rel.read(path) or b""
+            if _contains_statement(data, stmt):
+                return True
+        return False
+    for p in props:
+        m = rel.model(p.path)
+        if m is not None and any(q.name == p.name and q.array == p.array for q in m.props):
+            return True
+    return False
+
+
+def _contains_statement(data: bytes, stmt: str) -> bool:
+    squashed = b"".join(data.split())
+    return stmt.encode() in squashed
+
+
+def _first_shipped(review: PatchReview, props, after, current):
+    series = review.series
+    if series.release_lookup is None or series.release_versions is None:
+        return None
+    behaviour = []
+    for p in props:
+        behaviour.extend(_behaviour(review, review.new_index, p))
+    for v in series.release_versions():
+        if not (after < v <= current):
+            continue
+        snap = series.release_lookup(review.patch.new, v)
+        if snap is None:
+            continue
+        if _shipped_in(review, review.pool.get(snap), behaviour, props):
+            return v
+    return None
+
+
+def _release_before(review: PatchReview, v):
+    vs = [r for r in (review.series.release_versions() if review.series.release_versions else []) if r < v]
+    return max(vs) if vs else None
+
+
+def _shipped_list(review: PatchReview, first, current) -> list[str]:
+    if first is None or review.series.release_versions is None:
+        return []
+    return [advice.vstr(v) + ".0" for v in review.series.release_versions() if first <= v <= current]
+
+
+def _range(review: PatchReview, lo, hi) -> str:
+    vs = review.series.release_versions() if review.series.release_versions else []
+    inside = [advice.vstr(v) for v in vs if lo < v <= hi]
+    return ", ".join(inside) if inside else advice.vstr(hi)
