@@ -6,6 +6,7 @@ everything after that reads only this module's types and :class:`Snapshot`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -35,6 +36,10 @@ class Snapshot:
         """(path, blob id) of every file."""
         raise NotImplementedError
 
+    def read_oid(self, oid: str) -> bytes | None:  # pragma: no cover - interface
+        """Bytes of the file whose blob id ``files()`` gave."""
+        raise NotImplementedError
+
 
 class OverlaySnapshot(Snapshot):
     """A snapshot with some files replaced, added or deleted in memory."""
@@ -54,10 +59,16 @@ class OverlaySnapshot(Snapshot):
             data = self.changes[path]
             if data is None:
                 return None
-            import hashlib
-
             return "mem:" + hashlib.sha1(data).hexdigest()
         return self.base.blob_id(path)
+
+    def read_oid(self, oid: str) -> bytes | None:
+        if oid.startswith("mem:"):
+            for data in self.changes.values():
+                if data is not None and "mem:" + hashlib.sha1(data).hexdigest() == oid:
+                    return data
+            return None
+        return self.base.read_oid(oid)
 
     def files(self) -> Iterator[tuple[str, str]]:
         for path, oid in self.base.files():

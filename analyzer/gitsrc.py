@@ -34,6 +34,26 @@ def open_repo(path: str) -> pygit2.Repository:
         raise InputError(f"cannot open git repository {path}: {exc}") from None
 
 
+_BLOBS: dict[str, bytes | None] = {}
+_BLOB_BYTES = 0
+_BLOB_BUDGET = 512 * 1024 * 1024
+
+
+def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
+    """Blob bytes by id, kept for the run: a range reads the same files again and again."""
+    global _BLOB_BYTES
+    if oid in _BLOBS:
+        return _BLOBS[oid]
+    try:
+        data = repo[oid].data
+    except (KeyError, ValueError):  # a blob missing from the object store
+        data = None
+    if _BLOB_BYTES < _BLOB_BUDGET:
+        _BLOBS[oid] = data
+        _BLOB_BYTES += len(data or b"")
+    return data
+
+
 class GitSnapshot(Snapshot):
     def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree, label: str):
         super().__init__(label)
@@ -51,10 +71,10 @@ class GitSnapshot(Snapshot):
         e = self._entry(path)
         if e is None or e.type_str != "blob":
             return None
-        try:
-            return self.repo[e.id].data
-        except KeyError:  # a blob missing from the object store
-            return None
+        return read_blob(self.repo, str(e.id))
+
+    def read_oid(self, oid: str) -> bytes | None:
+        return read_blob(self.repo, oid)
 
     def blob_id(self, path: str) -> str | None:
         e = self._entry(path)
@@ -164,6 +184,9 @@ class _EmptySnapshot(Snapshot):
         return None
 
     def blob_id(self, path):
+        return None
+
+    def read_oid(self, oid):
         return None
 
     def files(self):

@@ -137,6 +137,8 @@ class TreeIndex:
         self._children: dict[str, set[str]] | None = None
         self._compat: list[CompatArray] | None = None
         self._needle_cache: dict[bytes, list[str]] = {}
+        self._field_cache: dict[tuple[str, str | None], list[PropertyDef]] = {}
+        self._mask_cache: dict[str, str | None] = {}
 
     # -- basics ---------------------------------------------------------------
 
@@ -171,7 +173,7 @@ class TreeIndex:
     def _scan(self, kind: str, path: str, oid: str, fn):
         key = (kind, oid)
         if key not in _SCAN_CACHE:
-            data = self.snap.read(path)
+            data = self.snap.read_oid(oid)
             _SCAN_CACHE[key] = fn(data) if data is not None else None
         return _SCAN_CACHE[key]
 
@@ -181,7 +183,7 @@ class TreeIndex:
             return self._needle_cache[needle]
         out = []
         for path, oid in self.files():
-            data = self.snap.read(path)
+            data = self.snap.read_oid(oid)
             if data is not None and needle in data:
                 out.append(path)
         self._needle_cache[needle] = out
@@ -353,20 +355,25 @@ class TreeIndex:
 
     def props_by_field(self, fieldname: str, hint: str | None = None) -> list[PropertyDef]:
         """Properties backed by struct field ``fieldname`` anywhere in the tree."""
+        key = (fieldname, hint)
+        if key in self._field_cache:
+            return self._field_cache[key]
         needle = fieldname.encode()
         paths = self.grep(needle)
         if hint:
             hpaths = set(self.grep(hint.encode()))
             paths = [p for p in paths if p in hpaths] or paths
+        rx = re.compile(rb"DEFINE_PROP\w*\(\s*\"[^\"]*\"\s*,\s*\w+\s*,\s*[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
         out = []
         for p in paths:
             data = self.snap.read(p)
-            if data is None or b"DEFINE_PROP" not in data:
+            if data is None or not rx.search(data):
                 continue
             m = self.model(p)
             if m is None:
                 continue
             out.extend(pr for pr in m.props if pr.field == fieldname or pr.field.endswith("." + fieldname))
+        self._field_cache[key] = out
         return out
 
     def mask_bit(self, mask: str) -> str | None:
@@ -375,12 +382,17 @@ class TreeIndex:
             rb"\b" + re.escape(mask.encode())
             + rb"\s*=?\s*\(*\s*(?:1U?L*L?\s*<<\s*\(?\s*([A-Za-z_]\w*)|(?:BIT|BIT_ULL)\(\s*([A-Za-z_]\w*)\s*\))"
         )
+        if mask in self._mask_cache:
+            return self._mask_cache[mask]
+        found = None
         for p in self.grep(mask.encode()):
             data = self.snap.read(p) or b""
             m = rx.search(data)
             if m:
-                return (m.group(1) or m.group(2)).decode()
-        return None
+                found = (m.group(1) or m.group(2)).decode()
+                break
+        self._mask_cache[mask] = found
+        return found
 
     def number(self, ident: str) -> int | None:
         rx = re.compile(rb"(?:#\s*define\s+|\b)" + re.escape(ident.encode()) + rb"\s*=?\s*\(?\s*(0[xX][0-9a-fA-F]+|\d+)\b")
