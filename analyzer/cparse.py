@@ -267,7 +267,7 @@ class _Extractor:
             self.m.masks[_text(name_node)] = ms.group(1)
 
     def _compat_macro(self, name: str, mc, val_node, n) -> None:
-        body = _text(val_node)
+        body = re.sub(r"\\\n", " \n", _text(val_node))  # drop line continuations, keep line numbers
         base_line = val_node.start_point[0] + 1
         entries = []
         for em in _MACRO_ENTRY_RE.finditer(body):

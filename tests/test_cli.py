@@ -1,0 +1,131 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON, no writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlint.analyzer.fixture_repo import build, case_patches
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+AER = FIXTURES / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded"
+GUARDED = FIXTURES / "examples" / "pci-config-unguarded" / "valid" / "aer-mask-guarded"
+
+
+def qlint(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "qlint.analyzer.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture
+def aer_repo(tmp_path):
+    _, patches = case_patches(AER)
+    repo, base, ids = build(FIXTURES / "tree", patches, tmp_path / "repo")
+    return tmp_path / "repo", base, ids
+
+
+def _snapshot(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode())
+            h.update(p.read_bytes())
+            h.update(str(p.stat().st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def test_break_exits_1_with_review_text(aer_repo):
+    repo, base, ids = aer_repo
+    r = qlint("-C", str(repo), "HEAD")
+    assert r.returncode == 1, r.stderr
+    assert "hw/pci/pcie_aer.c:" in r.stdout and "[pci-config-unguarded]" in r.stdout
+    assert "hw_compat_7_2[]" in r.stdout  # the fix names the current array
+    assert "machine types 7.2 and older" in " ".join(r.stdout.split())  # the paragraph is wrapped
+
+
+def test_clean_range_exits_0(tmp_path):
+    _, patches = case_patches(GUARDED)
+    build(FIXTURES / "tree", patches, tmp_path / "repo")
+    r = qlint("-C", str(tmp_path / "repo"), "HEAD~1..HEAD")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 errors" in r.stdout
+
+
+def test_json_schema(aer_repo):
+    repo, base, ids = aer_repo
+    r = qlint("-C", str(repo), "--format", "json", f"{base}..HEAD")
+    doc = json.loads(r.stdout)
+    assert doc["version"] == 1
+    (f,) = [f for f in doc["findings"] if f["rule"] == "pci-config-unguarded"]
+    for key in ("rule", "severity", "path", "line", "end_line", "function", "commit", "message", "suggestion",
+                "details", "quoted", "fingerprint", "related", "confidence"):
+        assert key in f
+    assert f["function"] == "pcie_aer_init" and f["commit"] == ids[-1] and f["severity"] == "error"
+    assert doc["summary"]["error"] >= 1
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["no-such-rev"], "unknown revision"),
+        (["HEAD~9..HEAD"], "unknown revision"),
+        (["--format", "xml", "HEAD"], "unknown format"),
+        (["a", "b"], "one revision"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(aer_repo, args, words):
+    repo, _, _ = aer_repo
+    r = qlint("-C", str(repo), *args)
+    assert r.returncode == 2
+    assert words in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_not_a_repository(tmp_path):
+    r = qlint("-C", str(tmp_path), "HEAD")
+    assert r.returncode == 2 and "not a git repository" in r.stderr
+    r = qlint("-C", str(tmp_path / "missing"), "HEAD")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_repository_is_unchanged_by_a_review(aer_repo):
+    repo, base, _ = aer_repo
+    before = _snapshot(repo)
+    qlint("-C", str(repo), f"{base}..HEAD")
+    qlint("-C", str(repo), "--format", "json", "HEAD")
+    assert _snapshot(repo) == before
+
+
+def test_bare_repository(aer_repo, tmp_path):
+    repo, base, _ = aer_repo
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    r = qlint("-C", str(bare), "HEAD")
+    assert r.returncode == 1 and "pcie_aer_init" in r.stdout
+
+
+def test_demo_runs_and_shows_break_and_fix():
+    r = qlint("demo")
+    assert r.returncode == 0, r.stderr
+    assert "[pci-config-unguarded]" in r.stdout
+    assert "post-release fix" in r.stdout
+    assert "[compat-entry-missing]" not in r.stdout
+
+
+def test_rules_and_rule_doc():
+    r = qlint("rules")
+    assert r.returncode == 0
+    names = {line.split()[0] for line in r.stdout.splitlines()}
+    assert {"pci-config-unguarded", "compat-entry-missing", "compat-entry-unknown-property",
+            "compat-entry-wrong-version"} <= names
+    r = qlint("rule", "pci-config-unguarded")
+    assert r.returncode == 0 and "## Why is this bad?" in r.stdout
+    r = qlint("rule", "nope")
+    assert r.returncode == 2

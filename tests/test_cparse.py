@@ -1,0 +1,168 @@
+"""The C model, on small QEMU-style snippets."""
+
+from __future__ import annotations
+
+from qlint.analyzer import cparse
+
+
+def parse(src: str):
+    return cparse.parse("x.c", src.encode())
+
+
+def test_pci_set_on_config_with_guard_chain():
+    m = parse(
+        """
+int foo_init(PCIDevice *dev, uint16_t offset)
+{
+    if (dev->cap_present & QEMU_PCIE_FOO) {
+        pci_set_long(dev->wmask + offset + PCI_FOO_REG,
+                     PCI_FOO_SUPPORTED);
+    }
+    pci_set_word(dev->config + PCI_BAR_REG, 0x1);
+    return 0;
+}
+"""
+    )
+    w1, w2 = m.writes
+    assert (w1.target, w1.offset, w1.value, w1.function) == ("wmask", "PCI_FOO_REG+offset", "PCI_FOO_SUPPORTED", "foo_init")
+    assert [g.cond for g in w1.guards] == [("bit", "cap_present", "QEMU_PCIE_FOO")]
+    assert w1.guards[0].taken is True
+    assert (w2.target, w2.offset, w2.guards) == ("config", "PCI_BAR_REG", ())
+
+
+def test_derived_pointer_and_subscript_and_else_branch():
+    m = parse(
+        """
+static void bar_realize(PCIDevice *pci_dev, Error **errp)
+{
+    BarState *s = BAR(pci_dev);
+    uint8_t *exp_cap = pci_dev->config + s->pos;
+    uint8_t *conf = pci_dev->config;
+
+    if (s->legacy) {
+        conf[PCI_INTERRUPT_PIN] = 1;
+    } else {
+        pci_set_word(exp_cap + PCI_EXP_LNKSTA, PCI_EXP_LNK_X);
+    }
+}
+"""
+    )
+    pin, lnk = m.writes
+    assert (pin.target, pin.offset, pin.value) == ("config", "PCI_INTERRUPT_PIN", "1")
+    assert pin.guards[0].cond == ("field", "legacy") and pin.guards[0].taken
+    assert (lnk.target, lnk.offset) == ("config", "PCI_EXP_LNKSTA+s->pos")
+    assert lnk.guards[0].taken is False
+
+
+def test_early_return_guards_the_rest_of_the_block():
+    m = parse(
+        """
+static void baz_realize(PCIDevice *dev, Error **errp)
+{
+    if (!(dev->cap_present & QEMU_PCI_BAZ)) {
+        return;
+    }
+    pci_set_byte(dev->config + PCI_BAZ, 3);
+}
+"""
+    )
+    (w,) = m.writes
+    assert w.guards[0].cond == ("not", ("bit", "cap_present", "QEMU_PCI_BAZ"))
+    assert w.guards[0].taken is False
+
+
+def test_non_pci_config_field_is_not_a_config_write():
+    m = parse(
+        """
+static void gpu_realize(DeviceState *qdev, Error **errp)
+{
+    VirtIOGPU *g = VIRTIO_GPU(qdev);
+    g->config[3] = 1;
+    memset(g->config, 0, 8);
+}
+"""
+    )
+    assert m.writes == []
+
+
+def test_properties_masks_types_compat_and_typeinfo():
+    m = parse(
+        """
+#define TYPE_FOO_DEV "foo-dev"
+#define QEMU_FOO_BITNR 7
+enum {
+    QEMU_FOO = (1 << QEMU_FOO_BITNR),
+};
+static Property foo_props[] = {
+    DEFINE_PROP_BIT("x-foo", FooState, flags, QEMU_FOO_BITNR, true),
+    DEFINE_PROP_BOOL("x-bar", FooState, bar, false),
+    DEFINE_PROP_END_OF_LIST(),
+};
+GlobalProperty hw_compat_7_2[] = {
+    { TYPE_FOO_DEV, "x-foo", "off" },
+    { "other-dev", "x-bar", "on" },
+};
+static void foo_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    device_class_set_props(dc, foo_props);
+}
+static const TypeInfo foo_info = {
+    .name = TYPE_FOO_DEV,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(FooState),
+    .class_init = foo_class_init,
+};
+"""
+    )
+    assert m.type_macros == {"TYPE_FOO_DEV": "foo-dev"}
+    assert m.masks["QEMU_FOO"] == "QEMU_FOO_BITNR" and m.numbers["QEMU_FOO_BITNR"] == 7
+    foo, bar = m.props
+    assert (foo.name, foo.field, foo.bit, foo.default) == ("x-foo", "flags", "QEMU_FOO_BITNR", "true")
+    assert (bar.name, bar.macro, bar.bit, bar.default) == ("x-bar", "DEFINE_PROP_BOOL", None, "false")
+    (arr,) = m.compat_arrays
+    assert (arr.family, arr.version) == ("hw", (7, 2))
+    assert [(e.driver, e.driver_is_macro, e.property, e.value) for e in arr.entries] == [
+        ("TYPE_FOO_DEV", True, "x-foo", "off"),
+        ("other-dev", False, "x-bar", "on"),
+    ]
+    (ti,) = m.typeinfos
+    assert (ti.name, ti.parent, ti.class_init, ti.instance_struct) == ("TYPE_FOO_DEV", "TYPE_PCI_DEVICE", "foo_class_init", "FooState")
+    assert m.functions["foo_class_init"].prop_arrays == {"foo_props"}
+
+
+def test_macro_era_compat_table():
+    m = parse(
+        """
+#define HW_COMPAT_2_4 \\
+        {\\
+            .driver   = "virtio-foo",\\
+            .property = "x-thing",\\
+            .value    = "off",\\
+        },{\\
+            .driver   = TYPE_BAR,\\
+            .property = "x-other",\\
+            .value    = stringify(0),\\
+        },
+"""
+    )
+    (arr,) = m.compat_arrays
+    assert (arr.name, arr.family, arr.version, arr.style) == ("HW_COMPAT_2_4", "hw", (2, 4), "macro")
+    assert [(e.driver, e.driver_is_macro, e.property) for e in arr.entries] == [
+        ("virtio-foo", False, "x-thing"),
+        ("TYPE_BAR", True, "x-other"),
+    ]
+
+
+def test_error_nodes_do_not_stop_extraction():
+    m = parse(
+        """
+OBJECT_DECLARE_SIMPLE_TYPE(FooState, FOO)
+static void foo_realize(PCIDevice *dev, Error **errp)
+{
+    QEMU_WEIRD_MACRO(dev) {
+    pci_set_byte(dev->config + PCI_X, 1);
+}
+"""
+    )
+    assert any(w.offset == "PCI_X" for w in m.writes)
