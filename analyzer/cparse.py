@@ -34,7 +34,7 @@ _PARSER = tree_sitter.Parser(_LANGUAGE)
 COMPAT_ARRAY_RE = re.compile(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_compat_(\d+)_(\d+)$")
 COMPAT_MACRO_RE = re.compile(r"^([A-Z0-9]+(?:_[A-Z0-9]+)*?)_COMPAT_(\d+)_(\d+)$")
 _MACRO_ENTRY_RE = re.compile(
-    r"\.driver\s*=\s*(\"(?:[^\"\\]|\\.)*\"|\w+)\s*,\s*"
+    r"\.driver\s*=\s*((?:\"(?:[^\"\\]|\\.)*\"|\w+)(?:\s*(?:\"(?:[^\"\\]|\\.)*\"|\w+))*)\s*,\s*"
     r"\.property\s*=\s*(\"(?:[^\"\\]|\\.)*\"|\w+)\s*,\s*"
     r"\.value\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^,}\n]+?)\s*,?\s*(?:\\\s*)?[,}]",
     re.S,
@@ -61,6 +61,15 @@ _CLASS_CONFIG_FIELDS = {
     "subsystem_vendor_id": "PCI_SUBSYSTEM_VENDOR_ID",
     "subsystem_id": "PCI_SUBSYSTEM_ID",
 }
+# pci_config_set_X() helpers and the register each one writes.
+_CONFIG_SETTERS = {
+    "vendor_id": "PCI_VENDOR_ID",
+    "device_id": "PCI_DEVICE_ID",
+    "revision": "PCI_REVISION_ID",
+    "class": "PCI_CLASS_DEVICE",
+    "prog_interface": "PCI_CLASS_PROG",
+    "interrupt_pin": "PCI_INTERRUPT_PIN",
+}
 # Fields through which a device state reaches its embedded PCIDevice.
 _PCI_EMBED_FIELDS = {"dev", "parent_obj", "pci_dev", "pdev", "pci", "parent", "pci_device", "pcidev", "parent_dev"}
 _PCI_VAR_NAMES = {"pci_dev", "pdev", "pci_device", "pcidev", "pci", "dev", "d", "pd"}
@@ -72,7 +81,9 @@ def parse(path: str, data: bytes) -> FileModel:
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
-    _Extractor(model).run(root)
+    ex = _Extractor(model, data)
+    ex.run(root)
+    ex.compat_macros()
     return model
 
 
@@ -109,7 +120,9 @@ def _string_value(node) -> str | None:
     if node.type == "string_literal":
         return "".join(_text(c) for c in node.children if c.type in ("string_content", "escape_sequence"))
     if node.type == "concatenated_string":
-        parts = [_string_value(c) for c in node.children if c.type == "string_literal"]
+        if any(c.type != "string_literal" for c in node.named_children):
+            return None  # "Opteron_G3" "-" TYPE_X86_CPU: resolved later with the type macros
+        parts = [_string_value(c) for c in node.named_children]
         return "".join(p or "" for p in parts)
     return None
 
@@ -203,9 +216,31 @@ def _define_value(text: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _logical_define(data: bytes, row: int) -> tuple[str, int, int]:
+    """The body of the #define starting on 0-based line ``row``, as the C preprocessor sees it.
+
+    Returns (body with continuations replaced by newlines, its first line, last line).
+    """
+    lines = data.split(b"\n")
+    out = []
+    i = row
+    while i < len(lines):
+        ln = lines[i].rstrip(b"\r")
+        cont = ln.endswith(b"\\")
+        out.append(ln[:-1] if cont else ln)
+        if not cont:
+            break
+        i += 1
+    first = out[0]
+    m = re.match(rb"\s*#\s*define\s+\w+", first)
+    out[0] = first[m.end():] if m else first
+    return b"\n".join(out).decode("utf-8", "replace"), row + 1, i + 1
+
+
 class _Extractor:
-    def __init__(self, model: FileModel):
+    def __init__(self, model: FileModel, data: bytes = b""):
         self.m = model
+        self.data = data
 
     def run(self, root) -> None:
         stack = [root]
@@ -239,9 +274,6 @@ class _Extractor:
             if mm:
                 self.m.type_macros[name] = mm.group(1)
         self._number_or_mask(name, value)
-        mc = COMPAT_MACRO_RE.match(name)
-        if mc and val_node is not None:
-            self._compat_macro(name, mc, val_node, n)
 
     def _number_or_mask(self, name: str, value: str) -> None:
         mm = _NUMBER_RE.match(value)
@@ -266,18 +298,29 @@ class _Extractor:
         if ms:
             self.m.masks[_text(name_node)] = ms.group(1)
 
-    def _compat_macro(self, name: str, mc, val_node, n) -> None:
-        body = re.sub(r"\\\n", " \n", _text(val_node))  # drop line continuations, keep line numbers
-        base_line = val_node.start_point[0] + 1
+    def compat_macros(self) -> None:
+        """#define HW_COMPAT_X_Y tables, read from the raw text as the preprocessor would."""
+        if b"_COMPAT_" not in self.data:
+            return
+        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+_COMPAT_\d+_\d+)\b", self.data, re.M):
+            name = m.group(1).decode()
+            mc = COMPAT_MACRO_RE.match(name)
+            if mc:
+                row = self.data.count(b"\n", 0, m.start())
+                self._compat_macro(name, mc, row)
+
+    def _compat_macro(self, name: str, mc, row: int) -> None:
+        body, base_line, end_line = _logical_define(self.data, row)
         entries = []
         for em in _MACRO_ENTRY_RE.finditer(body):
             line = base_line + body.count("\n", 0, em.start())
             drv, prop, value = em.group(1), em.group(2), em.group(3).strip()
+            plain = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', drv)
             entries.append(
                 CompatEntry(
                     array=name,
-                    driver=drv.strip('"') if drv.startswith('"') else drv,
-                    driver_is_macro=not drv.startswith('"'),
+                    driver=plain.group(1) if plain else " ".join(drv.split()),
+                    driver_is_macro=plain is None,
                     property=prop.strip('"'),
                     value=value.strip('"') if value.startswith('"') else value,
                     line=line,
@@ -291,8 +334,8 @@ class _Extractor:
                 family=mc.group(1).lower(),
                 version=(int(mc.group(2)), int(mc.group(3))),
                 entries=tuple(entries),
-                line=n.start_point[0] + 1,
-                end_line=n.end_point[0] + 1,
+                line=row + 1,
+                end_line=end_line,
                 path=self.m.path,
                 style="macro",
             )
@@ -572,6 +615,7 @@ class _Scope:
             return
         fn = self.fn
         fn.calls.add(name)
+        fn.call_sites.append((name, guards, n.start_point[0] + 1))
         args = _args(n)
         if name in ("device_class_set_props", "device_class_set_props_n") and len(args) >= 2:
             fn.prop_arrays.add(_norm(args[1]))
@@ -587,7 +631,8 @@ class _Scope:
                 return
             target, terms, base = res
             if name.startswith("pci_config_set_"):
-                terms = terms + ["@" + name[len("pci_config_set_"):].upper()]
+                suffix = name[len("pci_config_set_"):]
+                terms = terms + [_CONFIG_SETTERS.get(suffix, "PCI_" + suffix.upper())]
             value = ",".join(_norm(a) for a in args[1:])
             self.add_write(target, terms, value, name, n, guards, args[1:], base)
             return
@@ -636,7 +681,7 @@ class _Scope:
                 self.fn.prop_arrays.add(_text(r))
             if self.is_class_init and fname in _CLASS_CONFIG_FIELDS and optext == "=":
                 base, _ = _field_chain(left)
-                self.add_write("config", ["@" + _CLASS_CONFIG_FIELDS[fname]], _norm(right),
+                self.add_write("config", [_CLASS_CONFIG_FIELDS[fname]], _norm(right),
                                "class." + fname, n, guards, [right], base or "")
 
     def add_write(self, target, terms, value, how, node, guards, value_nodes, base) -> None:
@@ -751,6 +796,14 @@ def _cond(node):
                     )
                     if ms:
                         return ("bitnr", fa, ms.group(1))
+        if op in ("<", ">", "<=", ">="):
+            fl, fr = _field_ref(left), _field_ref(right)
+            if fl and not fr:
+                return ("cmp", op, fl, _norm(right))
+            if fr and not fl:
+                flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op]
+                return ("cmp", flip, fr, _norm(left))
+            return ("other", _norm(node))
         if op in ("==", "!="):
             lv, rv = _norm(right), _norm(left)
             inner = _cond(left)

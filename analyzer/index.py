@@ -72,6 +72,11 @@ class PropSet:
         return name in self.props or name in self.dynamic
 
 
+def _variable_offset(offset: str) -> bool:
+    """An offset relative to a capability's position (pos, offset, dev->exp.exp_cap...)."""
+    return any(re.search(r"[a-z]", t) for t in offset.split("+"))
+
+
 def _interesting(path: str) -> bool:
     return path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_SKIP_DIRS)
 
@@ -139,6 +144,7 @@ class TreeIndex:
         self._needle_cache: dict[bytes, list[str]] = {}
         self._field_cache: dict[tuple[str, str | None], list[PropertyDef]] = {}
         self._mask_cache: dict[str, str | None] = {}
+        self._cmask: set[str] | None = None
 
     # -- basics ---------------------------------------------------------------
 
@@ -235,7 +241,19 @@ class TreeIndex:
     def type_name(self, text: str, is_macro: bool) -> str | None:
         if not is_macro:
             return text
-        return self.type_macros().get(text)
+        if re.fullmatch(r"\w+", text):
+            return self.type_macros().get(text)
+        # a concatenation such as "Opteron_G3" "-" TYPE_X86_CPU
+        out = []
+        for lit, ident in re.findall(r'"((?:[^"\\]|\\.)*)"|(\w+)', text):
+            if ident:
+                v = self.type_macros().get(ident)
+                if v is None:
+                    return None
+                out.append(v)
+            else:
+                out.append(lit)
+        return "".join(out) if out else None
 
     def _scan_all_types(self) -> None:
         types: dict[str, list[QomType]] = {}
@@ -375,6 +393,20 @@ class TreeIndex:
             out.extend(pr for pr in m.props if pr.field == fieldname or pr.field.endswith("." + fieldname))
         self._field_cache[key] = out
         return out
+
+    def cmask_registers(self) -> set[str]:
+        """Constant registers the PCI core marks in cmask (compared on migration load)."""
+        if self._cmask is None:
+            regs: set[str] = set()
+            for p in self.grep(b"cmask"):
+                m = self.model(p)
+                if m is None:
+                    continue
+                for w in m.writes:
+                    if w.target == "cmask" and w.offset and not _variable_offset(w.offset):
+                        regs.update(w.offset.split("+"))
+            self._cmask = regs
+        return self._cmask
 
     def mask_bit(self, mask: str) -> str | None:
         """The bit-number identifier behind mask ``mask`` (QEMU_PCIE_X -> QEMU_PCIE_X_BITNR)."""

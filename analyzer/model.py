@@ -129,6 +129,8 @@ class Function:
     prop_arrays: set[str] = field(default_factory=set)
     # string literals handed to object_(class_)property_add*()
     dynamic_props: set[str] = field(default_factory=set)
+    # every call: (callee, enclosing guards, line)
+    call_sites: list[tuple[str, tuple[Guard, ...], int]] = field(default_factory=list)
     # every statement that runs under at least one condition: (guards, normalised text, line)
     guarded: list[tuple[tuple[Guard, ...], str, int]] = field(default_factory=list)
 

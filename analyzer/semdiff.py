@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .change import FileChange, Patch, Series
-from .index import TreeIndex, parse_cached
+from .index import TreeIndex, _variable_offset, parse_cached
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
+
+_ZERO_RE = re.compile(r"^\(*(?:0|0x0+|0[uUlL]+|false)\)*(?:,.*)?$")
 
 # Functions that build a device's initial state.  Writes in other functions
 # (config-space write handlers, interrupt updates, error injection) happen at
@@ -102,8 +104,15 @@ def _eval(cond, prop: PropertyDef, matches) -> bool | None:
     if matches(cond):
         if kind == "cmp":
             d = (prop.default or "").replace(" ", "")
-            eq = d == cond[3]
-            return eq if cond[1] == "==" else not eq
+            op, rhs = cond[1], cond[3]
+            if op in ("==", "!="):
+                eq = d == rhs
+                return eq if op == "==" else not eq
+            try:
+                a, b = int(d, 0), int(rhs, 0)
+            except ValueError:
+                return None
+            return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
         return _truthy_default(prop)
     return None
 
@@ -157,8 +166,17 @@ class PatchReview:
         return found
 
     def guard_props(self, w: ConfigWrite, model: FileModel, index: TreeIndex) -> list[GuardProp]:
+        out = self.guards_props(w.guards, model, index)
+        for f in w.value_fields:
+            if w.target != "cap":
+                for p in self.props_for_field(model, index, f, None):
+                    if p.bit is None:
+                        out.append(GuardProp(p, None, True))
+        return out
+
+    def guards_props(self, guards, model: FileModel, index: TreeIndex) -> list[GuardProp]:
         out: list[GuardProp] = []
-        for g in w.guards:
+        for g in guards:
             for atom in _atoms(g.cond):
                 props: list[PropertyDef] = []
                 if atom[0] == "bit":
@@ -178,11 +196,6 @@ class PatchReview:
                     res = _eval(g.cond, p, matches)
                     at_default = None if res is None else (res == g.taken)
                     out.append(GuardProp(p, g, at_default))
-        for f in w.value_fields:
-            if w.value_fields and w.target != "cap":
-                for p in self.props_for_field(model, index, f, None):
-                    if p.bit is None:
-                        out.append(GuardProp(p, None, True))
         return out
 
     # -- config writes --------------------------------------------------------------
@@ -200,6 +213,39 @@ class PatchReview:
         reaching = [t for t in new.typeinfos if fn in _reachable(new, t.class_init)]
         return bool(reaching) and all(t.name not in old_types for t in reaching)
 
+    def _migrated(self, w: ConfigWrite, index: TreeIndex) -> bool:
+        """Does the write change bytes that the destination compares on load?
+
+        Config space is loaded wholesale; only bytes under cmask (the standard
+        ID registers the PCI core marks, and every capability, which
+        pci_add_capability() covers) must match.  Clearing config bits, or
+        writing zero, leaves a freshly allocated (zeroed) config space as it was.
+        """
+        if w.target == "config":
+            if _ZERO_RE.match(w.value) or w.how.endswith("clear_mask") or w.how == "[]&=":
+                return False
+        if w.target in ("cap", "cmask"):
+            return True
+        if _variable_offset(w.offset):
+            return True
+        return bool(set(w.offset.split("+")) & index.cmask_registers())
+
+    def _call_sites(self, fn: str) -> list[tuple[FileModel, tuple]]:
+        out = []
+        for f in self.c_files:
+            nm = self.new_model(f)
+            if nm is None:
+                continue
+            for caller in nm.functions.values():
+                for callee, guards, _line in caller.call_sites:
+                    if callee == fn:
+                        out.append((nm, guards))
+        return out
+
+    def _new_function(self, f: FileChange, fn: str) -> bool:
+        om = self.old_model(f)
+        return om is not None and fn not in om.functions
+
     @cached_property
     def _writes(self) -> tuple[list, list]:
         """(old, new) lists of (FileChange, model, write, covered-props) for init writes."""
@@ -208,12 +254,19 @@ class PatchReview:
             om, nm = self.old_model(f), self.new_model(f)
             if om is not None and f.status != "D":
                 for w in om.writes:
-                    if is_init_function(om, w.function):
+                    if is_init_function(om, w.function) and self._migrated(w, self.old_index):
                         olds.append((f, om, w, self.guard_props(w, om, self.old_index)))
             if nm is not None:
                 for w in nm.writes:
-                    if is_init_function(nm, w.function):
-                        news.append((f, nm, w, self.guard_props(w, nm, self.new_index)))
+                    if is_init_function(nm, w.function) and self._migrated(w, self.new_index):
+                        gps = self.guard_props(w, nm, self.new_index)
+                        if not gps and self._new_function(f, w.function):
+                            # a new helper: what matters is whether its callers are guarded
+                            sites = self._call_sites(w.function)
+                            site_props = [self.guards_props(g, m, self.new_index) for m, g in sites]
+                            if sites and all(site_props):
+                                gps = [gp for sp in site_props for gp in sp]
+                        news.append((f, nm, w, gps))
         return olds, news
 
     @cached_property
