@@ -511,6 +511,9 @@ class _Extractor:
             for p in params.named_children:
                 if p.type == "parameter_declaration":
                     scope.declare(p)
+                    d = p.child_by_field_name("declarator")
+                    if d is not None and d.type == "pointer_declarator" and scope.types.get(_declarator_name(d) or "") == "uint8_t":
+                        scope.byte_params.add(_declarator_name(d))
         scope.block(body, ())
 
 
@@ -523,6 +526,7 @@ class _Scope:
         self.types: dict[str, str] = {}
         self.aliases: dict[str, tuple[str, list[str], str]] = {}  # var -> (target, offset terms, base var)
         self.is_class_init = "class_init" in fn.name
+        self.byte_params: set[str] = set()
 
     def declare(self, decl) -> None:
         type_node = decl.child_by_field_name("type")
@@ -556,7 +560,7 @@ class _Scope:
                 cons = c.child_by_field_name("consequence")
                 if cons is not None and _exits(cons):
                     cond = c.child_by_field_name("condition")
-                    cur = cur + (Guard(_cond(cond), _norm(cond), taken=False),)
+                    cur = cur + (Guard(_cond(cond), _norm(cond), taken=False, validation=_reports_error(cons)),)
 
     def statement(self, node, guards: tuple[Guard, ...]) -> None:
         t = node.type
@@ -738,6 +742,11 @@ class _Scope:
                     found = (chain[-1], [], base or "")
             elif term.type == "identifier" and _text(term) in self.aliases:
                 found = self.aliases[_text(term)]
+            elif term.type == "identifier" and not strict and _text(term) in self.byte_params:
+                # a helper handed a pointer into config space: pcie_cap_v1_fill(uint8_t *exp_cap, ...)
+                name = _text(term)
+                tgt = next((t for t in ("w1cmask", "wmask", "cmask") if t in name), "config")
+                found = (tgt, [name], name)
             if found is not None:
                 rest = [_norm(t) for j, t in enumerate(terms) if j != i and t is not None]
                 return found[0], list(found[1]) + rest, found[2]
@@ -764,6 +773,12 @@ def _exits(node) -> bool:
         kids = [c for c in node.named_children if c.type != "comment"]
         return bool(kids) and kids[-1].type in ("return_statement", "goto_statement")
     return False
+
+
+def _reports_error(node) -> bool:
+    """Does this early-exit block report an error (error_setg(), return -EINVAL, ...)?"""
+    text = _norm(node)
+    return bool(re.search(r"\berror_(?:setg|report|propagate|prepend)\w*\(|\breturn-|\breturnfalse;|goto(?:err|fail|out_err)", text))
 
 
 def _cond(node):

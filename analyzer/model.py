@@ -32,6 +32,8 @@ class Guard:
     cond: Cond
     text: str
     taken: bool = True
+    # an early exit that reports an error: it validates input, it does not select behaviour
+    validation: bool = False
 
 
 # Targets of a PCI device's config-space buffers.
@@ -64,7 +66,21 @@ class ConfigWrite:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.target, self.offset, self.value)
+        """What the write does, independent of how the capability base is named."""
+        return (self.target, cap_relative(self.offset), self.value)
+
+
+def cap_relative(offset: str) -> str:
+    """``PCI_EXP_LNKSTA+pos`` and ``PCI_EXP_LNKSTA+dev->exp.exp_cap`` are the same register.
+
+    Lower-case terms are a capability's position in some variable; constants
+    name the register.  Keys compare registers, not variable names.
+    """
+    terms = offset.split("+") if offset else []
+    consts = sorted(t for t in terms if not any(c.islower() for c in t))
+    if len(consts) != len(terms):
+        consts.append("<cap>")
+    return "+".join(consts)
 
 
 @dataclass(frozen=True)

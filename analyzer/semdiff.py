@@ -177,6 +177,8 @@ class PatchReview:
     def guards_props(self, guards, model: FileModel, index: TreeIndex) -> list[GuardProp]:
         out: list[GuardProp] = []
         for g in guards:
+            if g.validation:
+                continue
             for atom in _atoms(g.cond):
                 props: list[PropertyDef] = []
                 if atom[0] == "bit":
@@ -195,6 +197,8 @@ class PatchReview:
                         return c == a
                     res = _eval(g.cond, p, matches)
                     at_default = None if res is None else (res == g.taken)
+                    if at_default is None and atom[0] == "cmp":
+                        continue  # a comparison qlint cannot evaluate: a limit check, not a switch
                     out.append(GuardProp(p, g, at_default))
         return out
 
@@ -221,7 +225,8 @@ class PatchReview:
         pci_add_capability() covers) must match.  Clearing config bits, or
         writing zero, leaves a freshly allocated (zeroed) config space as it was.
         """
-        if w.target == "config":
+        if w.target in ("config", "cmask"):
+            # zeroing config leaves fresh (zeroed) state as it was; clearing cmask only relaxes the check
             if _ZERO_RE.match(w.value) or w.how.endswith("clear_mask") or w.how == "[]&=":
                 return False
         if w.target in ("cap", "cmask"):
@@ -299,13 +304,19 @@ class PatchReview:
                     continue
                 removed.append((f, w))
 
+        # the fix pattern: an unguarded value split into a base and a property-guarded part
+        old_guarded = {w.key for _, _, w, gp in olds if gp}
+        guarded_slots = {(f.display_path, w.target, w.key[1]) for f, _, w, gp in news if gp and w.key not in old_guarded}
+        added = [(f, w) for f, w in added if (f.display_path, w.target, w.key[1]) not in guarded_slots]
+        removed = [(f, w) for f, w in removed if (f.display_path, w.target, w.key[1]) not in guarded_slots]
+
         changes: dict[tuple[str, str, str], WriteChange] = {}
         order: list[tuple[str, str, str]] = []
         removed_by_slot = {}
         for f, w in removed:
-            removed_by_slot.setdefault((f.display_path, w.target, w.offset), []).append(w)
+            removed_by_slot.setdefault((f.display_path, w.target, w.key[1]), []).append(w)
         for f, w in added:
-            slot = (f.display_path, w.target, w.offset)
+            slot = (f.display_path, w.target, w.key[1])
             kind = "changed" if removed_by_slot.get(slot) else "added"
             key = (f.display_path, w.function, "change")
             if key not in changes:

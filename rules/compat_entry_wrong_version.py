@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import difflib
+
 from qlint.analyzer import advice
 from qlint.analyzer.index import TreeIndex
 from qlint.analyzer.model import CompatEntry, PropertyDef
@@ -59,6 +61,8 @@ class CompatEntryWrongVersion(Rule):
             if not props:
                 continue
             first = _first_shipped(review, props, arr.version, current)
+            if first is _UNKNOWN:
+                continue  # the guarded behaviour is nowhere qlint can see: do not guess
             if first is None:
                 correct = current
             else:
@@ -126,8 +130,17 @@ def _props_named(review: PatchReview, idx: TreeIndex, e: CompatEntry) -> list[Pr
 
 
 def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[tuple[str, str, str]]:
-    """(path, function, statement) guarded by ``prop`` in the files the patch touches."""
+    """(path, function, statement) that run only as ``prop`` allows, in the new tree."""
     paths = {f.path for f in review.c_files if f.path} | {prop.path}
+    field = prop.field.split(".")[-1]
+    stem = prop.bit.removesuffix("_BITNR").removesuffix("_BIT") if prop.bit else None
+    near = set(idx.grep(field.encode()))
+    if stem:
+        near &= set(idx.grep(stem.encode()))
+    else:
+        near &= set(idx.grep(b"->" + field.encode())) | set(idx.grep(b"." + field.encode()))
+    if len(near) <= 40:
+        paths |= near
     out = []
     for path in sorted(paths):
         m = idx.model(path)
@@ -140,17 +153,43 @@ def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[t
     return out
 
 
-def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, props: list[PropertyDef]) -> bool:
-    if behaviour:
-        for path, fn, stmt in behaviour:
-            m = rel.model(path)
-            if m is None or fn not in m.functions:
+def _replaced(review: PatchReview, behaviour) -> list[tuple[str, str]]:
+    """(path, squashed line) of lines the patch removes from functions that now hold the behaviour."""
+    fns = {(p, fn) for p, fn, _ in behaviour}
+    out = []
+    for f in review.c_files:
+        om = review.old_model(f)
+        if om is None or not f.removed or f.old_data is None:
+            continue
+        lines = f.old_data.decode("utf-8", "replace").splitlines()
+        for n in sorted(f.removed):
+            fn = om.function_at(n)
+            if (f.path, fn) not in fns or n > len(lines):
                 continue
-            f = m.functions[fn]
-            if any(s == stmt for _, s, _ in f.guarded):
-                return True
-            data = rel.read(path) or b""
-            if _contains_statement(data, stmt):
+            sq = "".join(lines[n - 1].split())
+            if len(sq) >= 16 and not sq.startswith(("/*", "*", "//")):
+                out.append((f.old_path, sq))
+    return out
+
+
+def _read_moved(rel: TreeIndex, path: str) -> bytes | None:
+    """A file at a release, following a directory rename (target-i386/ -> target/i386/)."""
+    data = rel.read(path)
+    if data is not None:
+        return data
+    base = path.rsplit("/", 1)[-1]
+    cands = [p for p, _ in rel.files() if p.rsplit("/", 1)[-1] == base]
+    if not cands:
+        return None
+    best = max(cands, key=lambda p: difflib.SequenceMatcher(None, p, path).ratio())
+    return rel.read(best)
+
+
+def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, replaced, props: list[PropertyDef]) -> bool:
+    if behaviour:
+        for path, sq in [(p, st) for p, _fn, st in behaviour] + replaced:
+            data = _read_moved(rel, path)
+            if data is not None and sq.encode() in b"".join(data.split()):
                 return True
         return False
     for p in props:
@@ -160,25 +199,29 @@ def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, props: list[Prop
     return False
 
 
-def _contains_statement(data: bytes, stmt: str) -> bool:
-    squashed = b"".join(data.split())
-    return stmt.encode() in squashed
+_UNKNOWN = object()
 
 
 def _first_shipped(review: PatchReview, props, after, current):
+    """The first release after ``after`` that had the behaviour, None if none, _UNKNOWN if qlint cannot tell."""
     series = review.series
     if series.release_lookup is None or series.release_versions is None:
-        return None
+        return _UNKNOWN
     behaviour = []
     for p in props:
         behaviour.extend(_behaviour(review, review.new_index, p))
+    if not behaviour:
+        # the property itself is the behaviour only for feature bits it switches on by default
+        if not any(review.prop_is_new(p) and "feature" in p.field for p in props):
+            return _UNKNOWN
+    replaced = _replaced(review, behaviour)
     for v in series.release_versions():
         if not (after < v <= current):
             continue
         snap = series.release_lookup(review.patch.new, v)
         if snap is None:
             continue
-        if _shipped_in(review, review.pool.get(snap), behaviour, props):
+        if _shipped_in(review, review.pool.get(snap), behaviour, replaced, props):
             return v
     return None
 
