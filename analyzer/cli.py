@@ -118,6 +118,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     except KeyboardInterrupt:
         _fail("interrupted")
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a traceback for the user; QLINT_DEBUG=1 shows it
+        if os.environ.get("QLINT_DEBUG"):
+            raise
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb else ""
+        _fail(f"internal error: {type(exc).__name__}: {exc}{where} (QLINT_DEBUG=1 shows the traceback)")
 
 
 if __name__ == "__main__":

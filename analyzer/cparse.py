@@ -209,6 +209,13 @@ def _flatten_sum(node) -> list:
     return [node]
 
 
+def _c_int(text: str) -> int:
+    """A C integer literal: 0x1f, 017 (octal), 42."""
+    if len(text) > 1 and text[0] == "0" and text[1] not in "xX":
+        return int(text, 8) if all(c in "01234567" for c in text) else int(text.lstrip("0") or "0")
+    return int(text, 0)
+
+
 def _define_value(text: str) -> str:
     return re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S).strip()
 
@@ -278,7 +285,7 @@ class _Extractor:
     def _number_or_mask(self, name: str, value: str) -> None:
         mm = _NUMBER_RE.match(value)
         if mm:
-            self.m.numbers[name] = int(mm.group(1), 0)
+            self.m.numbers[name] = _c_int(mm.group(1))
             return
         ms = _SHIFT_RE.match(value)
         if ms:
@@ -628,6 +635,8 @@ class _Scope:
             s = _string_value(args[1])
             if s:
                 fn.dynamic_props.add(s)
+            elif args[1].type == "identifier" and _text(args[1]).isupper():
+                fn.dynamic_props.add("?")  # a name behind a macro: qlint cannot list it
             return
         if _PCI_SET_RE.match(name) and args:
             res = self.resolve_pointer(args[0], strict=not name.startswith("pci_"))

@@ -29,9 +29,10 @@ _TYPE_MACRO_ALIAS_RE = re.compile(rb"#\s*define\s+(TYPE_\w+)\s+(TYPE_\w+)\s*$", 
 _TYPEINFO_START_RE = re.compile(rb"\b(?:TypeInfo|VirtioPCIDeviceTypeInfo)\s+\w+(?:\s*\[\s*\])?\s*=\s*\{")
 _FIELD_RE = {
     k: re.compile(rb"\." + k.encode() + rb"\s*=\s*(\"[^\"]*\"|[A-Za-z_]\w*)")
-    for k in ("name", "parent", "class_init", "base_name", "generic_name", "transitional_name",
+    for k in ("name", "parent", "class_init", "instance_init", "base_name", "generic_name", "transitional_name",
               "non_transitional_name")
 }
+_PROP_HELPER_RE = re.compile(r"add_propert|property_add|props_add|add_props|alias_all|instance_init_common")
 _COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+_compat_\d+_\d+\s*\[|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
 
 _MODEL_CACHE: dict[str, FileModel] = {}
@@ -59,6 +60,7 @@ class QomType:
     path: str
     line: int
     derived: bool = False  # made by a registration helper (virtio-pci generic/transitional names)
+    instance_init: str | None = None
 
 
 @dataclass
@@ -95,9 +97,18 @@ def _block(data: bytes, start: int) -> bytes:
     return data[start : start + 20000]
 
 
-def _scan_types(data: bytes) -> list[tuple[str, str | None, str | None, int, bool]]:
-    """(name, parent, class_init, line, derived) of every TypeInfo initialiser in a file."""
+_OPAQUE = "\0opaque"  # a scan result meaning: this file makes types qlint cannot read
+
+
+def _scan_types(data: bytes) -> list[tuple]:
+    """(name, parent, class_init, instance_init, line, derived) of every TypeInfo initialiser in a file.
+
+    A file that also builds TypeInfo through macros (array elements that are
+    macro calls, or a #define holding .parent/.name) gets an _OPAQUE entry.
+    """
     out = []
+    if re.search(rb"#\s*define\s+\w+\([^)]*\)[^\n]*\\\n(?:[^\n]*\\\n)*?[^\n]*\.parent\s*=", data):
+        out.append((_OPAQUE, None, None, None, 0, False))
     for m in _TYPEINFO_START_RE.finditer(data):
         brace = m.end() - 1
         blk = _block(data, brace)
@@ -110,9 +121,13 @@ def _scan_types(data: bytes) -> list[tuple[str, str | None, str | None, int, boo
                 k = inner.find(b"{", pos)
                 if k < 0:
                     break
+                if re.search(rb"\w\s*\(", inner[pos:k]):
+                    out.append((_OPAQUE, None, None, None, 0, False))
                 sub = _block(inner, k)
                 elems.append((brace + 1 + k, sub))
                 pos = k + len(sub)
+            if re.search(rb"\w\s*\(", inner[pos:]):
+                out.append((_OPAQUE, None, None, None, 0, False))
         else:
             elems.append((brace, blk))
         for off, e in elems:
@@ -123,13 +138,15 @@ def _scan_types(data: bytes) -> list[tuple[str, str | None, str | None, int, boo
                     vals[k] = fm.group(1).decode("utf-8", "replace")
             line = data.count(b"\n", 0, off) + 1
             if "name" in vals:
-                out.append((vals["name"], vals.get("parent"), vals.get("class_init"), line, False))
+                out.append((vals["name"], vals.get("parent"), vals.get("class_init"), vals.get("instance_init"),
+                            line, False))
             base = vals.get("base_name")
             if base:
-                out.append((base, vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"), line, True))
+                out.append((base, vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"),
+                            vals.get("instance_init"), line, True))
                 for k in ("generic_name", "transitional_name", "non_transitional_name"):
                     if k in vals:
-                        out.append((vals[k], base, None, line, True))
+                        out.append((vals[k], base, None, None, line, True))
     return out
 
 
@@ -145,6 +162,7 @@ class TreeIndex:
         self._field_cache: dict[tuple[str, str | None], list[PropertyDef]] = {}
         self._mask_cache: dict[str, str | None] = {}
         self._cmask: set[str] | None = None
+        self._opaque_files: set[str] = set()
 
     # -- basics ---------------------------------------------------------------
 
@@ -260,12 +278,15 @@ class TreeIndex:
         children: dict[str, set[str]] = {}
         for path, oid in self.files():
             res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
-            for raw_name, raw_parent, ci, line, derived in res or []:
+            for raw_name, raw_parent, ci, ii, line, derived in res or []:
+                if raw_name == _OPAQUE:
+                    self._opaque_files.add(path)
+                    continue
                 name = self._resolve_raw(raw_name)
                 if name is None:
                     continue
                 parent = self._resolve_raw(raw_parent) if raw_parent else None
-                types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived))
+                types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived, ii))
                 if parent:
                     children.setdefault(parent, set()).add(name)
         self._types, self._children = types, children
@@ -330,28 +351,31 @@ class TreeIndex:
             if m is None:
                 ps.complete = False
                 continue
-            if not t.class_init:
-                continue
-            fn = m.functions.get(t.class_init)
-            if fn is None:
+            roots = [r for r in (t.class_init, t.instance_init) if r]
+            if any(r not in m.functions for r in roots):
                 ps.complete = False
-                continue
-            seen = set()
-            stack = [fn.name]
+            seen: set[str] = set()
+            stack = [r for r in roots if r in m.functions]
             while stack:
                 cur = stack.pop()
-                if cur in seen or cur not in m.functions:
+                if cur in seen:
                     continue
                 seen.add(cur)
                 f = m.functions[cur]
                 ps.dynamic |= f.dynamic_props
+                if "?" in f.dynamic_props:
+                    ps.complete = False  # a property added under a computed name
                 for arr in f.prop_arrays:
                     found = [p for p in m.props if p.array == arr]
                     if arr in m.open_prop_arrays or not found:
                         ps.complete = False
                     for p in found:
                         ps.props[p.name] = p
-                stack.extend(c for c in f.calls if c in m.functions)
+                for c in f.calls:
+                    if c in m.functions:
+                        stack.append(c)
+                    elif _PROP_HELPER_RE.search(c) and not c.startswith(("object_property_add", "object_class_property_add")):
+                        ps.complete = False  # properties added by a helper in another file
         return ps
 
     def props_of(self, name: str, with_subtypes: bool = False) -> PropSet:
@@ -366,6 +390,10 @@ class TreeIndex:
             if not ps.complete:
                 total.complete = False
                 total.unresolved.extend(ps.unresolved)
+        if with_subtypes:
+            files = {t.path for n in chain for t in self.qom_types().get(n, [])}
+            if files & self._opaque_files:
+                total.complete = False  # subtypes made by macros qlint cannot read
         top = chain[len(self.ancestors(name))] if chain else None
         if top is not None and self.parent_of(top) is None and top not in self.qom_types():
             total.complete = False
@@ -431,5 +459,5 @@ class TreeIndex:
         for p in self.grep(ident.encode()):
             m = rx.search(self.snap.read(p) or b"")
             if m:
-                return int(m.group(1), 0)
+                return cparse._c_int(m.group(1).decode())
         return None
