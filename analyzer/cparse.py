@@ -469,6 +469,8 @@ class _Extractor:
                 continue
             args = _args(e)
             pname = _string_value(args[0]) if args else None
+            if pname is None and args and args[0].type == "identifier":
+                pname = _text(args[0])  # a name behind a macro: compat entries spell it the same way
             if not macro.startswith("DEFINE_PROP") or pname is None or len(args) < 3:
                 self.m.open_prop_arrays.add(name)
                 continue

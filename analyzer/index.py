@@ -409,7 +409,7 @@ class TreeIndex:
         if hint:
             hpaths = set(self.grep(hint.encode()))
             paths = [p for p in paths if p in hpaths] or paths
-        rx = re.compile(rb"DEFINE_PROP\w*\(\s*\"[^\"]*\"\s*,\s*\w+\s*,\s*[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
+        rx = re.compile(rb"DEFINE_PROP\w*\(\s*(?:\"[^\"]*\"|\w+)\s*,\s*\w+\s*,\s*[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
         out = []
         for p in paths:
             data = self.snap.read(p)
@@ -438,9 +438,11 @@ class TreeIndex:
 
     def mask_bit(self, mask: str) -> str | None:
         """The bit-number identifier behind mask ``mask`` (QEMU_PCIE_X -> QEMU_PCIE_X_BITNR)."""
+        ws = rb"[\s\\]*"  # white space, line continuations included
         rx = re.compile(
             rb"\b" + re.escape(mask.encode())
-            + rb"\s*=?\s*\(*\s*(?:1U?L*L?\s*<<\s*\(?\s*([A-Za-z_]\w*)|(?:BIT|BIT_ULL)\(\s*([A-Za-z_]\w*)\s*\))"
+            + ws + rb"=?" + ws + rb"\(*" + ws
+            + rb"(?:1U?L*L?" + ws + rb"<<" + ws + rb"\(?" + ws + rb"([A-Za-z_]\w*)|(?:BIT|BIT_ULL)\(\s*([A-Za-z_]\w*)\s*\))"
         )
         if mask in self._mask_cache:
             return self._mask_cache[mask]

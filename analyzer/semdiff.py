@@ -391,6 +391,11 @@ class PatchReview:
 
     @cached_property
     def compat_added(self) -> list[CompatEntry]:
+        """Entries the patch adds: not in the same array anywhere in the old tree."""
+        old_tree = Counter()
+        for a in self.old_index.compat_arrays():
+            for e in a.entries:
+                old_tree[(a.name, e.driver, e.property, e.value)] += 1
         out = []
         for f in self.c_files:
             om, nm = self.old_model(f), self.new_model(f)
@@ -406,6 +411,8 @@ class PatchReview:
                     k = (a.name, e.driver, e.property, e.value)
                     if before[k] > 0:
                         before[k] -= 1
+                    elif old_tree[k] > 0:
+                        old_tree[k] -= 1  # moved from another file
                     else:
                         out.append(e)
         return out

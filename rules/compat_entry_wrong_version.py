@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import difflib
+import re
 
 from qlint.analyzer import advice
 from qlint.analyzer.index import TreeIndex
@@ -58,8 +58,8 @@ class CompatEntryWrongVersion(Rule):
             if arr is None:
                 continue
             props = _props_named(review, idx, e)
-            if not props:
-                continue
+            if not props or _is_default(props[0], e.value) or _restated(review, e, props[0]):
+                continue  # nothing new to switch off
             first = _first_shipped(review, props, arr.version, current)
             if first is _UNKNOWN:
                 continue  # the guarded behaviour is nowhere qlint can see: do not guess
@@ -114,6 +114,33 @@ class CompatEntryWrongVersion(Rule):
             )
 
 
+def _is_default(prop: PropertyDef, value: str) -> bool:
+    norm = {"on": "true", "yes": "true", "off": "false", "no": "false"}
+    d = (prop.default or "").strip().lower()
+    v = value.strip().lower()
+    return norm.get(d, d) == norm.get(v, v)
+
+
+def _restated(review: PatchReview, e: CompatEntry, prop: PropertyDef) -> bool:
+    """The entry restates an obligation the tree already met: same property and
+    value already in this array, or an existing property whose entries this
+    file already listed (a table refactor, entries re-targeted to other types)."""
+    idx = review.new_index
+    drv = idx.type_name(e.driver, e.driver_is_macro)
+    for a in review.old_index.arrays_of_version(review.array_named(idx, e.array).version):
+        for x in a.entries if a.name == e.array else ():
+            if x.property != e.property or x.value != e.value:
+                continue
+            other = idx.type_name(x.driver, x.driver_is_macro)
+            if drv is None or other is None or idx.covers(other, drv) or idx.covers(drv, other):
+                return True
+    if review.prop_is_new(prop):
+        return False
+    f = review.patch.changed(e.path)
+    old = f.old_data if f is not None and f.old_data else b""
+    return f'"{e.property}"'.encode() in old
+
+
 def _props_named(review: PatchReview, idx: TreeIndex, e: CompatEntry) -> list[PropertyDef]:
     drv = idx.type_name(e.driver, e.driver_is_macro)
     if drv is not None and drv in idx.qom_types():
@@ -153,9 +180,12 @@ def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[t
     return out
 
 
-def _replaced(review: PatchReview, behaviour) -> list[tuple[str, str]]:
-    """(path, squashed line) of lines the patch removes from functions that now hold the behaviour."""
-    fns = {(p, fn) for p, fn, _ in behaviour}
+def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
+    """(path, function, squashed line) of code lines the patch removes.
+
+    If a release already had them, the patch changes shipped behaviour: the
+    mark of a post-release fix.
+    """
     out = []
     for f in review.c_files:
         om = review.old_model(f)
@@ -164,31 +194,31 @@ def _replaced(review: PatchReview, behaviour) -> list[tuple[str, str]]:
         lines = f.old_data.decode("utf-8", "replace").splitlines()
         for n in sorted(f.removed):
             fn = om.function_at(n)
-            if (f.path, fn) not in fns or n > len(lines):
+            if fn is None or n > len(lines):
                 continue
             sq = "".join(lines[n - 1].split())
             if len(sq) >= 16 and not sq.startswith(("/*", "*", "//")):
-                out.append((f.old_path, sq))
+                out.append((f.old_path, fn, sq))
     return out
 
 
-def _read_moved(rel: TreeIndex, path: str) -> bytes | None:
-    """A file at a release, following a directory rename (target-i386/ -> target/i386/)."""
+def _release_text(rel: TreeIndex, path: str, fn: str) -> bytes | None:
+    """A file at a release, following renames: same path, else the file that defines ``fn``."""
     data = rel.read(path)
     if data is not None:
         return data
-    base = path.rsplit("/", 1)[-1]
-    cands = [p for p, _ in rel.files() if p.rsplit("/", 1)[-1] == base]
-    if not cands:
-        return None
-    best = max(cands, key=lambda p: difflib.SequenceMatcher(None, p, path).ratio())
-    return rel.read(best)
+    rx = re.compile(rb"^\w[^;\n]*\b" + re.escape(fn.encode()) + rb"\s*\(", re.M)
+    for p in rel.grep(fn.encode()):
+        d = rel.read(p)
+        if d is not None and p.endswith(".c") and rx.search(d):
+            return d
+    return None
 
 
 def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, replaced, props: list[PropertyDef]) -> bool:
     if behaviour:
-        for path, sq in [(p, st) for p, _fn, st in behaviour] + replaced:
-            data = _read_moved(rel, path)
+        for path, fn, sq in behaviour + replaced:
+            data = _release_text(rel, path, fn)
             if data is not None and sq.encode() in b"".join(data.split()):
                 return True
         return False
@@ -214,7 +244,7 @@ def _first_shipped(review: PatchReview, props, after, current):
         # the property itself is the behaviour only for feature bits it switches on by default
         if not any(review.prop_is_new(p) and "feature" in p.field for p in props):
             return _UNKNOWN
-    replaced = _replaced(review, behaviour)
+    replaced = _replaced(review)
     for v in series.release_versions():
         if not (after < v <= current):
             continue
