@@ -24,7 +24,7 @@ _SKIP_DIRS = (
 )
 _SOURCE_SUFFIXES = (".c", ".h")
 
-_TYPE_MACRO_RE = re.compile(rb'#\s*define\s+(TYPE_\w+)\s+"([^"\\]*)"')
+_TYPE_MACRO_RE = re.compile(rb'#[ \t]*define[ \t]+([A-Z]\w*)[ \t]+"([^"\\\n]*)"[ \t]*(?:/[*/].*)?$', re.M)
 _TYPE_MACRO_ALIAS_RE = re.compile(rb"#\s*define\s+(TYPE_\w+)\s+(TYPE_\w+)\s*$", re.M)
 _TYPEINFO_START_RE = re.compile(rb"\b(?:TypeInfo|VirtioPCIDeviceTypeInfo)\s+\w+(?:\s*\[\s*\])?\s*=\s*\{")
 _FIELD_RE = {
@@ -238,7 +238,7 @@ class TreeIndex:
             aliases: dict[str, str] = {}
 
             def scan(d: bytes):
-                if b"TYPE_" not in d:
+                if b"#" not in d:
                     return ({}, {})
                 return (
                     {k.decode(): v.decode("utf-8", "replace") for k, v in _TYPE_MACRO_RE.findall(d)},
@@ -255,6 +255,12 @@ class TreeIndex:
                     macros[k] = macros[v]
             self._type_macros = macros
         return self._type_macros
+
+    def string_name(self, name: str) -> str:
+        """A property or type name that may be a macro (PCI_BRIDGE_DEV_PROP_SHPC -> "shpc")."""
+        if re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            return self.type_macros().get(name, name)
+        return name
 
     def type_name(self, text: str, is_macro: bool) -> str | None:
         if not is_macro:
@@ -370,7 +376,7 @@ class TreeIndex:
                     if arr in m.open_prop_arrays or not found:
                         ps.complete = False
                     for p in found:
-                        ps.props[p.name] = p
+                        ps.props[self.string_name(p.name)] = p
                 for c in f.calls:
                     if c in m.functions:
                         stack.append(c)

@@ -71,6 +71,7 @@ class GuardedChange:
     why: str  # "new-write", "newly-guarded", "new-property"
     line: int
     end_line: int
+    alternatives: list[PropertyDef] = field(default_factory=list)  # any of these switched off will do
 
 
 def _truthy_default(prop: PropertyDef) -> bool | None:
@@ -305,6 +306,12 @@ class PatchReview:
                 removed.append((f, w))
 
         # the fix pattern: an unguarded value split into a base and a property-guarded part
+        # a register whose value a property sets (pci_config_set_class(conf, proxy->class_code))
+        # overrides whatever default the code writes there
+        value_slots = {(f.display_path, w.target, w.key[1]) for f, _, w, gp in news
+                       if any(g.guard is None for g in gp)}
+        added = [(f, w) for f, w in added if (f.display_path, w.target, w.key[1]) not in value_slots]
+        removed = [(f, w) for f, w in removed if (f.display_path, w.target, w.key[1]) not in value_slots]
         old_guarded = {w.key for _, _, w, gp in olds if gp}
         guarded_slots = {(f.display_path, w.target, w.key[1]) for f, _, w, gp in news if gp and w.key not in old_guarded}
         added = [(f, w) for f, w in added if (f.display_path, w.target, w.key[1]) not in guarded_slots]
@@ -351,33 +358,45 @@ class PatchReview:
 
     @cached_property
     def guarded_changes(self) -> list[GuardedChange]:
-        """Writes that now run only when a property allows it, or that a new guard covers."""
+        """Writes that now run only when a property allows it, or that a new guard covers.
+
+        A write under several property guards is one obligation: met when any
+        of them is switched off for old machine types.  Properties new in this
+        patch carry it when there are any (an outer, older guard is not what
+        keeps the new write away from old machine types).
+        """
         olds, news = self._writes
         old_any = Counter(w.key for _, _, w, _ in olds)
-        old_unguarded = Counter(w.key for _, _, w, gp in olds if not gp)
-        old_props = {(p.name) for _, _, _, gps in olds for p in (g.prop for g in gps)}
-        out: dict[tuple[str, str, str], GuardedChange] = {}
+        # per function: the same write may be guarded in one realize and not in another
+        old_unguarded = Counter((w.function, w.key) for _, _, w, gp in olds if not gp)
+        old_fns = {w.function for _, _, w, _ in olds}
+        old_props = {p.name for _, _, _, gps in olds for p in (g.prop for g in gps)}
+        out: dict[tuple, GuardedChange] = {}
         for f, m, w, gps in news:
+            gps = [gp for gp in gps if gp.at_default is not False]
             if not gps or self._is_new_device_code(f, w.function):
                 continue
-            for gp in gps:
-                if gp.at_default is False:
-                    continue
-                if old_any[w.key] == 0:
-                    why = "new-write"
-                elif old_unguarded[w.key] > 0:
-                    why = "newly-guarded"
-                elif gp.prop.name not in old_props and self.prop_is_new(gp.prop):
-                    why = "new-property"
-                else:
-                    continue
-                key = (f.display_path, w.function, gp.prop.name)
-                if key not in out:
-                    out[key] = GuardedChange(f.display_path, w.function, gp.prop, [], why, w.line, w.end_line)
-                gc = out[key]
-                gc.writes.append(w)
-                gc.line = min(gc.line, w.line)
-                gc.end_line = max(gc.end_line, w.end_line)
+            fresh = [gp for gp in gps if gp.prop.name not in old_props and self.prop_is_new(gp.prop)]
+            if old_any[w.key] == 0:
+                why = "new-write"
+            elif old_unguarded[(w.function, w.key)] > 0 or (
+                w.function not in old_fns and any(k == w.key for (_, k) in old_unguarded)
+            ):
+                why = "newly-guarded"
+            elif fresh:
+                why = "new-property"
+            else:
+                continue
+            chosen = fresh or gps
+            names = tuple(sorted({gp.prop.name for gp in chosen}))
+            key = (f.display_path, w.function, names)
+            if key not in out:
+                out[key] = GuardedChange(f.display_path, w.function, chosen[-1].prop, [], why, w.line, w.end_line,
+                                         alternatives=list({gp.prop.name: gp.prop for gp in chosen}.values()))
+            gc = out[key]
+            gc.writes.append(w)
+            gc.line = min(gc.line, w.line)
+            gc.end_line = max(gc.end_line, w.end_line)
         return list(out.values())
 
     def prop_is_new(self, prop: PropertyDef) -> bool:

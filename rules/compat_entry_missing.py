@@ -53,7 +53,8 @@ class CompatEntryMissing(Rule):
             met_by = None
             for p in series.patches[review.patch.index - 1:]:
                 idx = review.pool.get(p.new)
-                if _has_entry(idx, v, prop.name, owners):
+                if any(_has_entry(idx, v, alt.name, advice.owner_types(review.new_index, alt))
+                       for alt in gc.alternatives or [prop]):
                     met_by = p
                     break
             if met_by is review.patch:

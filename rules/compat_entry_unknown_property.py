@@ -44,7 +44,8 @@ class CompatEntryUnknownProperty(Rule):
             if drv is None or drv not in idx.qom_types():
                 continue
             ps = idx.props_of(drv, with_subtypes=True)
-            if ps.has(e.property) or not ps.complete:
+            prop_name = idx.string_name(e.property)
+            if ps.has(prop_name) or ps.has(e.property) or not ps.complete:
                 continue
             known = sorted(set(ps.props) | ps.dynamic)
             close = difflib.get_close_matches(e.property, known, n=1)
