@@ -38,6 +38,26 @@ def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str =
     return f"{family}_compat_{v[0]}_{v[1]}", path
 
 
+def array_exists(index: TreeIndex, v: tuple[int, int] | None, family: str = "hw") -> bool:
+    return v is not None and any(a.family == family for a in index.arrays_of_version(v))
+
+
+def create_array_hint(index: TreeIndex, v: tuple[int, int] | None, family: str = "hw") -> str:
+    """What to say when the current array does not exist yet (the window after a release)."""
+    if v is None or array_exists(index, v, family):
+        return ""
+    name, path = compat_array_name(index, v, family)
+    if name.isupper():
+        return (f"\n   ({name} does not exist yet: QEMU {vstr(v)} was just released. Define it in {path} "
+                f"and add it to the {vstr(v)} machine types' compat lists.)")
+    return (f"\n   ({name}[] does not exist yet: QEMU {vstr(v)} was just released. Add\n"
+            f"        GlobalProperty {name}[] = {{ ... }};\n"
+            f"        const size_t {name}_len = G_N_ELEMENTS({name});\n"
+            f"    to {path}, declare both in include/hw/boards.h, and call\n"
+            f"    compat_props_add(m->compat_props, {name}, {name}_len) from every\n"
+            f"    {vstr(v)} machine type's options, as the previous release did.)")
+
+
 def register_slug(writes: list[ConfigWrite]) -> str:
     for w in writes:
         idents = re.findall(r"[A-Z][A-Z0-9_]{3,}", w.offset) if w.target != "cap" else []
@@ -109,7 +129,7 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
                 "           ...",
                 "       }",
                 f"4. {arr_path}, {arr_name}[]:",
-                f'       {{ {driver or "TYPE_PCI_DEVICE"}, "{prop_name}", "off" }},',
+                f'       {{ {driver or "TYPE_PCI_DEVICE"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
             ]
             return "\n".join(lines)
     # a device-specific change: a bool on the device's own state
@@ -132,7 +152,7 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
         "           ...",
         "       }",
         f"4. {arr_path}, {arr_name}[]:",
-        f'       {{ {drv or "TYPE_...(the device)"}, "{prop_name}", "off" }},',
+        f'       {{ {drv or "TYPE_...(the device)"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
     ]
     return "\n".join(lines)
 

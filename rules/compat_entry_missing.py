@@ -96,7 +96,7 @@ class CompatEntryMissing(Rule):
                     f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
                 ),
                 quoted=quoted,
-                suggestion=f"{arr_path}, {arr}[]:\n    {entry}",
+                suggestion=f"{arr_path}, {arr}[]:\n    {entry}" + advice.create_array_hint(review.tip_index, v),
                 related=[Related(prop.path, prop.line, f"property \"{prop.name}\" defined here")],
                 anchor=f"missing:{prop.name}",
             )

@@ -129,3 +129,15 @@ def test_rules_and_rule_doc():
     assert r.returncode == 0 and "## Why is this bad?" in r.stdout
     r = qlint("rule", "nope")
     assert r.returncode == 2
+
+
+def test_window_after_release_says_to_create_the_array(tmp_path):
+    """VERSION 8.0.0 and no hw_compat_8_0 yet: the fix names the array to create."""
+    release = sorted((FIXTURES / "demo").glob("0002-*.patch"))
+    _, aer = case_patches(AER)
+    build(FIXTURES / "tree", release + aer, tmp_path / "repo")
+    r = qlint("-C", str(tmp_path / "repo"), "HEAD")
+    assert r.returncode == 1
+    text = " ".join(r.stdout.split())
+    assert "hw_compat_8_0[] does not exist yet" in text
+    assert "machine types 8.0 and older" in text
