@@ -26,6 +26,9 @@ from .model import (
     Guard,
     PropertyDef,
     TypeInfoDef,
+    VMField,
+    VMStateDesc,
+    VMStateMacro,
 )
 
 _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
@@ -84,6 +87,7 @@ def parse(path: str, data: bytes) -> FileModel:
     ex = _Extractor(model, data)
     ex.run(root)
     ex.compat_macros()
+    ex.vmstate_macros()
     return model
 
 
@@ -207,6 +211,46 @@ def _flatten_sum(node) -> list:
         if op is not None and _text(op) == "+":
             return _flatten_sum(node.child_by_field_name("left")) + _flatten_sum(node.child_by_field_name("right"))
     return [node]
+
+
+def _initializer_of(node):
+    """The initializer_list of ``(const VMStateField[]) {...}`` or of a plain ``{...}``."""
+    if node is None:
+        return None
+    if node.type == "initializer_list":
+        return node
+    if node.type == "compound_literal_expression":
+        v = node.child_by_field_name("value")
+        return v if v is not None and v.type == "initializer_list" else None
+    return None
+
+
+def _calls_in(text: str) -> list[tuple[str, list[str]]]:
+    """Top-level NAME(args) calls in a macro body, arguments split at top-level commas."""
+    out = []
+    i = 0
+    for m in re.finditer(r"\b([A-Z_][A-Z0-9_]*)\s*\(", text):
+        if m.start() < i:
+            continue
+        depth, j, args, cur = 1, m.end(), [], []
+        while j < len(text) and depth:
+            c = text[j]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+                if depth == 0:
+                    break
+            if c == "," and depth == 1:
+                args.append("".join(cur))
+                cur = []
+            else:
+                cur.append(c)
+            j += 1
+        args.append("".join(cur))
+        out.append((m.group(1), ["".join(a.split()) for a in args if a.strip()]))
+        i = j + 1
+    return out
 
 
 def _c_int(text: str) -> int:
@@ -363,6 +407,8 @@ class _Extractor:
                 continue
             if type_name == "TypeInfo":
                 self._typeinfo(name, value, n)
+            elif type_name == "VMStateDescription":
+                self._vmstate(name, value, n)
             elif decl is not None and decl.type == "array_declarator":
                 if COMPAT_ARRAY_RE.match(name) and type_name == "GlobalProperty":
                     self._compat_array(name, value, n)
@@ -404,6 +450,72 @@ class _Extractor:
                 path=self.m.path,
             )
         )
+
+    def _vmstate(self, var: str, init, decl) -> None:
+        vals: dict[str, object] = {}
+        for pair in init.named_children:
+            if pair.type != "initializer_pair":
+                continue
+            des = pair.child_by_field_name("designator")
+            val = pair.child_by_field_name("value")
+            if des is not None and val is not None:
+                vals[_text(des).lstrip(".")] = val
+        name_node = vals.get("name")
+        name = (_string_value(name_node) or _norm(name_node)) if name_node is not None else var
+        fields: list[VMField] = []
+        f = vals.get("fields")
+        lst = _initializer_of(f)
+        if lst is not None:
+            for e in lst.named_children:
+                if e.type != "call_expression":
+                    continue
+                macro = _call_name(e) or ""
+                if macro == "VMSTATE_END_OF_LIST":
+                    continue
+                fields.append(VMField(macro, tuple(_norm(a) for a in _args(e)), e.start_point[0] + 1, _text(e)))
+        subs: list[str] = []
+        lst = _initializer_of(vals.get("subsections"))
+        if lst is not None:
+            for e in lst.named_children:
+                t = _norm(e).lstrip("&")
+                if t and t != "NULL":
+                    subs.append(t)
+        needed = vals.get("needed")
+        self.m.vmstates.append(
+            VMStateDesc(
+                var=var,
+                name=name,
+                version_id=_norm(vals["version_id"]) if "version_id" in vals else None,
+                minimum_version_id=_norm(vals["minimum_version_id"]) if "minimum_version_id" in vals else None,
+                fields=tuple(fields),
+                subsections=tuple(subs),
+                needed=_norm(needed) if needed is not None else None,
+                line=decl.start_point[0] + 1,
+                end_line=decl.end_point[0] + 1,
+                path=self.m.path,
+            )
+        )
+
+    def vmstate_macros(self) -> None:
+        """#define VMSTATE_FOO(params) VMSTATE_X(...), ...: read from the raw text."""
+        if b"VMSTATE_" not in self.data:
+            return
+        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(VMSTATE_\w+)\(([^)]*)\)", self.data, re.M):
+            row = self.data.count(b"\n", 0, m.start())
+            body, _, _ = _logical_define(self.data, row)
+            body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
+            calls = tuple((name, tuple(args)) for name, args in _calls_in(body) if name.startswith("VMSTATE_"))
+            if not calls:
+                continue
+            self.m.vmstate_macros.append(
+                VMStateMacro(
+                    name=m.group(1).decode(),
+                    params=tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip()),
+                    fields=calls,
+                    line=row + 1,
+                    path=self.m.path,
+                )
+            )
 
     def _compat_array(self, name: str, init, decl) -> None:
         mc = COMPAT_ARRAY_RE.match(name)
@@ -524,6 +636,10 @@ class _Extractor:
                     if d is not None and d.type == "pointer_declarator" and scope.types.get(_declarator_name(d) or "") == "uint8_t":
                         scope.byte_params.add(_declarator_name(d))
         scope.block(body, ())
+        fn.fields_read = set(_fields_in(body))
+        kids = [c for c in body.named_children if c.type != "comment"]
+        if len(kids) == 1 and kids[0].type == "return_statement":
+            fn.always_true = _norm(kids[0]) in ("returntrue;", "return1;")
 
 
 class _Scope:
@@ -569,7 +685,7 @@ class _Scope:
                 cons = c.child_by_field_name("consequence")
                 if cons is not None and _exits(cons):
                     cond = c.child_by_field_name("condition")
-                    cur = cur + (Guard(_cond(cond), _norm(cond), taken=False, validation=_reports_error(cons)),)
+                    cur = cur + (Guard(_cond(cond, self.types), _norm(cond), taken=False, validation=_reports_error(cons)),)
 
     def statement(self, node, guards: tuple[Guard, ...]) -> None:
         t = node.type
@@ -578,8 +694,9 @@ class _Scope:
         elif t == "if_statement":
             cond = node.child_by_field_name("condition")
             self.expr(cond, guards)
-            g = _cond(cond)
+            g = _cond(cond, self.types)
             text = _norm(cond)
+            self.fn.conds.append(Guard(g, text))
             cons = node.child_by_field_name("consequence")
             if cons is not None:
                 self.block(cons, guards + (Guard(g, text, True),))
@@ -600,6 +717,10 @@ class _Scope:
                 else:
                     self.expr(c, guards)
         else:
+            if t == "return_statement":
+                val = next((c for c in node.named_children if c.type != "comment"), None)
+                if val is not None:
+                    self.fn.conds.append(Guard(_cond(val, self.types), _norm(val)))
             if guards and t in ("expression_statement", "return_statement"):
                 self.fn.guarded.append((guards, _norm(node), node.start_point[0] + 1))
             self.expr(node, guards)
@@ -792,8 +913,13 @@ def _reports_error(node) -> bool:
     return bool(re.search(r"\berror_(?:setg|report|propagate|prepend)\w*\(|\breturn-|\breturnfalse;|goto(?:err|fail|out_err)", text))
 
 
-def _cond(node):
-    """Turn a condition into qlint's small expression tree (see model.Cond)."""
+def _cond(node, types: dict[str, str] | None = None):
+    """Turn a condition into qlint's small expression tree (see model.Cond).
+
+    Field atoms end with the struct type of the variable the field is read
+    from, when the field is read directly from a declared variable (else None).
+    """
+    types = types or {}
     node = _unparen(node)
     if node is None:
         return ("other", "")
@@ -801,58 +927,72 @@ def _cond(node):
     if t == "unary_expression":
         op = node.child_by_field_name("operator")
         if op is not None and _text(op) == "!":
-            return ("not", _cond(node.child_by_field_name("argument")))
+            return ("not", _cond(node.child_by_field_name("argument"), types))
     if t == "binary_expression":
         op = _text(node.child_by_field_name("operator"))
         left = node.child_by_field_name("left")
         right = node.child_by_field_name("right")
         if op == "&&":
-            return ("and", _cond(left), _cond(right))
+            return ("and", _cond(left, types), _cond(right, types))
         if op == "||":
-            return ("or", _cond(left), _cond(right))
+            return ("or", _cond(left, types), _cond(right, types))
         if op == "&":
             for a, b in ((left, right), (right, left)):
                 fa = _field_ref(a)
                 bu = _unparen(b)
                 if fa and bu is not None:
                     if bu.type == "identifier":
-                        return ("bit", fa, _text(bu))
+                        return ("bit", fa, _text(bu), _field_struct(a, types))
                     ms = re.match(r"^\(*(?:1|1U|1UL|1ULL|1LL)<<\(?([A-Za-z_]\w*)\)*$", _norm(bu)) or re.match(
                         r"^(?:BIT|BIT_ULL)\(([A-Za-z_]\w*)\)$", _norm(bu)
                     )
                     if ms:
-                        return ("bitnr", fa, ms.group(1))
+                        return ("bitnr", fa, ms.group(1), _field_struct(a, types))
         if op in ("<", ">", "<=", ">="):
             fl, fr = _field_ref(left), _field_ref(right)
             if fl and not fr:
-                return ("cmp", op, fl, _norm(right))
+                return ("cmp", op, fl, _norm(right), _field_struct(left, types))
             if fr and not fl:
                 flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op]
-                return ("cmp", flip, fr, _norm(left))
+                return ("cmp", flip, fr, _norm(left), _field_struct(right, types))
             return ("other", _norm(node))
         if op in ("==", "!="):
             lv, rv = _norm(right), _norm(left)
-            inner = _cond(left)
+            inner = _cond(left, types)
             if rv in ("0", "false", "NULL"):
-                inner, lv = _cond(right), rv
+                inner, lv = _cond(right, types), rv
             if lv in ("0", "false", "NULL"):
                 return inner if op == "!=" else ("not", inner)
             fl = _field_ref(left)
             if fl:
-                return ("cmp", op, fl, _norm(right))
+                return ("cmp", op, fl, _norm(right), _field_struct(left, types))
         return ("other", _norm(node))
     if t == "field_expression":
         f = node.child_by_field_name("field")
-        return ("field", _text(f)) if f is not None else ("other", _norm(node))
+        return ("field", _text(f), _field_struct(node, types)) if f is not None else ("other", _norm(node))
     if t == "call_expression":
         args = _args(node)
-        fields = [_field_ref(a) for a in args]
+        refs = [(a, _field_ref(a)) for a in args]
+        refs = [(a, f) for a, f in refs if f]
         idents = [_text(_unparen(a)) for a in args if _unparen(a) is not None and _unparen(a).type == "identifier"]
-        fields = [f for f in fields if f]
-        if len(fields) == 1 and idents:
-            return ("bitnr", fields[0], idents[-1])
+        if len(refs) == 1 and idents:
+            return ("bitnr", refs[0][1], idents[-1], _field_struct(refs[0][0], types))
         return ("call", _call_name(node) or _norm(node))
     return ("other", _norm(node))
+
+
+def _field_struct(node, types: dict[str, str]) -> str | None:
+    """The declared struct type of ``v`` in ``v->field`` (not through embedded members)."""
+    node = _unparen(node)
+    if node is not None and node.type == "pointer_expression":
+        node = _unparen(node.child_by_field_name("argument"))
+    if node is None or node.type != "field_expression":
+        return None
+    arg = _unparen(node.child_by_field_name("argument"))
+    if arg is not None and arg.type == "identifier":
+        t = types.get(_text(arg), "")
+        return t or None
+    return None
 
 
 def _field_ref(node) -> str | None:

@@ -163,6 +163,7 @@ class TreeIndex:
         self._mask_cache: dict[str, str | None] = {}
         self._cmask: set[str] | None = None
         self._opaque_files: set[str] = set()
+        self._misc_cache: dict = {}
 
     # -- basics ---------------------------------------------------------------
 
@@ -442,6 +443,40 @@ class TreeIndex:
             self._cmask = regs
         return self._cmask
 
+    def vmstate_macro(self, name: str):
+        return _vmstate_macro_lookup(self, name)
+
+    def function_anywhere(self, name: str, prefer: str | None = None):
+        """(model, Function) defining ``name``: in file ``prefer`` first, else anywhere in the tree."""
+        key = ("fn", name, prefer)
+        if key in self._misc_cache:
+            return self._misc_cache[key]
+        found = None
+        paths = ([prefer] if prefer else []) + [p for p in self.grep(name.encode()) if p != prefer and p.endswith(".c")]
+        for p in paths[:40]:
+            m = self.model(p)
+            if m is not None and name in m.functions:
+                found = (m, m.functions[name])
+                break
+        self._misc_cache[key] = found
+        return found
+
+    def nests(self, var: str) -> list[str]:
+        """Descriptions that nest ``var`` through a VMSTATE_STRUCT-style field."""
+        key = ("nests", var)
+        if key in self._misc_cache:
+            return self._misc_cache[key]
+        out = []
+        for p in self.grep(var.encode()):
+            m = self.model(p)
+            if m is None:
+                continue
+            for d in m.vmstates:
+                if any(var in f.nested for f in d.fields):
+                    out.append(d.name)
+        self._misc_cache[key] = out
+        return out
+
     def mask_bit(self, mask: str) -> str | None:
         """The bit-number identifier behind mask ``mask`` (QEMU_PCIE_X -> QEMU_PCIE_X_BITNR)."""
         ws = rb"[\s\\]*"  # white space, line continuations included
@@ -469,3 +504,23 @@ class TreeIndex:
             if m:
                 return cparse._c_int(m.group(1).decode())
         return None
+
+
+def _vmstate_macro_lookup(index: "TreeIndex", name: str):
+    """The VMSTATE_* macro definition called ``name`` in the tree, or None."""
+    key = ("vmmacro", name)
+    if key in index._misc_cache:
+        return index._misc_cache[key]
+    found = None
+    for p in index.grep(("define " + name + "(").encode()):
+        m = index.model(p)
+        if m is None:
+            continue
+        for vm in m.vmstate_macros:
+            if vm.name == name:
+                found = vm
+                break
+        if found:
+            break
+    index._misc_cache[key] = found
+    return found

@@ -133,6 +133,96 @@ class TypeInfoDef:
     path: str = ""
 
 
+@dataclass(frozen=True)
+class VMField:
+    """One entry of a VMStateDescription's .fields."""
+
+    macro: str
+    args: tuple[str, ...]  # normalised argument texts
+    line: int
+    text: str
+
+    @property
+    def field(self) -> str:
+        return self.args[0] if self.args else ""
+
+    @property
+    def identity(self) -> str:
+        """What the field is on the wire, independent of guards: the macro family and the field."""
+        base = self.macro
+        for suffix in ("_TEST", "_V"):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        return base + ":" + self.field
+
+    @property
+    def version(self) -> int | None:
+        """The version a _V field appeared in (0 when unversioned)."""
+        arg = None
+        if self.macro.endswith("_V") and self.args:
+            arg = self.args[-1]
+        elif self.macro.startswith("VMSTATE_STRUCT") and len(self.args) >= 3 and "TEST" not in self.macro:
+            arg = self.args[2]
+        if arg is None:
+            return 0
+        try:
+            return int(arg, 0)
+        except ValueError:
+            return None
+
+    @property
+    def test(self) -> str | None:
+        return self.args[-1] if "_TEST" in self.macro and self.args else None
+
+    @property
+    def is_unused(self) -> bool:
+        return self.macro.startswith(("VMSTATE_UNUSED", "VMSTATE_BUFFER_UNSAFE_INFO")) or "UNUSED" in self.macro
+
+    @property
+    def nested(self) -> list[str]:
+        """vmstate_* descriptions this field nests."""
+        return [a.lstrip("&") for a in self.args if a.lstrip("&").startswith("vmstate_")]
+
+
+@dataclass(frozen=True)
+class VMStateDesc:
+    var: str
+    name: str  # .name as written: string content, or a macro
+    version_id: str | None
+    minimum_version_id: str | None
+    fields: tuple[VMField, ...]
+    subsections: tuple[str, ...]
+    needed: str | None
+    line: int
+    end_line: int
+    path: str = ""
+
+    @property
+    def version(self) -> int | None:
+        try:
+            return int(self.version_id, 0) if self.version_id else 0
+        except ValueError:
+            return None
+
+    @property
+    def minimum(self) -> int | None:
+        try:
+            return int(self.minimum_version_id, 0) if self.minimum_version_id else 0
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class VMStateMacro:
+    """``#define VMSTATE_FOO(a, b) VMSTATE_X(...), VMSTATE_Y(...)``: fields several descriptions share."""
+
+    name: str
+    params: tuple[str, ...]
+    fields: tuple[tuple[str, tuple[str, ...]], ...]  # (macro, args) with the parameters unexpanded
+    line: int
+    path: str = ""
+
+
 @dataclass
 class Function:
     name: str
@@ -145,6 +235,12 @@ class Function:
     prop_arrays: set[str] = field(default_factory=set)
     # string literals handed to object_(class_)property_add*()
     dynamic_props: set[str] = field(default_factory=set)
+    # field names the function reads (for .needed and _TEST functions)
+    fields_read: set[str] = field(default_factory=set)
+    # conditions it tests and values it returns, as guards (for .needed and _TEST functions)
+    conds: list[Guard] = field(default_factory=list)
+    # the function is `return true;` / `return 1;` and nothing else
+    always_true: bool = False
     # every call: (callee, enclosing guards, line)
     call_sites: list[tuple[str, tuple[Guard, ...], int]] = field(default_factory=list)
     # every statement that runs under at least one condition: (guards, normalised text, line)
@@ -165,6 +261,8 @@ class FileModel:
     type_macros: dict[str, str] = field(default_factory=dict)  # TYPE_FOO -> "foo"
     typeinfos: list[TypeInfoDef] = field(default_factory=list)
     compat_arrays: list[CompatArray] = field(default_factory=list)
+    vmstates: list[VMStateDesc] = field(default_factory=list)
+    vmstate_macros: list[VMStateMacro] = field(default_factory=list)
     has_errors: bool = False
 
     def function_at(self, line: int) -> str | None:

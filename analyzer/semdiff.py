@@ -155,15 +155,18 @@ class PatchReview:
 
     # -- property guards ------------------------------------------------------------
 
-    def props_for_field(self, model: FileModel, index: TreeIndex, fieldname: str, bit: str | None) -> list[PropertyDef]:
+    def props_for_field(self, model: FileModel, index: TreeIndex, fieldname: str, bit: str | None,
+                        struct: str | None = None) -> list[PropertyDef]:
+        """Properties backed by ``fieldname`` (of ``struct`` when qlint knows the variable's type)."""
         local = [p for p in model.props if p.field == fieldname or p.field.endswith("." + fieldname)]
         if bit is not None:
             local = [p for p in local if p.bit == bit]
-        if local:
-            return local
-        found = index.props_by_field(fieldname, hint=bit)
+        found = local or index.props_by_field(fieldname, hint=bit)
         if bit is not None:
             found = [p for p in found if p.bit == bit]
+        if struct:
+            # the property may sit on an outer struct that embeds this one (parent_obj.field)
+            found = [p for p in found if p.struct == struct or "." in p.field]
         return found
 
     def guard_props(self, w: ConfigWrite, model: FileModel, index: TreeIndex) -> list[GuardProp]:
@@ -182,17 +185,18 @@ class PatchReview:
                 continue
             for atom in _atoms(g.cond):
                 props: list[PropertyDef] = []
+                st = atom[-1]
                 if atom[0] == "bit":
                     bit = model.masks.get(atom[2]) or index.mask_bit(atom[2])
-                    props = self.props_for_field(model, index, atom[1], bit) if bit else []
+                    props = self.props_for_field(model, index, atom[1], bit, st) if bit else []
                     if not props:
-                        props = self.props_for_field(model, index, atom[1], atom[2])
+                        props = self.props_for_field(model, index, atom[1], atom[2], st)
                 elif atom[0] == "bitnr":
-                    props = self.props_for_field(model, index, atom[1], atom[2])
+                    props = self.props_for_field(model, index, atom[1], atom[2], st)
                 elif atom[0] == "field":
-                    props = [p for p in self.props_for_field(model, index, atom[1], None) if p.bit is None]
+                    props = [p for p in self.props_for_field(model, index, atom[1], None, st) if p.bit is None]
                 elif atom[0] == "cmp":
-                    props = [p for p in self.props_for_field(model, index, atom[2], None) if p.bit is None]
+                    props = [p for p in self.props_for_field(model, index, atom[2], None, st) if p.bit is None]
                 for p in props:
                     def matches(c, a=atom):
                         return c == a
@@ -399,6 +403,12 @@ class PatchReview:
             gc.end_line = max(gc.end_line, w.end_line)
         return list(out.values())
 
+    @cached_property
+    def vmstate(self):
+        from .vmdiff import VMStateDiff
+
+        return VMStateDiff(self)
+
     def prop_is_new(self, prop: PropertyDef) -> bool:
         """The property did not exist before this patch."""
         old = self.old_index.model(prop.path)
@@ -463,6 +473,8 @@ def guard_uses_prop(g: Guard, model: FileModel, index: TreeIndex, prop: Property
     for atom in _atoms(g.cond):
         f = atom[1] if atom[0] != "cmp" else atom[2]
         if not (prop.field == f or prop.field.endswith("." + f)):
+            continue
+        if atom[-1] and atom[-1] != prop.struct and "." not in prop.field:
             continue
         if prop.bit:
             if atom[0] == "bitnr" and atom[2] == prop.bit:

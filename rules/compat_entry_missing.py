@@ -47,7 +47,9 @@ class CompatEntryMissing(Rule):
         if v is None:
             return
         series = review.series
-        for gc in review.guarded_changes:
+        from qlint.analyzer.vmdiff import obligations
+
+        for gc in list(review.guarded_changes) + obligations(review.vmstate):
             prop = gc.prop
             owners = advice.owner_types(review.new_index, prop)
             met_by = None
@@ -84,13 +86,16 @@ class CompatEntryMissing(Rule):
                 "new-write": "puts new config writes under",
                 "newly-guarded": "puts existing config writes under",
                 "new-property": "guards config writes on the new property",
+                "vmstate-test": "sends a new VMState field only when the _TEST function reads",
+                "vmstate-needed": "sends a new subsection only when its .needed function reads",
             }[gc.why]
+            subject = f"{gc.function}()" if not gc.why.startswith("vmstate") else gc.function
             yield self.finding(
                 review,
                 message=f"no entry in {arr}[] switches \"{prop.name}\" off for old machine types",
                 path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
                 details=(
-                    f"{gc.function}() {why} \"{prop.name}\" ({prop.macro} in {prop.path}, default "
+                    f"{subject} {why} \"{prop.name}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
                     f"started with {advice.machine_types(v)} gets the new behaviour too and cannot migrate "
                     f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."

@@ -25,7 +25,7 @@ int foo_init(PCIDevice *dev, uint16_t offset)
     )
     w1, w2 = m.writes
     assert (w1.target, w1.offset, w1.value, w1.function) == ("wmask", "PCI_FOO_REG+offset", "PCI_FOO_SUPPORTED", "foo_init")
-    assert [g.cond for g in w1.guards] == [("bit", "cap_present", "QEMU_PCIE_FOO")]
+    assert [g.cond for g in w1.guards] == [("bit", "cap_present", "QEMU_PCIE_FOO", "PCIDevice")]
     assert w1.guards[0].taken is True
     assert (w2.target, w2.offset, w2.guards) == ("config", "PCI_BAR_REG", ())
 
@@ -49,7 +49,7 @@ static void bar_realize(PCIDevice *pci_dev, Error **errp)
     )
     pin, lnk = m.writes
     assert (pin.target, pin.offset, pin.value) == ("config", "PCI_INTERRUPT_PIN", "1")
-    assert pin.guards[0].cond == ("field", "legacy") and pin.guards[0].taken
+    assert pin.guards[0].cond == ("field", "legacy", "BarState") and pin.guards[0].taken
     assert (lnk.target, lnk.offset) == ("config", "PCI_EXP_LNKSTA+s->pos")
     assert lnk.guards[0].taken is False
 
@@ -67,7 +67,7 @@ static void baz_realize(PCIDevice *dev, Error **errp)
 """
     )
     (w,) = m.writes
-    assert w.guards[0].cond == ("not", ("bit", "cap_present", "QEMU_PCI_BAZ"))
+    assert w.guards[0].cond == ("not", ("bit", "cap_present", "QEMU_PCI_BAZ", "PCIDevice"))
     assert w.guards[0].taken is False
 
 

@@ -1,0 +1,229 @@
+"""The VMState half of the semantic diff: what a patch changes on the migration wire.
+
+Descriptions are matched by their ``.name`` (the wire identity), so renaming
+the C variable or const-ifying the field array is no change; fields are
+compared after expanding VMSTATE_* macros defined in the tree, so a field
+added inside such a macro shows up in every description that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .change import FileChange
+from .index import TreeIndex
+from .model import FileModel, PropertyDef, VMField, VMStateDesc
+
+_MAX_EXPANSION = 3
+
+
+@dataclass
+class FieldChange:
+    kind: str  # "added", "removed", "changed"
+    path: str
+    desc: VMStateDesc  # new side (old side for a removed description's field)
+    old: VMField | None
+    new: VMField | None
+    line: int
+
+
+@dataclass
+class VersionChange:
+    path: str
+    old: VMStateDesc
+    new: VMStateDesc
+    nested_in: list[str]
+
+
+@dataclass
+class NewSubsection:
+    path: str
+    parent: VMStateDesc
+    sub: VMStateDesc | None  # None when qlint cannot find the subsection's description
+    var: str
+    line: int
+
+
+@dataclass
+class Gate:
+    """What a .needed or _TEST function depends on."""
+
+    function: str | None
+    props: list[PropertyDef] = field(default_factory=list)
+    always: bool = False  # no function, or `return true;`
+    found: bool = True
+
+
+def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> list[VMField]:
+    """Replace calls of VMSTATE_* macros defined in the tree by the fields they expand to."""
+    out: list[VMField] = []
+    for f in fields:
+        vm = index.vmstate_macro(f.macro) if depth < _MAX_EXPANSION and not _is_core(f.macro) else None
+        if vm is None or len(vm.params) != len(f.args):
+            out.append(f)
+            continue
+        subst = dict(zip(vm.params, f.args))
+        inner = []
+        for macro, args in vm.fields:
+            new_args = tuple(_substitute(a, subst) for a in args)
+            inner.append(VMField(macro, new_args, f.line, f.text))
+        out.extend(expand(tuple(inner), index, depth + 1))
+    return out
+
+
+def _is_core(macro: str) -> bool:
+    # the generic VMSTATE_UINT32/STRUCT/... family lives in migration/vmstate.h: keep them whole
+    return bool(re.match(r"VMSTATE_(U?INT\d+|BOOL|STRUCT|ARRAY|BUFFER|UNUSED|TIMER|PTIMER|CLOCK|END_OF_LIST|"
+                         r"SINGLE|POINTER|VARRAY|VBUFFER|PARTIAL|STATIC|INT|UINT|FLOAT|U64|I64|TIME|QTAILQ|GTREE|QLIST|"
+                         r"VALIDATE|WITH_TMP|ARRAY_OF_POINTER|MACADDR|BITMAP|FIFO|UNUSED)", macro))
+
+
+def _substitute(text: str, subst: dict[str, str]) -> str:
+    return re.sub(r"\b\w+\b", lambda m: subst.get(m.group(0), m.group(0)), text)
+
+
+def _match(olds: list[VMStateDesc], news: list[VMStateDesc]) -> list[tuple[VMStateDesc, VMStateDesc]]:
+    by_name = {d.name: d for d in olds}
+    by_var = {d.var: d for d in olds}
+    out = []
+    for n in news:
+        o = by_name.get(n.name) or by_var.get(n.var)
+        if o is not None:
+            out.append((o, n))
+    return out
+
+
+def _shape(f: VMField) -> tuple[str, tuple[str, ...]]:
+    """The field's type and size, without its guard (test function or version)."""
+    args = list(f.args)
+    if f.test is not None:
+        args = args[:-1]
+    if f.macro.endswith("_V") and args:
+        args = args[:-1]
+    macro = f.macro
+    for suffix in ("_TEST", "_V"):
+        macro = macro.removesuffix(suffix)
+    return macro, tuple(args)
+
+
+class VMStateDiff:
+    def __init__(self, review):
+        self.r = review
+        self.fields: list[FieldChange] = []
+        self.versions: list[VersionChange] = []
+        self.subsections: list[NewSubsection] = []
+        self._run()
+
+    def _run(self) -> None:
+        r = self.r
+        for f in r.c_files:
+            if f.status in ("A", "D"):
+                continue  # a new file is a new device; a deleted one takes its state with it
+            om, nm = r.old_model(f), r.new_model(f)
+            if om is None or nm is None or not (om.vmstates or nm.vmstates):
+                continue
+            for o, n in _match(om.vmstates, nm.vmstates):
+                self._compare(f, om, nm, o, n)
+
+    def _compare(self, f: FileChange, om: FileModel, nm: FileModel, o: VMStateDesc, n: VMStateDesc) -> None:
+        r = self.r
+        of = expand(o.fields, r.old_index)
+        nf = expand(n.fields, r.new_index)
+        # the same field may appear several times (sub-arrays): pair occurrences in order
+        old_by: dict[str, list[VMField]] = {}
+        for x in of:
+            old_by.setdefault(x.identity, []).append(x)
+        new_by: dict[str, list[VMField]] = {}
+        for x in nf:
+            new_by.setdefault(x.identity, []).append(x)
+        unused_added = len([x for x in nf if x.is_unused]) > len([x for x in of if x.is_unused])
+        for ident, xs in new_by.items():
+            prevs = old_by.get(ident, [])
+            old_shapes = [_shape(p) for p in prevs]
+            for i, x in enumerate(xs):
+                if x.is_unused:
+                    continue
+                if i >= len(prevs):
+                    self.fields.append(FieldChange("added", f.path, n, None, x, x.line))
+                elif _shape(x) not in old_shapes:
+                    self.fields.append(FieldChange("changed", f.path, n, prevs[i], x, x.line))
+        for ident, xs in old_by.items():
+            for x in xs[len(new_by.get(ident, [])):]:
+                if x.is_unused or unused_added:
+                    continue  # a VMSTATE_UNUSED placeholder keeps its bytes
+                self.fields.append(FieldChange("removed", f.path, n, x, None, _line_near(f, n)))
+        if (o.version, o.minimum) != (n.version, n.minimum):
+            self.versions.append(VersionChange(f.path, o, n, r.new_index.nests(n.var)))
+        by_var = {d.var: d for d in nm.vmstates}
+        old_subs = set(o.subsections)
+        old_sub_names = {d.name for d in om.vmstates if d.var in old_subs}
+        for s in n.subsections:
+            if s in old_subs:
+                continue
+            sub = by_var.get(s)
+            if sub is None:
+                found = _find_desc(r.new_index, s)
+                sub = found
+            if sub is not None and sub.name in old_sub_names:
+                continue  # the same subsection under a new C name
+            line = sub.line if sub is not None and sub.path == f.path else n.line
+            self.subsections.append(NewSubsection(f.path, n, sub, s, line))
+
+    def gate(self, function: str | None, path: str) -> Gate:
+        """What ``function`` (a .needed or _TEST function) reads that properties set."""
+        r = self.r
+        if not function or function == "NULL":
+            return Gate(None, always=True)
+        found = r.new_index.function_anywhere(function, prefer=path)
+        if found is None:
+            return Gate(function, found=False)
+        model, fn = found
+        if fn.always_true:
+            return Gate(function, always=True)
+        props: dict[str, PropertyDef] = {}
+        fns = [fn] + [model.functions[c] for c in sorted(fn.calls) if c in model.functions]
+        for f in fns:  # the function and one level of helpers in the same file
+            for gp in r.guards_props(f.conds, model, r.new_index):
+                props.setdefault(gp.prop.name, gp.prop)
+        return Gate(function, list(props.values()))
+
+
+def _find_desc(index: TreeIndex, var: str) -> VMStateDesc | None:
+    for p in index.grep(var.encode()):
+        m = index.model(p)
+        if m is None:
+            continue
+        for d in m.vmstates:
+            if d.var == var:
+                return d
+    return None
+
+
+def _line_near(f: FileChange, d: VMStateDesc) -> int:
+    inside = sorted(n for n in f.added if d.line <= n <= d.end_line)
+    if inside:
+        return inside[0]
+    return d.line
+
+
+def obligations(diff: "VMStateDiff"):
+    """Properties that gate new wire data: each needs a compat entry switching it off."""
+    from .semdiff import GuardedChange
+
+    out = []
+    for fc in diff.fields:
+        if fc.kind == "added" and fc.new is not None and fc.new.test:
+            g = diff.gate(fc.new.test, fc.path)
+            if g.props:
+                out.append(GuardedChange(fc.path, fc.desc.var, g.props[0], [], "vmstate-test", fc.line, fc.line,
+                                         alternatives=g.props))
+    for ns in diff.subsections:
+        if ns.sub is None:
+            continue
+        g = diff.gate(ns.sub.needed, ns.sub.path or ns.path)
+        if g.props:
+            line = ns.line
+            out.append(GuardedChange(ns.path, ns.sub.var, g.props[0], [], "vmstate-needed", line, line,
+                                     alternatives=g.props))
+    return out

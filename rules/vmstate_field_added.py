@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview
+
+
+class VmstateFieldAdded(Rule):
+    """
+    ## What it does
+    Flags a field added to the `.fields` of an existing `VMStateDescription`
+    (matched by its `.name`, after expanding `VMSTATE_*` macros defined in the
+    tree) that is neither version-gated (a `_V` form above the old
+    `version_id`) nor behind a `_TEST` function that reads a compat property.
+
+    ## Why is this bad?
+    Fields are sent in order with no framing.  A destination that does not
+    know the field reads its bytes as the next field (or finds the stream too
+    long) and the load fails; an older source does not send it and a newer
+    destination reads the next section as this field.  Either way VMs of
+    existing machine types cannot migrate to or from the previous release.
+
+    ## Example
+    ```c
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(ctrl, AcmeState),
+        VMSTATE_UINT32(new_reg, AcmeState),      /* new, always sent */
+        VMSTATE_END_OF_LIST()
+    },
+    ```
+
+    ## Use instead
+    ```c
+    static bool acme_new_reg_needed(void *opaque)
+    {
+        AcmeState *s = opaque;
+        return s->migrate_new_reg;               /* DEFINE_PROP_BOOL, off in hw_compat_X_Y */
+    }
+    static const VMStateDescription vmstate_acme_new_reg = {
+        .name = "acme/new_reg",
+        .version_id = 1,
+        .minimum_version_id = 1,
+        .needed = acme_new_reg_needed,
+        .fields = (const VMStateField[]) {
+            VMSTATE_UINT32(new_reg, AcmeState),
+            VMSTATE_END_OF_LIST()
+        },
+    };
+    /* ...and &vmstate_acme_new_reg in the parent's .subsections */
+    ```
+    """
+
+    name = "vmstate-field-added"
+    severity = "error"
+    summary = "a field added to an existing VMState description without a version or compat-gated test"
+
+    def check(self, review: PatchReview):
+        diff = review.vmstate
+        v = review.current_version
+        for fc in diff.fields:
+            if fc.kind != "added" or fc.new is None:
+                continue
+            x = fc.new
+            ver = x.version
+            if ver and fc.desc.version is not None and ver > 0:
+                continue  # version-gated: vmstate-version-bump speaks for it
+            reason = "is always sent"
+            if x.test:
+                g = diff.gate(x.test, fc.path)
+                if g.props or not g.found:
+                    continue  # compat-gated: compat-entry-missing checks the entry
+                reason = f"is sent whenever {x.test}() says so, and that reads no compat property"
+            d = fc.desc
+            yield self.finding(
+                review,
+                message=f"VMState \"{d.name}\" gains field {x.field} ({x.macro}), which {reason}",
+                path=fc.path, line=fc.line, end_line=fc.line, function=d.var,
+                details=(
+                    f"\"{d.name}\" is the migration format of a device that exists today. The new field "
+                    f"{reason}, so a VM started with {advice.machine_types(v)} sends a stream that QEMU "
+                    f"{advice.vstr(v)} cannot load, and QEMU {advice.vstr(v)} sends one this tree reads wrongly. "
+                    f"Move the field into a subsection whose .needed function returns a property that defaults "
+                    f"to on and is switched off in the current compat array."
+                ),
+                quoted=review.quote(fc.path, fc.line, fc.line) or ["+" + x.text.splitlines()[0]],
+                suggestion=_subsection_fix(review, d, x),
+                anchor=f"added:{d.name}:{x.identity}",
+            )
+
+
+def _subsection_fix(review: PatchReview, d, x) -> str:
+    v = review.current_version
+    arr, path = advice.compat_array_name(review.tip_index, v)
+    slug = x.field.replace(".", "_").replace("->", "_")
+    struct = x.args[1] if len(x.args) > 1 else "State"
+    return "\n".join([
+        f"1. a property on the device:  DEFINE_PROP_BOOL(\"x-migrate-{slug.replace('_', '-')}\", {struct}, "
+        f"migrate_{slug}, true),",
+        f"2. static bool {d.var}_{slug}_needed(void *opaque)",
+        "   {",
+        f"       {struct} *s = opaque;",
+        f"       return s->migrate_{slug};",
+        "   }",
+        f"3. a subsection \"{d.name}/{slug}\" with .needed = {d.var}_{slug}_needed holding",
+        f"       {x.macro}({', '.join(x.args)}),",
+        f"   listed in {d.var}.subsections",
+        f"4. {path}, {arr}[]:",
+        f"       {{ TYPE_...(the device), \"x-migrate-{slug.replace('_', '-')}\", \"off\" }},",
+    ])

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview
+
+
+class VmstateSubsectionUnguarded(Rule):
+    """
+    ## What it does
+    Flags a subsection added to an existing `VMStateDescription` whose
+    `.needed` is missing or always true (an error), or reads only guest state
+    and no compat property (a warning: the subsection is sent whenever the
+    guest happens to use the feature).  When `.needed` reads a property,
+    compat-entry-missing checks that the current compat array switches it off.
+
+    ## Why is this bad?
+    A destination that does not know a subsection fails the load ("unknown
+    subsection").  Subsections are the right tool for new state only when
+    old machine types never send them.
+
+    ## Example
+    ```c
+    static const VMStateDescription vmstate_acme_clock = {
+        .name = "acme/clock",
+        .fields = (const VMStateField[]) { VMSTATE_CLOCK(clk, AcmeState), VMSTATE_END_OF_LIST() },
+    };                                   /* no .needed: always sent */
+    ```
+
+    ## Use instead
+    ```c
+    static bool acme_clock_needed(void *opaque)
+    {
+        AcmeState *s = opaque;
+        return s->migrate_clk;           /* DEFINE_PROP_BOOL("migrate-clk", ..., true), off in hw_compat_X_Y */
+    }
+    ...
+        .needed = acme_clock_needed,
+    ```
+    """
+
+    name = "vmstate-subsection-unguarded"
+    severity = "error"
+    summary = "a new subsection of an existing VMState description not tied to a compat property"
+
+    def check(self, review: PatchReview):
+        diff = review.vmstate
+        v = review.current_version
+        for ns in diff.subsections:
+            sub = ns.sub
+            if sub is None:
+                continue
+            g = diff.gate(sub.needed, sub.path or ns.path)
+            if g.props:
+                continue  # compat-entry-missing checks the entry
+            if g.always:
+                sev, why = "error", ("has no .needed function, so it is always sent" if not sub.needed
+                                     else f"has a .needed ({sub.needed}) that always returns true")
+            elif not g.found:
+                continue  # .needed defined where qlint cannot see: do not guess
+            else:
+                sev, why = "warning", (f"is sent whenever {sub.needed}() sees guest state that needs it; it "
+                                       f"reads no compat property")
+            yield self.finding(
+                review,
+                severity=sev,
+                message=f"new subsection \"{sub.name}\" of VMState \"{ns.parent.name}\" {why}",
+                path=ns.path, line=ns.line, end_line=ns.line, function=sub.var,
+                details=(
+                    f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
+                    f"VMs of {advice.machine_types(v)} cannot migrate from this tree to {advice.vstr(v)}"
+                    + (" whenever the guest state makes it needed" if sev == "warning" else "")
+                    + ". Tie .needed to a property that defaults to on and that the current compat array "
+                      "switches off."
+                ),
+                quoted=review.quote(ns.path, ns.line, ns.line),
+                suggestion=_fix(review, sub, v),
+                anchor=f"subsection:{ns.parent.name}:{sub.name}",
+            )
+
+
+def _fix(review: PatchReview, sub, v) -> str:
+    arr, path = advice.compat_array_name(review.tip_index, v)
+    slug = sub.name.rsplit("/", 1)[-1].replace("_", "-")
+    fn = f"{sub.var}_needed"
+    return "\n".join([
+        f"1. DEFINE_PROP_BOOL(\"x-migrate-{slug}\", <State>, migrate_{slug.replace('-', '_')}, true),",
+        f"2. static bool {fn}(void *opaque) {{ <State> *s = opaque; "
+        f"return s->migrate_{slug.replace('-', '_')}; }}",
+        f"3. .needed = {fn}, in {sub.var}",
+        f"4. {path}, {arr}[]:",
+        f"       {{ TYPE_...(the device), \"x-migrate-{slug}\", \"off\" }},",
+    ])

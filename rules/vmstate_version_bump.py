@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview
+
+
+class VmstateVersionBump(Rule):
+    """
+    ## What it does
+    Reports a raised `version_id` of an existing `VMStateDescription` (a
+    warning; an error for a description nested with `VMSTATE_STRUCT`, whose
+    version never goes on the wire) and a raised `minimum_version_id` (an
+    error).
+
+    ## Why is this bad?
+    A destination refuses a section whose version is newer than its own, so
+    raising `version_id` breaks migration *to* older QEMU for every machine
+    type; raising `minimum_version_id` breaks migration *from* older QEMU.
+    Nested descriptions are loaded with the parent's version, so their own
+    `version_id` changes nothing on the wire but the meaning of `_V` fields.
+
+    ## Example
+    ```c
+    -    .version_id = 2,
+    +    .version_id = 3,
+         ...
+    +    VMSTATE_UINT32_V(new_reg, AcmeState, 3),
+    ```
+
+    ## Use instead
+    A subsection with a `.needed` function tied to a compat property (see
+    `qlint rule vmstate-field-added`).
+    """
+
+    name = "vmstate-version-bump"
+    severity = "warning"
+    summary = "version_id or minimum_version_id of an existing VMState description raised"
+
+    def check(self, review: PatchReview):
+        v = review.current_version
+        for vc in review.vmstate.versions:
+            o, n = vc.old, vc.new
+            line = _line_of(review, vc.path, n, ("version_id", "minimum_version_id"))
+            if None not in (o.minimum, n.minimum) and n.minimum > o.minimum:
+                yield self.finding(
+                    review,
+                    severity="error",
+                    message=f"VMState \"{n.name}\" raises minimum_version_id from {o.minimum} to {n.minimum}",
+                    path=vc.path, line=line, end_line=line, function=n.var,
+                    details=(
+                        f"A stream of \"{n.name}\" at version {o.version} from QEMU {advice.vstr(v)} is now "
+                        f"refused: no VM, whatever its machine type, can migrate from {advice.vstr(v)} to this "
+                        f"tree. Keep minimum_version_id and load the old versions with _V fields."
+                    ),
+                    quoted=review.quote(vc.path, line, line),
+                    anchor=f"min:{n.name}",
+                )
+            if None not in (o.version, n.version) and n.version > o.version:
+                nested = bool(vc.nested_in)
+                where = f" (nested in {', '.join(vc.nested_in)})" if nested else ""
+                yield self.finding(
+                    review,
+                    severity="error" if nested else "warning",
+                    message=f"VMState \"{n.name}\"{where} raises version_id from {o.version} to {n.version}",
+                    path=vc.path, line=line, end_line=line, function=n.var,
+                    details=(
+                        (f"\"{n.name}\" is nested with VMSTATE_STRUCT, so its version is not on the wire: the "
+                         f"parent's version is used to load it, and _V fields at {n.version} are never loaded "
+                         f"from a stream. " if nested else "")
+                        + f"QEMU {advice.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
+                        f"migrate from this tree back to {advice.vstr(v)}, whatever its machine type. "
+                        f"A subsection whose .needed reads a property that the current compat array switches off "
+                        f"keeps backward migration for {advice.machine_types(v)}."
+                    ),
+                    quoted=review.quote(vc.path, line, line),
+                    suggestion="move the new fields into a subsection with a compat-property .needed "
+                               "(see `qlint rule vmstate-field-added`) and keep version_id",
+                    anchor=f"version:{n.name}",
+                )
+
+
+def _line_of(review: PatchReview, path: str, d, keys) -> int:
+    f = review.patch.changed(path)
+    if f is None or f.new_data is None:
+        return d.line
+    lines = f.new_data.decode("utf-8", "replace").splitlines()
+    for n in range(d.line, min(d.end_line, len(lines)) + 1):
+        if any(("." + k) in lines[n - 1] for k in keys) and n in f.added:
+            return n
+    return d.line
