@@ -493,6 +493,7 @@ class _Extractor:
                 line=decl.start_point[0] + 1,
                 end_line=decl.end_point[0] + 1,
                 path=self.m.path,
+                unmigratable="unmigratable" in vals and _norm(vals["unmigratable"]) not in ("0", "false"),
             )
         )
 

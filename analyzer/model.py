@@ -196,6 +196,7 @@ class VMStateDesc:
     line: int
     end_line: int
     path: str = ""
+    unmigratable: bool = False
 
     @property
     def version(self) -> int | None:

@@ -84,27 +84,37 @@ def _substitute(text: str, subst: dict[str, str]) -> str:
 
 
 def _match(olds: list[VMStateDesc], news: list[VMStateDesc]) -> list[tuple[VMStateDesc, VMStateDesc]]:
-    by_name = {d.name: d for d in olds}
+    """Pair descriptions: by C name first, then by a wire name that only one description uses."""
     by_var = {d.var: d for d in olds}
+    names: dict[str, list[VMStateDesc]] = {}
+    for d in olds:
+        names.setdefault(d.name, []).append(d)
+    new_vars = {d.var for d in news}
     out = []
     for n in news:
-        o = by_name.get(n.name) or by_var.get(n.var)
-        if o is not None:
+        o = by_var.get(n.var)
+        if o is None:
+            cands = [d for d in names.get(n.name, []) if d.var not in new_vars]
+            o = cands[0] if len(cands) == 1 else None
+        if o is not None and not o.unmigratable:
             out.append((o, n))
     return out
 
 
 def _shape(f: VMField) -> tuple[str, tuple[str, ...]]:
-    """The field's type and size, without its guard (test function or version)."""
-    args = list(f.args)
-    if f.test is not None:
-        args = args[:-1]
-    if f.macro.endswith("_V") and args:
-        args = args[:-1]
+    """The field's wire type and size: the macro family and its size-like arguments.
+
+    The state struct (2nd argument), C type and description names, the test
+    function and the version are not on the wire; array lengths are.
+    """
     macro = f.macro
     for suffix in ("_TEST", "_V"):
         macro = macro.removesuffix(suffix)
-    return macro, tuple(args)
+    sizes = tuple(a for a in f.args[2:] if a != f.test and re.fullmatch(r"(?:0x[0-9a-fA-F]+|\d+|[A-Z][A-Z0-9_]+)", a)
+                  and not (f.version and a == str(f.version)))
+    if not ("ARRAY" in macro or "BUFFER" in macro or "UNUSED" in macro):
+        sizes = ()
+    return macro, sizes
 
 
 class VMStateDiff:

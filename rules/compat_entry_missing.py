@@ -51,11 +51,12 @@ class CompatEntryMissing(Rule):
 
         for gc in list(review.guarded_changes) + obligations(review.vmstate):
             prop = gc.prop
+            pname = review.new_index.string_name(prop.name)
             owners = advice.owner_types(review.new_index, prop)
             met_by = None
             for p in series.patches[review.patch.index - 1:]:
                 idx = review.pool.get(p.new)
-                if any(_has_entry(idx, v, alt.name, advice.owner_types(review.new_index, alt))
+                if any(_has_entry(idx, v, idx.string_name(alt.name), advice.owner_types(review.new_index, alt))
                        for alt in gc.alternatives or [prop]):
                     met_by = p
                     break
@@ -65,21 +66,21 @@ class CompatEntryMissing(Rule):
             arr, arr_path = advice.compat_array_name(review.tip_index, v)
             m = review.new_index.model(prop.path)
             driver = advice.driver_for_array(m, prop.array) if m is not None else None
-            entry = advice.entry_line(driver or (f'"{owners[0]}"' if owners else "TYPE_..."), prop.name,
+            entry = advice.entry_line(driver or (f'"{owners[0]}"' if owners else "TYPE_..."), pname,
                                       advice.restoring_value(prop))
             if met_by is not None:
                 yield self.finding(
                     review,
                     severity="note",
-                    message=f"compat entry for \"{prop.name}\" is added later in the series, by patch "
+                    message=f"compat entry for \"{pname}\" is added later in the series, by patch "
                             f"{met_by.index}/{met_by.total}",
                     path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
-                    details=f"This patch guards {gc.function}() on \"{prop.name}\"; patch {met_by.index}/"
+                    details=f"This patch guards {gc.function}() on \"{pname}\"; patch {met_by.index}/"
                             f"{met_by.total} ({met_by.short} \"{met_by.subject}\") adds the {arr}[] entry. "
                             f"Between the two patches old machine types get the new behaviour, which only "
                             f"matters to a bisect.",
                     quoted=quoted,
-                    anchor=f"later:{prop.name}",
+                    anchor=f"later:{pname}",
                 )
                 continue
             why = {
@@ -92,18 +93,18 @@ class CompatEntryMissing(Rule):
             subject = f"{gc.function}()" if not gc.why.startswith("vmstate") else gc.function
             yield self.finding(
                 review,
-                message=f"no entry in {arr}[] switches \"{prop.name}\" off for old machine types",
+                message=f"no entry in {arr}[] switches \"{pname}\" off for old machine types",
                 path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
                 details=(
-                    f"{subject} {why} \"{prop.name}\" ({prop.macro} in {prop.path}, default "
+                    f"{subject} {why} \"{pname}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
                     f"started with {advice.machine_types(v)} gets the new behaviour too and cannot migrate "
                     f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
                 ),
                 quoted=quoted,
                 suggestion=f"{arr_path}, {arr}[]:\n    {entry}" + advice.create_array_hint(review.tip_index, v),
-                related=[Related(prop.path, prop.line, f"property \"{prop.name}\" defined here")],
-                anchor=f"missing:{prop.name}",
+                related=[Related(prop.path, prop.line, f"property \"{pname}\" defined here")],
+                anchor=f"missing:{pname}",
             )
 
 
