@@ -518,8 +518,42 @@ class _Extractor:
                 )
             )
 
-    def _compat_array(self, name: str, init, decl) -> None:
+    def _local_compat_arrays(self, fn_name: str, body) -> None:
+        """GlobalProperty arrays declared inside a versioned machine's options function.
+
+        ``ccw_machine_9_0_class_options() { static GlobalProperty compat[] = {...}; }``
+        is the 9.0 compat list of that board.
+        """
+        vm = re.search(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_(?:machine_)?(\d+)_(\d+)(?:_|$)", fn_name)
+        stack = [body]
+        while stack:
+            n = stack.pop()
+            if n.type == "declaration":
+                type_node = n.child_by_field_name("type")
+                if type_node is None or _text(type_node) != "GlobalProperty":
+                    continue
+                for d in n.children_by_field_name("declarator"):
+                    if d.type != "init_declarator":
+                        continue
+                    name = _declarator_name(d.child_by_field_name("declarator"))
+                    value = d.child_by_field_name("value")
+                    if not name or value is None or value.type != "initializer_list":
+                        continue
+                    if COMPAT_ARRAY_RE.match(name):
+                        self._compat_array(name, value, n)
+                    elif vm:
+                        fam = vm.group(1).removesuffix("_machine")
+                        self._compat_array(name, value, n, (fam, int(vm.group(2)), int(vm.group(3))), fn_name)
+                continue
+            stack.extend(n.children)
+
+    def _compat_array(self, name: str, init, decl, version=None, owner: str | None = None) -> None:
         mc = COMPAT_ARRAY_RE.match(name)
+        if mc is None and version is None:
+            return
+        family, major, minor = version if version is not None else (mc.group(1), int(mc.group(2)), int(mc.group(3)))
+        if owner:
+            name = f"{owner}:{name}"
         entries = []
         for e in init.named_children:
             if e.type != "initializer_list":
@@ -561,8 +595,8 @@ class _Extractor:
         self.m.compat_arrays.append(
             CompatArray(
                 name=name,
-                family=mc.group(1),
-                version=(int(mc.group(2)), int(mc.group(3))),
+                family=family,
+                version=(major, minor),
                 entries=tuple(entries),
                 line=decl.start_point[0] + 1,
                 end_line=decl.end_point[0] + 1,
@@ -628,6 +662,7 @@ class _Extractor:
             return
         fn = Function(name=name, line=n.start_point[0] + 1, end_line=n.end_point[0] + 1)
         self.m.functions[name] = fn
+        self._local_compat_arrays(name, body)
         scope = _Scope(self.m, fn)
         if params is not None:
             for p in params.named_children:

@@ -33,7 +33,7 @@ _FIELD_RE = {
               "non_transitional_name")
 }
 _PROP_HELPER_RE = re.compile(r"add_propert|property_add|props_add|add_props|alias_all|instance_init_common")
-_COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+_compat_\d+_\d+\s*\[|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
+_COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
 
 _MODEL_CACHE: dict[str, FileModel] = {}
 _SCAN_CACHE: dict[tuple[str, str], object] = {}

@@ -486,6 +486,17 @@ def guard_uses_prop(g: Guard, model: FileModel, index: TreeIndex, prop: Property
     return False
 
 
+def runs_at_default(g: Guard, model: FileModel, index: TreeIndex, prop: PropertyDef) -> bool | None:
+    """Does code under guard ``g`` run when ``prop`` has its default value?  None: cannot tell."""
+    probe = Guard(g.cond, g.text, g.taken)
+
+    def matches(c):
+        return c[0] in ("bit", "bitnr", "field", "cmp") and guard_uses_prop(Guard(c, ""), model, index, prop)
+
+    res = _eval(probe.cond, prop, matches)
+    return None if res is None else res == g.taken
+
+
 def _atoms(cond):
     kind = cond[0]
     if kind in ("not",):

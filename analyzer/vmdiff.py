@@ -162,6 +162,12 @@ class VMStateDiff:
             for x in xs[len(new_by.get(ident, [])):]:
                 if x.is_unused or unused_added:
                     continue  # a VMSTATE_UNUSED placeholder keeps its bytes
+                # the same field under another macro: a type change, not a removal plus an addition
+                twin = next((c for c in self.fields if c.kind == "added" and c.desc is n and c.new is not None
+                             and c.new.field == x.field), None)
+                if twin is not None:
+                    twin.kind, twin.old = "changed", x
+                    continue
                 self.fields.append(FieldChange("removed", f.path, n, x, None, _line_near(f, n)))
         if (o.version, o.minimum) != (n.version, n.minimum):
             self.versions.append(VersionChange(f.path, o, n, r.new_index.nests(n.var)))

@@ -118,7 +118,7 @@ def _has_entry(index, version, prop_name: str, owners: list[str]) -> bool:
         if a.version > version:
             continue
         for e in a.entries:
-            if e.property != prop_name:
+            if e.property != prop_name and index.string_name(e.property) != prop_name:
                 continue
             if not owners:
                 return True

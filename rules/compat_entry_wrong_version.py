@@ -6,7 +6,7 @@ from qlint.analyzer import advice
 from qlint.analyzer.index import TreeIndex
 from qlint.analyzer.model import CompatEntry, PropertyDef
 from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview, guard_uses_prop
+from qlint.analyzer.semdiff import PatchReview, guard_uses_prop, runs_at_default
 
 
 class CompatEntryWrongVersion(Rule):
@@ -175,7 +175,10 @@ def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[t
             continue
         for fn in m.functions.values():
             for guards, stmt, _line in fn.guarded:
-                if any(guard_uses_prop(g, m, idx, prop) for g in guards):
+                using = [g for g in guards if guard_uses_prop(g, m, idx, prop)]
+                # only what runs with the property at its default is the new behaviour; code that
+                # runs when compat switches it off emulates the old one
+                if using and all(runs_at_default(g, m, idx, prop) is not False for g in using):
                     out.append((path, fn.name, stmt))
     return out
 
