@@ -202,7 +202,7 @@ class PatchReview:
                         return c == a
                     res = _eval(g.cond, p, matches)
                     at_default = None if res is None else (res == g.taken)
-                    if at_default is None and atom[0] == "cmp":
+                    if atom[0] == "cmp" and _eval(atom, p, matches) is None:
                         continue  # a comparison qlint cannot evaluate: a limit check, not a switch
                     out.append(GuardProp(p, g, at_default))
         return out
