@@ -6,6 +6,7 @@ fills these records from C source; ``tree`` and ``semdiff`` combine them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -67,7 +68,12 @@ class ConfigWrite:
     @property
     def key(self) -> tuple[str, str, str]:
         """What the write does, independent of how the capability base is named."""
-        return (self.target, cap_relative(self.offset), self.value)
+        if self.target == "cap":
+            # what a capability call passes that is not a C variable: ids, sizes, flags
+            value = ",".join(a if not re.search(r"[a-z]", a) else "_" for a in self.value.split(","))
+        else:
+            value = re.sub(r"\b[a-z_][a-z0-9_]*(?=->)", "", self.value)  # s->x and dev->x are the same
+        return (self.target, cap_relative(self.offset), value)
 
 
 def cap_relative(offset: str) -> str:

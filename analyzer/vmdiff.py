@@ -53,6 +53,7 @@ class Gate:
     props: list[PropertyDef] = field(default_factory=list)
     always: bool = False  # no function, or `return true;`
     found: bool = True
+    version: bool = False  # it tests the stream's version: a version gate
 
 
 def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> list[VMField]:
@@ -199,10 +200,11 @@ class VMStateDiff:
             return Gate(function, always=True)
         props: dict[str, PropertyDef] = {}
         fns = [fn] + [model.functions[c] for c in sorted(fn.calls) if c in model.functions]
+        versioned = any("version" in g.text for f in fns for g in f.conds)
         for f in fns:  # the function and one level of helpers in the same file
             for gp in r.guards_props(f.conds, model, r.new_index):
                 props.setdefault(gp.prop.name, gp.prop)
-        return Gate(function, list(props.values()))
+        return Gate(function, list(props.values()), version=versioned)
 
 
 def _find_desc(index: TreeIndex, var: str) -> VMStateDesc | None:

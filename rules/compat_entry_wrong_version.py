@@ -200,7 +200,7 @@ def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
             if fn is None or n > len(lines):
                 continue
             sq = "".join(lines[n - 1].split())
-            if len(sq) >= 16 and not sq.startswith(("/*", "*", "//")):
+            if len(sq) >= 12 and not sq.startswith(("/*", "*", "//")):
                 out.append((f.old_path, fn, sq))
     return out
 

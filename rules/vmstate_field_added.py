@@ -57,34 +57,46 @@ class VmstateFieldAdded(Rule):
     def check(self, review: PatchReview):
         diff = review.vmstate
         v = review.current_version
+        groups: dict[str, list] = {}
         for fc in diff.fields:
             if fc.kind != "added" or fc.new is None:
                 continue
             x = fc.new
-            ver = x.version
-            if ver and fc.desc.version is not None and ver > 0:
+            if x.version and x.version > 0:
                 continue  # version-gated: vmstate-version-bump speaks for it
-            reason = "is always sent"
+            reason = "always sent"
             if x.test:
                 g = diff.gate(x.test, fc.path)
-                if g.props or not g.found:
-                    continue  # compat-gated: compat-entry-missing checks the entry
-                reason = f"is sent whenever {x.test}() says so, and that reads no compat property"
-            d = fc.desc
+                if g.props or not g.found or g.version:
+                    continue  # compat-gated (compat-entry-missing checks the entry) or version-gated
+                reason = f"sent whenever {x.test}() says so, which reads no compat property"
+            groups.setdefault(fc.desc.name, []).append((fc, reason))
+        for name, items in groups.items():
+            fc0, reason0 = items[0]
+            d = fc0.desc
+            names = ", ".join(f"{fc.new.field} ({fc.new.macro})" for fc, _ in items)
+            reasons = sorted({r for _, r in items})
+            what = "a field" if len(items) == 1 else f"{len(items)} fields"
+            line = min(fc.line for fc, _ in items)
+            end = max(fc.line for fc, _ in items)
+            quoted = []
+            for fc, _ in items:
+                quoted += review.quote(fc.path, fc.line, fc.line) or ["+" + fc.new.text.splitlines()[0]]
             yield self.finding(
                 review,
-                message=f"VMState \"{d.name}\" gains field {x.field} ({x.macro}), which {reason}",
-                path=fc.path, line=fc.line, end_line=fc.line, function=d.var,
+                message=f"VMState \"{name}\" gains {names}, {'; '.join(reasons)}",
+                path=fc0.path, line=line, end_line=end, function=d.var,
                 details=(
-                    f"\"{d.name}\" is the migration format of a device that exists today. The new field "
-                    f"{reason}, so a VM started with {advice.machine_types(v)} sends a stream that QEMU "
-                    f"{advice.vstr(v)} cannot load, and QEMU {advice.vstr(v)} sends one this tree reads wrongly. "
-                    f"Move the field into a subsection whose .needed function returns a property that defaults "
-                    f"to on and is switched off in the current compat array."
+                    f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
+                    f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "
+                    f"{advice.machine_types(v)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
+                    f"{advice.vstr(v)} sends one this tree reads wrongly. Move the new state into a subsection "
+                    f"whose .needed function returns a property that defaults to on and is switched off in the "
+                    f"current compat array."
                 ),
-                quoted=review.quote(fc.path, fc.line, fc.line) or ["+" + x.text.splitlines()[0]],
-                suggestion=_subsection_fix(review, d, x),
-                anchor=f"added:{d.name}:{x.identity}",
+                quoted=quoted,
+                suggestion=_subsection_fix(review, d, fc0.new),
+                anchor=f"added:{name}:" + ",".join(sorted(fc.new.identity for fc, _ in items)),
             )
 
 

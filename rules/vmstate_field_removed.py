@@ -34,30 +34,44 @@ class VmstateFieldRemoved(Rule):
 
     def check(self, review: PatchReview):
         v = review.current_version
+        groups: dict[tuple[str, str], list] = {}
         for fc in review.vmstate.fields:
-            if fc.kind not in ("removed", "changed") or fc.old is None:
-                continue
-            d, x = fc.desc, fc.old
-            if fc.kind == "removed":
-                msg = f"VMState \"{d.name}\" drops field {x.field} ({x.macro})"
-                fix = f"keep the wire layout: replace it with VMSTATE_UNUSED(<its size in bytes>) in {d.var}"
+            if fc.kind in ("removed", "changed") and fc.old is not None:
+                groups.setdefault((fc.desc.name, fc.kind), []).append(fc)
+        for (name, kind), items in groups.items():
+            d = items[0].desc
+            if kind == "removed":
+                what = ", ".join(f"{fc.old.field} ({fc.old.macro})" for fc in items)
+                msg = f"VMState \"{name}\" drops {what}"
+                fix = (f"keep the wire layout: in {d.var}, replace each dropped field by "
+                       f"VMSTATE_UNUSED(<its size in bytes>)")
             else:
-                msg = f"VMState \"{d.name}\" changes field {x.field} from {x.macro} to {fc.new.macro}"
-                if fc.new.macro == x.macro:
-                    msg = f"VMState \"{d.name}\" changes the size of field {x.field}"
+                parts = []
+                for fc in items:
+                    if fc.new.macro != fc.old.macro:
+                        parts.append(f"{fc.old.field} from {fc.old.macro} to {fc.new.macro}")
+                    else:
+                        parts.append(f"the size of {fc.old.field}")
+                msg = f"VMState \"{name}\" changes {', '.join(parts)}"
                 fix = ("keep the old field as it was; send the new form in a subsection whose .needed reads a "
                        "compat property")
+            quoted = []
+            for fc in items:
+                quoted += ["-" + line for line in fc.old.text.splitlines()][:2]
+                if fc.new is not None:
+                    quoted += review.quote(fc.path, fc.line, fc.line)
+            olds = "; ".join(f"{fc.old.macro}({', '.join(fc.old.args)})" for fc in items)
             yield self.finding(
                 review,
                 message=msg,
-                path=fc.path, line=fc.line, end_line=fc.line, function=d.var,
+                path=items[0].path, line=min(fc.line for fc in items), end_line=max(fc.line for fc in items),
+                function=d.var,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
-                    f"{advice.vstr(v)} still sends and expects {x.field} as {x.macro}({', '.join(x.args)}), so VMs "
-                    f"of {advice.machine_types(v)} cannot migrate to or from this tree: every later field of "
-                    f"\"{d.name}\" is read at the wrong place."
+                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v)} cannot "
+                    f"migrate to or from this tree: every later field of \"{name}\" is read at the wrong place."
                 ),
-                quoted=["-" + line for line in x.text.splitlines()][:4],
+                quoted=quoted,
                 suggestion=fix,
-                anchor=f"{fc.kind}:{d.name}:{x.identity}",
+                anchor=f"{kind}:{name}:" + ",".join(sorted(fc.old.identity for fc in items)),
             )
