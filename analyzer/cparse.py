@@ -34,7 +34,7 @@ from .model import (
 _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
 _PARSER = tree_sitter.Parser(_LANGUAGE)
 
-COMPAT_ARRAY_RE = re.compile(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_compat_(\d+)_(\d+)$")
+COMPAT_ARRAY_RE = re.compile(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_compat_(\d+)_(\d+)(?:_\d+)?$")  # _4_0_1: a stable point release
 COMPAT_MACRO_RE = re.compile(r"^([A-Z0-9]+(?:_[A-Z0-9]+)*?)_COMPAT_(\d+)_(\d+)$")
 _MACRO_ENTRY_RE = re.compile(
     r"\.driver\s*=\s*((?:\"(?:[^\"\\]|\\.)*\"|\w+)(?:\s*(?:\"(?:[^\"\\]|\\.)*\"|\w+))*)\s*,\s*"
@@ -786,6 +786,8 @@ class _Scope:
         fn = self.fn
         fn.calls.add(name)
         fn.call_sites.append((name, guards, n.start_point[0] + 1))
+        if name in ("virtio_add_feature", "virtio_set_feature") and len(_args(n)) >= 2:
+            fn.feature_calls.append((name, _norm(_args(n)[1]), guards, n.start_point[0] + 1))
         args = _args(n)
         if name in ("device_class_set_props", "device_class_set_props_n") and len(args) >= 2:
             fn.prop_arrays.add(_norm(args[1]))

@@ -29,8 +29,8 @@ _TYPE_MACRO_ALIAS_RE = re.compile(rb"#\s*define\s+(TYPE_\w+)\s+(TYPE_\w+)\s*$", 
 _TYPEINFO_START_RE = re.compile(rb"\b(?:TypeInfo|VirtioPCIDeviceTypeInfo)\s+\w+(?:\s*\[\s*\])?\s*=\s*\{")
 _FIELD_RE = {
     k: re.compile(rb"\." + k.encode() + rb"\s*=\s*(\"[^\"]*\"|[A-Za-z_]\w*)")
-    for k in ("name", "parent", "class_init", "instance_init", "base_name", "generic_name", "transitional_name",
-              "non_transitional_name")
+    for k in ("name", "parent", "class_init", "instance_init", "abstract", "base_name", "generic_name",
+              "transitional_name", "non_transitional_name")
 }
 _PROP_HELPER_RE = re.compile(r"add_propert|property_add|props_add|add_props|alias_all|instance_init_common")
 _COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
@@ -61,6 +61,7 @@ class QomType:
     line: int
     derived: bool = False  # made by a registration helper (virtio-pci generic/transitional names)
     instance_init: str | None = None
+    abstract: bool = False
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _scan_types(data: bytes) -> list[tuple]:
     """
     out = []
     if re.search(rb"#\s*define\s+\w+\([^)]*\)[^\n]*\\\n(?:[^\n]*\\\n)*?[^\n]*\.parent\s*=", data):
-        out.append((_OPAQUE, None, None, None, 0, False))
+        out.append((_OPAQUE, None, None, None, 0, False, False))
     for m in _TYPEINFO_START_RE.finditer(data):
         brace = m.end() - 1
         blk = _block(data, brace)
@@ -122,12 +123,12 @@ def _scan_types(data: bytes) -> list[tuple]:
                 if k < 0:
                     break
                 if re.search(rb"\w\s*\(", inner[pos:k]):
-                    out.append((_OPAQUE, None, None, None, 0, False))
+                    out.append((_OPAQUE, None, None, None, 0, False, False))
                 sub = _block(inner, k)
                 elems.append((brace + 1 + k, sub))
                 pos = k + len(sub)
             if re.search(rb"\w\s*\(", inner[pos:]):
-                out.append((_OPAQUE, None, None, None, 0, False))
+                out.append((_OPAQUE, None, None, None, 0, False, False))
         else:
             elems.append((brace, blk))
         for off, e in elems:
@@ -139,14 +140,14 @@ def _scan_types(data: bytes) -> list[tuple]:
             line = data.count(b"\n", 0, off) + 1
             if "name" in vals:
                 out.append((vals["name"], vals.get("parent"), vals.get("class_init"), vals.get("instance_init"),
-                            line, False))
+                            line, False, vals.get("abstract") == "true"))
             base = vals.get("base_name")
             if base:
                 out.append((base, vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"),
-                            vals.get("instance_init"), line, True))
+                            vals.get("instance_init"), line, True, True))
                 for k in ("generic_name", "transitional_name", "non_transitional_name"):
                     if k in vals:
-                        out.append((vals[k], base, None, None, line, True))
+                        out.append((vals[k], base, None, None, line, True, False))
     return out
 
 
@@ -285,7 +286,7 @@ class TreeIndex:
         children: dict[str, set[str]] = {}
         for path, oid in self.files():
             res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
-            for raw_name, raw_parent, ci, ii, line, derived in res or []:
+            for raw_name, raw_parent, ci, ii, line, derived, abstract in res or []:
                 if raw_name == _OPAQUE:
                     self._opaque_files.add(path)
                     continue
@@ -293,7 +294,7 @@ class TreeIndex:
                 if name is None:
                     continue
                 parent = self._resolve_raw(raw_parent) if raw_parent else None
-                types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived, ii))
+                types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived, ii, abstract))
                 if parent:
                     children.setdefault(parent, set()).add(name)
         self._types, self._children = types, children
@@ -336,6 +337,33 @@ class TreeIndex:
                     out.append(ch)
                     stack.append(ch)
         return out
+
+    def is_abstract(self, name: str) -> bool:
+        ts = self.qom_types().get(name)
+        return bool(ts) and all(t.abstract for t in ts)
+
+    def owners_of_array(self, path: str, array: str) -> list[str]:
+        """Types whose class_init (or a helper it calls) installs property array ``array`` of file ``path``."""
+        out = []
+        for name, ts in self.qom_types().items():
+            for t in ts:
+                if t.path != path or not t.class_init:
+                    continue
+                m = self.model(path)
+                if m is None:
+                    continue
+                seen, stack = set(), [t.class_init]
+                while stack:
+                    cur = stack.pop()
+                    if cur in seen or cur not in m.functions:
+                        continue
+                    seen.add(cur)
+                    f = m.functions[cur]
+                    if array in f.prop_arrays:
+                        out.append(name)
+                        break
+                    stack.extend(f.calls)
+        return sorted(set(out))
 
     def covers(self, driver: str, type_name: str) -> bool:
         """A compat entry on ``driver`` applies to ``type_name``."""

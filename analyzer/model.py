@@ -248,6 +248,8 @@ class Function:
     conds: list[Guard] = field(default_factory=list)
     # the function is `return true;` / `return 1;` and nothing else
     always_true: bool = False
+    # virtio_add_feature(&features, X)-style calls: (callee, feature, guards, line)
+    feature_calls: list[tuple[str, str, tuple[Guard, ...], int]] = field(default_factory=list)
     # every call: (callee, enclosing guards, line)
     call_sites: list[tuple[str, tuple[Guard, ...], int]] = field(default_factory=list)
     # every statement that runs under at least one condition: (guards, normalised text, line)

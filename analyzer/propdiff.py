@@ -1,0 +1,154 @@
+"""Property and feature changes: defaults, new default-on features, and what compat values mean.
+
+Part of the semantic diff, for the property rules.  A property's owners are
+the QOM types whose class_init installs its array; an owner that did not
+exist before the patch is a new device and not a break.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .index import TreeIndex
+from .model import PropertyDef
+
+_TRUE = {"true", "on", "yes", "1", "on_off_auto_on"}
+_FALSE = {"false", "off", "no", "0", "on_off_auto_off"}
+_AUTO = {"auto", "on_off_auto_auto"}
+_FEATURE_ADD = ("virtio_add_feature", "virtio_set_feature", "set_bit")
+
+
+def norm_value(v: str | None) -> str:
+    """Compare property values the way qdev parses them: on/true/yes are one value."""
+    t = (v or "").strip().strip('"').lower()
+    m = re.fullmatch(r"stringify\((.*)\)", t)
+    if m:
+        t = m.group(1).strip()
+    if t in _TRUE:
+        return "true"
+    if t in _FALSE:
+        return "false"
+    if t in _AUTO:
+        return "auto"
+    try:
+        return str(int(t.rstrip("ul"), 0))
+    except ValueError:
+        return t
+
+
+def is_feature_switch(p: PropertyDef) -> bool:
+    """A property that turns a guest-visible feature on: a feature bit, or a bool on a features word."""
+    if p.macro in ("DEFINE_PROP_BIT", "DEFINE_PROP_BIT64"):
+        return "feature" in p.field
+    return p.macro in ("DEFINE_PROP_BOOL", "DEFINE_PROP_ON_OFF_AUTO") and "feature" in p.field
+
+
+def truthy(p: PropertyDef) -> bool:
+    return norm_value(p.default) in ("true", "auto") or (
+        norm_value(p.default).isdigit() and norm_value(p.default) != "0")
+
+
+def value_error(p: PropertyDef, value: str) -> str | None:
+    """Why ``value`` does not parse for property ``p``, or None (also None when qlint cannot tell)."""
+    raw = value.strip()
+    if re.search(r"[A-Za-z_]\w*\s*\(|^[A-Z_][A-Z0-9_]*$", raw) and not raw.lower().startswith("stringify"):
+        return None  # a macro or expression: resolved by the compiler, not qlint
+    v = raw.strip('"')
+    m = re.fullmatch(r"stringify\((.*)\)", v)
+    if m:
+        v = m.group(1).strip()
+        if re.fullmatch(r"[A-Z_][A-Z0-9_]*", v):
+            return None
+    low = v.lower()
+    macro = p.macro
+    if macro in ("DEFINE_PROP_BOOL", "DEFINE_PROP_BIT", "DEFINE_PROP_BIT64"):
+        if low not in ("on", "off", "true", "false", "yes", "no"):
+            return f"\"{v}\" is not a boolean (on/off, true/false, yes/no)"
+    elif macro == "DEFINE_PROP_ON_OFF_AUTO":
+        if low not in ("on", "off", "auto"):
+            return f"\"{v}\" is not on, off or auto"
+    elif re.fullmatch(r"DEFINE_PROP_U?INT(8|16|32|64)", macro):
+        if not re.fullmatch(r"-?(0x[0-9a-fA-F]+|\d+)", v):
+            return f"\"{v}\" is not an integer"
+    elif macro == "DEFINE_PROP_SIZE":
+        if not re.fullmatch(r"(0x[0-9a-fA-F]+|\d+)(\.\d+)?[kKmMgGtTpPeE]?[bB]?", v):
+            return f"\"{v}\" is not a size"
+    return None
+
+
+@dataclass
+class PropChange:
+    kind: str  # "added" (a new property on an existing type) or "default" (its default changed)
+    path: str
+    new: PropertyDef
+    old: PropertyDef | None
+    owners: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeatureAdd:
+    path: str
+    function: str
+    feature: str
+    line: int
+
+
+def prop_changes(review) -> list[PropChange]:
+    out: list[PropChange] = []
+    for f in review.c_files:
+        if f.status in ("A", "D"):
+            continue
+        om, nm = review.old_model(f), review.new_model(f)
+        if om is None or nm is None:
+            continue
+        old = {(p.array, p.name): p for p in om.props}
+        old_arrays = {p.array for p in om.props} | om.open_prop_arrays
+        for p in nm.props:
+            prev = old.get((p.array, p.name))
+            if prev is None and p.array not in old_arrays:
+                continue  # a new array: a new device's properties
+            owners = [o for o in review.new_index.owners_of_array(f.path, p.array)
+                      if o in review.old_index.qom_types()]
+            if not owners:
+                continue  # no existing type has it
+            if prev is None:
+                out.append(PropChange("added", f.path, p, None, owners))
+            elif norm_value(prev.default) != norm_value(p.default):
+                out.append(PropChange("default", f.path, p, prev, owners))
+    return out
+
+
+def feature_additions(review) -> list[FeatureAdd]:
+    """Feature bits a get_features-style function now sets for every machine type."""
+    out: list[FeatureAdd] = []
+    for f in review.c_files:
+        if f.status in ("A", "D"):
+            continue
+        om, nm = review.old_model(f), review.new_model(f)
+        if om is None or nm is None:
+            continue
+        for fn in nm.functions.values():
+            before = om.functions.get(fn.name)
+            if before is None or "features" not in fn.name:
+                continue
+            old_feats = {feat for _, feat, _, _ in before.feature_calls}
+            for _callee, feat, guards, line in fn.feature_calls:
+                if feat in old_feats:
+                    continue
+                if review.guards_props(guards, nm, review.new_index):
+                    continue  # switched by a property: compat-entry-missing's business
+                if any(not g.validation for g in guards):
+                    continue  # conditional on something qlint does not model: do not guess
+                out.append(FeatureAdd(f.path, fn.name, feat, line))
+    return out
+
+
+def owners_cover(index: TreeIndex, owners: list[str]) -> list[str]:
+    """Concrete types that have a property installed on ``owners``: the owners and their subtypes."""
+    out = []
+    for o in owners:
+        for t in [o] + index.descendants(o):
+            if not index.is_abstract(t) and t not in out:
+                out.append(t)
+    return out

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from qlint.analyzer import advice, propdiff
+from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.semdiff import PatchReview
+
+
+class PropertyDefaultChanged(Rule):
+    """
+    ## What it does
+    Flags a `DEFINE_PROP_*` whose default changes on a device type that
+    already exists (including a default that becomes a sentinel computed at
+    realize time, such as an "auto" number of queues) when no compat array of
+    the current release or older restores the old value for that type.
+
+    ## Why is this bad?
+    Properties shape what the guest sees and what is migrated: a VM started
+    with an old machine type on the new QEMU gets the new default, so it no
+    longer matches the same VM on the old QEMU and migration between them
+    fails or silently changes the device under the guest.
+
+    ## Example
+    ```c
+    -    DEFINE_PROP_UINT16("num-queues", AcmeState, num_queues, 1),
+    +    DEFINE_PROP_UINT16("num-queues", AcmeState, num_queues, 4),
+    ```
+
+    ## Use instead
+    ```c
+    GlobalProperty hw_compat_7_2[] = {
+        { "acme-dev", "num-queues", "1" },
+    };
+    ```
+    """
+
+    name = "property-default-changed"
+    severity = "error"
+    summary = "a property default of an existing device changes with no compat entry restoring it"
+
+    def check(self, review: PatchReview):
+        v = review.current_version
+        if v is None:
+            return
+        tip = review.tip_index
+        for pc in propdiff.prop_changes(review):
+            if pc.kind != "default":
+                continue
+            name = tip.string_name(pc.new.name)
+            old_v = propdiff.norm_value(pc.old.default)
+            covered = _restoring_entries(tip, v, name, old_v)
+            if covered:
+                continue  # whether they cover every type is compat-entry-misses-subtypes' question
+            arr, path = advice.compat_array_name(tip, v)
+            drv = pc.owners[0]
+            yield self.finding(
+                review,
+                message=f"default of \"{name}\" changes from {pc.old.default} to {pc.new.default} on "
+                        f"{', '.join(pc.owners)} with no compat entry restoring {pc.old.default}",
+                path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
+                details=(
+                    f"Every existing VM of {advice.machine_types(v)} would get \"{name}\"={pc.new.default} on this "
+                    f"tree where QEMU {advice.vstr(v)} gives it {pc.old.default}: the device changes under the "
+                    f"guest and migration between the two fails or misbehaves. Keep the old value for old "
+                    f"machine types with an entry in {arr}[]."
+                ),
+                quoted=review.quote(pc.path, pc.new.line, pc.new.line),
+                suggestion=f"{path}, {arr}[]:\n    " + advice.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
+                           + advice.create_array_hint(tip, v),
+                anchor=f"default:{pc.new.array}:{name}",
+            )
+
+
+def _restoring_entries(index, v, prop_name, old_value):
+    out = []
+    for a in index.compat_arrays():
+        if a.version > v:
+            continue
+        for e in a.entries:
+            if index.string_name(e.property) == prop_name and propdiff.norm_value(e.value) == old_value:
+                out.append(e)
+    return out
+
+
+def _as_value(default: str | None) -> str:
+    n = propdiff.norm_value(default)
+    return {"true": "on", "false": "off"}.get(n, n)
