@@ -405,6 +405,8 @@ class _Extractor:
             name = _declarator_name(decl)
             if not name:
                 continue
+            if type_name in ("QEMUMachine", "MachineClass"):
+                self._inline_compat(name, value)
             if type_name == "TypeInfo":
                 self._typeinfo(name, value, n)
             elif type_name == "VMStateDescription":
@@ -518,6 +520,22 @@ class _Extractor:
                 )
             )
 
+    def _inline_compat(self, var: str, init) -> None:
+        """``QEMUMachine pc_machine_v1_1 = { .name = "pc-1.1", .compat_props = (GlobalProperty[]) {...} }``."""
+        vals = {}
+        for pair in init.named_children:
+            if pair.type == "initializer_pair":
+                des = pair.child_by_field_name("designator")
+                val = pair.child_by_field_name("value")
+                if des is not None and val is not None:
+                    vals[_text(des).lstrip(".")] = val
+        name = _string_value(vals.get("name")) if "name" in vals else None
+        lst = _initializer_of(vals.get("compat_props"))
+        vm = re.search(r"^([a-z]+)[\w-]*?-(\d+)\.(\d+)", name or "")
+        if lst is None or vm is None:
+            return
+        self._compat_array(var, lst, init, (vm.group(1), int(vm.group(2)), int(vm.group(3))), style="inline")
+
     def _local_compat_arrays(self, fn_name: str, body) -> None:
         """GlobalProperty arrays declared inside a versioned machine's options function.
 
@@ -547,7 +565,8 @@ class _Extractor:
                 continue
             stack.extend(n.children)
 
-    def _compat_array(self, name: str, init, decl, version=None, owner: str | None = None) -> None:
+    def _compat_array(self, name: str, init, decl, version=None, owner: str | None = None,
+                      style: str = "array") -> None:
         mc = COMPAT_ARRAY_RE.match(name)
         if mc is None and version is None:
             return
@@ -601,6 +620,7 @@ class _Extractor:
                 line=decl.start_point[0] + 1,
                 end_line=decl.end_point[0] + 1,
                 path=self.m.path,
+                style=style,
             )
         )
 

@@ -33,7 +33,9 @@ _FIELD_RE = {
               "transitional_name", "non_transitional_name")
 }
 _PROP_HELPER_RE = re.compile(r"add_propert|property_add|props_add|add_props|alias_all|instance_init_common")
-_COMPAT_HINT_RE = re.compile(rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b")
+_COMPAT_HINT_RE = re.compile(
+    rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b|\.compat_props\s*=\s*\(GlobalProperty"
+)
 
 _MODEL_CACHE: dict[str, FileModel] = {}
 _SCAN_CACHE: dict[tuple[str, str], object] = {}

@@ -123,7 +123,9 @@ class CompatArray:
     line: int
     end_line: int
     path: str = ""
-    style: str = "array"  # "array" (GlobalProperty x[]) or "macro" (#define HW_COMPAT_X_Y)
+    # "array" (GlobalProperty x[]), "macro" (#define HW_COMPAT_X_Y), or "inline" (an old machine
+    # definition's own .compat_props list: every old machine type lists its entries itself)
+    style: str = "array"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ exist before the patch is a new device and not a break.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .index import TreeIndex
@@ -104,7 +105,13 @@ def prop_changes(review) -> list[PropChange]:
             continue
         old = {(p.array, p.name): p for p in om.props}
         old_arrays = {p.array for p in om.props} | om.open_prop_arrays
+        # a name defined twice in one array sits in #ifdef branches: qlint cannot tell which one builds
+        twice = {k for k, n in Counter((p.array, p.name) for p in list(om.props) + list(nm.props)).items() if n > 2}
+        twice |= {k for k, n in Counter((p.array, p.name) for p in nm.props).items() if n > 1}
+        twice |= {k for k, n in Counter((p.array, p.name) for p in om.props).items() if n > 1}
         for p in nm.props:
+            if (p.array, p.name) in twice:
+                continue
             prev = old.get((p.array, p.name))
             if prev is None and p.array not in old_arrays:
                 continue  # a new array: a new device's properties

@@ -57,6 +57,10 @@ class CompatEntryWrongVersion(Rule):
             arr = review.array_named(idx, e.array)
             if arr is None:
                 continue
+            if arr.style == "inline" and any(
+                x.property == e.property for a in idx.arrays_of_version(current) for x in a.entries
+            ):
+                continue  # per-machine lists: every old machine type repeats the entry, the newest has it too
             props = _props_named(review, idx, e)
             if not props or _is_default(props[0], e.value) or _restated(review, e, props[0]):
                 continue  # nothing new to switch off

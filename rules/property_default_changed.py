@@ -47,8 +47,9 @@ class PropertyDefaultChanged(Rule):
                 continue
             name = tip.string_name(pc.new.name)
             old_v = propdiff.norm_value(pc.old.default)
-            covered = _restoring_entries(tip, v, name, old_v)
-            if covered:
+            literal = old_v in ("true", "false", "auto") or old_v.lstrip("-").isdigit()
+            covered = _restoring_entries(tip, v, name, old_v if literal else None)
+            if covered or _series_adds_entry_for(review, pc.owners):
                 continue  # whether they cover every type is compat-entry-misses-subtypes' question
             arr, path = advice.compat_array_name(tip, v)
             drv = pc.owners[0]
@@ -70,13 +71,30 @@ class PropertyDefaultChanged(Rule):
             )
 
 
+def _series_adds_entry_for(review: PatchReview, owners: list[str]) -> bool:
+    """The series adds a compat entry for the device (perhaps on another switch property):
+    the author took care of old machine types, and qlint cannot tell how."""
+    idx = review.tip_index
+    for p in review.series.patches:
+        from qlint.analyzer.semdiff import PatchReview as _PR
+
+        pr = review if p is review.patch else _PR(p, review.series, review.pool)
+        for e in pr.compat_added:
+            d = idx.type_name(e.driver, e.driver_is_macro)
+            if d is not None and any(idx.covers(d, o) or idx.covers(o, d) for o in owners):
+                return True
+    return False
+
+
 def _restoring_entries(index, v, prop_name, old_value):
     out = []
     for a in index.compat_arrays():
         if a.version > v:
             continue
         for e in a.entries:
-            if index.string_name(e.property) == prop_name and propdiff.norm_value(e.value) == old_value:
+            if index.string_name(e.property) == prop_name and (
+                old_value is None or propdiff.norm_value(e.value) == old_value
+            ):  # an old default behind a macro: any entry for the property is taken as restoring it
                 out.append(e)
     return out
 
