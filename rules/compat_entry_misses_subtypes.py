@@ -12,8 +12,9 @@ class CompatEntryMissesSubtypes(Rule):
     base type when, together, the entries of that release for the property
     leave out a variant of a named type that has it too (the property is on
     `virtio-foo-pci-base`, the entry names `virtio-foo-pci`, and the
-    `-transitional`/`-non-transitional` variants stay unguarded).  Siblings
-    with unrelated names are not reported: they may not need the entry.
+    `-transitional`/`-non-transitional` variants stay unguarded).  Only
+    variants named after a listed driver (its name plus a suffix) are
+    reported: siblings with other names may not need the entry.
 
     ## Why is this bad?
     The uncovered types keep the new behaviour on old machine types, so VMs
@@ -72,7 +73,7 @@ class CompatEntryMissesSubtypes(Rule):
             # the uncovered types that are variants of a named driver (virtio-foo-pci and
             # virtio-foo-pci-transitional): a sibling with an unrelated name may well not need it
             missing = [t for t in having if not any(idx.covers(d, t) for d in drivers)
-                       and any(d in t or t in d for d in drivers)]
+                       and any(t.startswith(d) for d in drivers)]
             if missing:
                 yield self.finding(
                     review,
