@@ -29,8 +29,9 @@ def _emit(report, fmt: str) -> int:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.option("--staged", is_flag=True, help="Review the index against HEAD (for a pre-commit hook).")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, revs: tuple[str, ...]) -> None:
+def review_cmd(repo: str, fmt: str, staged: bool, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -42,17 +43,52 @@ def review_cmd(repo: str, fmt: str, revs: tuple[str, ...]) -> None:
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
     from .engine import review
-    from .gitsrc import review_range
+    from .gitsrc import review_range, review_staged
 
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
-    if len(revs) > 1:
-        _fail("give one revision or one range A..B")
-    spec = revs[0] if revs else "HEAD"
+    if len(revs) > 1 or (staged and revs):
+        _fail("give one revision, one range A..B, or --staged")
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
-    series = review_range(repo, spec)
+    if staged:
+        series = review_staged(repo)
+        if not any(f.path.endswith((".c", ".h")) or f.old_path.endswith((".c", ".h")) for f in series.patches[0].files):
+            sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook
+    else:
+        series = review_range(repo, revs[0] if revs else "HEAD")
     sys.exit(_emit(review(series), fmt))
+
+
+HOOK_MARK = "# installed by qlint install-hook"
+HOOK_TEXT = f"""#!/bin/sh
+{HOOK_MARK}
+# Review staged C changes for migration-compatibility breaks; `git commit --no-verify` skips it.
+exec qlint --staged
+"""
+
+
+def install_hook(repo: str, force: bool) -> int:
+    """Write .git/hooks/pre-commit, only when asked, never over someone else's hook."""
+    import pygit2
+
+    from .gitsrc import open_repo
+
+    r = open_repo(repo)
+    if r.is_bare:
+        _fail("a bare repository has no commits to hook")
+    hooks = Path(r.path) / "hooks"
+    hook = hooks / "pre-commit"
+    if hook.exists():
+        current = hook.read_text(errors="replace")
+        if HOOK_MARK not in current and not force:
+            _fail(f"{hook} exists and is not qlint's; not overwriting it (see the README for the pre-commit framework)")
+    hooks.mkdir(exist_ok=True)
+    hook.write_text(HOOK_TEXT)
+    hook.chmod(0o755)
+    click.echo(f"qlint: installed {hook}")
+    del pygit2
+    return EXIT_OK
 
 
 def demo(fmt: str = "text") -> int:
@@ -89,6 +125,13 @@ def main(argv: list[str] | None = None) -> None:
             if fmt not in reporters.formats():
                 _fail(f"unknown format {fmt!r}")
             sys.exit(demo(fmt))
+        if args and args[0] == "install-hook":
+            rest = args[1:]
+            repo = "."
+            if "-C" in rest:
+                i = rest.index("-C")
+                repo = rest[i + 1] if i + 1 < len(rest) else _fail("-C needs a directory")
+            sys.exit(install_hook(repo, "--force" in rest))
         if args and args[0] == "rules":
             from .rulebase import all_rules
 

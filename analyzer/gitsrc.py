@@ -10,7 +10,9 @@ from typing import Iterator
 
 import pygit2
 
-from .change import FileChange, InputError, Patch, Series, Snapshot
+from pathlib import Path
+
+from .change import FileChange, InputError, OverlaySnapshot, Patch, Series, Snapshot
 
 # Files whose text qlint reads; everything else is listed but not loaded.
 SOURCE_SUFFIXES = (".c", ".h", ".inc")
@@ -134,6 +136,20 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         diff = commit.tree.diff_to_tree(swap=True, context_lines=0)
     else:
         diff = repo.diff(parent_tree, commit.tree, context_lines=0)
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    return Patch(
+        ident=str(commit.id),
+        short=str(commit.id)[:10],
+        subject=subject,
+        files=_files_of(repo, diff),
+        old=old,
+        new=new,
+        index=index,
+        total=total,
+    )
+
+
+def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
     diff.find_similar()
     files: list[FileChange] = []
     for p in diff:
@@ -163,17 +179,7 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         except KeyError:
             fc.binary = True
         files.append(fc)
-    subject = commit.message.splitlines()[0] if commit.message else ""
-    return Patch(
-        ident=str(commit.id),
-        short=str(commit.id)[:10],
-        subject=subject,
-        files=files,
-        old=old,
-        new=new,
-        index=index,
-        total=total,
-    )
+    return files
 
 
 class _EmptySnapshot(Snapshot):
@@ -246,4 +252,34 @@ def review_range(repo_path: str, spec: str) -> Series:
         description=spec,
         release_lookup=release_lookup,
         release_versions=lambda: sorted(finder.releases(tip_commit)),
+    )
+
+
+def review_staged(repo_path: str) -> Series:
+    """The index against HEAD, as a one-patch series (for pre-commit).  Reads the index, never writes it."""
+    repo = open_repo(repo_path)
+    if repo.is_bare:
+        raise InputError("--staged needs a repository with an index (this one is bare)")
+    try:
+        head = repo.head.peel(pygit2.Commit)
+    except Exception:
+        raise InputError("--staged needs a HEAD commit to compare the index with") from None
+    if not (Path(repo.path) / "index").exists():
+        raise InputError("no index in this repository")
+    diff = repo.index.diff_to_tree(head.tree, context_lines=0)  # reads .git/index; never writes it
+    files = _files_of(repo, diff)
+    old = GitSnapshot(repo, head.tree, str(head.id))
+    changes = {f.path: f.new_data for f in files if f.path and f.new_data is not None}
+    changes.update({f.old_path: None for f in files if f.status == "D"})
+    new = OverlaySnapshot(old, changes, "staged:" + str(head.id))
+    patch = Patch(ident="", short="staged", subject="staged changes", files=files, old=old, new=new)
+    finder = ReleaseFinder(repo)
+    return Series(
+        patches=[patch],
+        base=old,
+        tip=new,
+        description="staged",
+        release_lookup=lambda _s, v: (GitSnapshot(repo, finder.releases(head)[v].tree, f"v{v[0]}.{v[1]}.0")
+                                      if v in finder.releases(head) else None),
+        release_versions=lambda: sorted(finder.releases(head)),
     )

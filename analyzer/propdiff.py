@@ -115,8 +115,9 @@ def prop_changes(review) -> list[PropChange]:
             prev = old.get((p.array, p.name))
             if prev is None and p.array not in old_arrays:
                 continue  # a new array: a new device's properties
+            base = review.pool.get(review.series.base)  # existing before the series, not just this patch
             owners = [o for o in review.new_index.owners_of_array(f.path, p.array)
-                      if o in review.old_index.qom_types()]
+                      if o in base.qom_types()]
             if not owners:
                 continue  # no existing type has it
             if prev is None:

@@ -48,21 +48,39 @@ class PropertyDefaultChanged(Rule):
             name = tip.string_name(pc.new.name)
             old_v = propdiff.norm_value(pc.old.default)
             literal = old_v in ("true", "false", "auto") or old_v.lstrip("-").isdigit()
-            covered = _restoring_entries(tip, v, name, old_v if literal else None)
-            if covered or _series_adds_entry_for(review, pc.owners):
-                continue  # whether they cover every type is compat-entry-misses-subtypes' question
+            entries = [(a, e) for a in tip.compat_arrays() if a.version <= v for e in a.entries
+                       if tip.string_name(e.property) == name]
+            if not entries and _series_adds_entry_for(review, pc.owners):
+                continue  # the series switches the device some other way; qlint cannot tell how
+            having = propdiff.owners_cover(tip, pc.owners) or pc.owners
+            uncovered = []
+            for t in having:
+                ok = False
+                for a, e in entries:
+                    d = tip.type_name(e.driver, e.driver_is_macro)
+                    if d is not None and not tip.covers(d, t):
+                        continue
+                    # an entry in the current array: the old default never shipped, the released value
+                    # is restored already; older arrays must restore this old value
+                    if a.version == v or not literal or propdiff.norm_value(e.value) == old_v:
+                        ok = True
+                        break
+                if not ok:
+                    uncovered.append(t)
+            if not uncovered:
+                continue
             arr, path = advice.compat_array_name(tip, v)
-            drv = pc.owners[0]
+            drv = pc.owners[0] if set(uncovered) >= set(t for t in having if not tip.is_abstract(t)) else uncovered[0]
             yield self.finding(
                 review,
-                message=f"default of \"{name}\" changes from {pc.old.default} to {pc.new.default} on "
-                        f"{', '.join(pc.owners)} with no compat entry restoring {pc.old.default}",
+                message=f"default of \"{name}\" changes from {pc.old.default} to {pc.new.default}; no compat entry "
+                        f"restores {pc.old.default} for {', '.join(uncovered)}",
                 path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
                 details=(
-                    f"Every existing VM of {advice.machine_types(v)} would get \"{name}\"={pc.new.default} on this "
-                    f"tree where QEMU {advice.vstr(v)} gives it {pc.old.default}: the device changes under the "
-                    f"guest and migration between the two fails or misbehaves. Keep the old value for old "
-                    f"machine types with an entry in {arr}[]."
+                    f"VMs of {advice.machine_types(v)} using {', '.join(uncovered)} would get \"{name}\"="
+                    f"{pc.new.default} on this tree where QEMU {advice.vstr(v)} gives them {pc.old.default}: the "
+                    f"device changes under the guest and migration between the two fails or misbehaves. Keep the "
+                    f"old value for old machine types with an entry in {arr}[]."
                 ),
                 quoted=review.quote(pc.path, pc.new.line, pc.new.line),
                 suggestion=f"{path}, {arr}[]:\n    " + advice.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
@@ -84,19 +102,6 @@ def _series_adds_entry_for(review: PatchReview, owners: list[str]) -> bool:
             if d is not None and any(idx.covers(d, o) or idx.covers(o, d) for o in owners):
                 return True
     return False
-
-
-def _restoring_entries(index, v, prop_name, old_value):
-    out = []
-    for a in index.compat_arrays():
-        if a.version > v:
-            continue
-        for e in a.entries:
-            if index.string_name(e.property) == prop_name and (
-                old_value is None or propdiff.norm_value(e.value) == old_value
-            ):  # an old default behind a macro: any entry for the property is taken as restoring it
-                out.append(e)
-    return out
 
 
 def _as_value(default: str | None) -> str:

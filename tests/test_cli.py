@@ -141,3 +141,41 @@ def test_window_after_release_says_to_create_the_array(tmp_path):
     text = " ".join(r.stdout.split())
     assert "hw_compat_8_0[] does not exist yet" in text
     assert "machine types 8.0 and older" in text
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_staged_reviews_the_index_and_leaves_it_alone(tmp_path):
+    """--staged sees what `git add` staged, not the work tree, and writes nothing."""
+    repo = tmp_path / "repo"
+    build(FIXTURES / "tree", [], repo)
+    _git(repo, "reset", "-q", "--hard")  # a work tree matching HEAD
+    _, aer = case_patches(AER)
+    _git(repo, "apply", "--index", str(aer[0]))
+    index_before = (repo / ".git" / "index").read_bytes()
+    r = qlint("-C", str(repo), "--staged")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "[pci-config-unguarded]" in r.stdout and "staged" in r.stdout
+    assert (repo / ".git" / "index").read_bytes() == index_before
+    # an unstaged copy of the same change is not reviewed
+    _git(repo, "reset", "-q")
+    r = qlint("-C", str(repo), "--staged")
+    assert r.returncode == 0 and r.stdout == ""
+
+
+def test_install_hook_refuses_a_foreign_hook(tmp_path):
+    repo = tmp_path / "repo"
+    build(FIXTURES / "tree", [], repo)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\necho mine\n")
+    r = qlint("install-hook", "-C", str(repo))
+    assert r.returncode == 2 and "not overwriting" in r.stderr
+    assert hook.read_text() == "#!/bin/sh\necho mine\n"
+    hook.unlink()
+    r = qlint("install-hook", "-C", str(repo))
+    assert r.returncode == 0 and "qlint --staged" in hook.read_text()
+    r = qlint("install-hook", "-C", str(repo))  # re-installing our own hook is fine
+    assert r.returncode == 0
