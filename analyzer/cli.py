@@ -30,8 +30,12 @@ def _emit(report, fmt: str) -> int:
 @click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
 @click.option("--staged", is_flag=True, help="Review the index against HEAD (for a pre-commit hook).")
+@click.option("--patch", "patch_file", metavar="FILE|-",
+              help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
+@click.option("--base", "base_rev", default="HEAD", metavar="REV", help="What --patch applies to (default HEAD).")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, staged: bool, revs: tuple[str, ...]) -> None:
+def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str,
+               revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -47,11 +51,24 @@ def review_cmd(repo: str, fmt: str, staged: bool, revs: tuple[str, ...]) -> None
 
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
-    if len(revs) > 1 or (staged and revs):
-        _fail("give one revision, one range A..B, or --staged")
+    if len(revs) > 1 or (staged and revs) or (patch_file and (revs or staged)):
+        _fail("give one revision, one range A..B, --staged, or --patch FILE")
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
-    if staged:
+    if patch_file:
+        from .mbox import based_on, review_patch
+
+        if patch_file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(patch_file).read_bytes()
+            except OSError as exc:
+                _fail(f"cannot read {patch_file}: {exc.strerror}")
+        for ref in based_on(data):
+            click.echo(f"qlint: the series says Based-on: {ref}; it is reviewed on {base_rev}", err=True)
+        series = review_patch(repo, data, base_rev, Path(patch_file).name if patch_file != "-" else "stdin")
+    elif staged:
         series = review_staged(repo)
         if not any(f.path.endswith((".c", ".h")) or f.old_path.endswith((".c", ".h")) for f in series.patches[0].files):
             sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook

@@ -18,7 +18,7 @@ def render(report) -> str:
         fs = by_patch.get(p.index, [])
         if not fs:
             continue
-        head = f"{p.short} {p.subject}"
+        head = f"{p.short} {p.subject}".strip()
         if p.total > 1:
             head = f"[{p.index}/{p.total}] " + head
         out.append(head)

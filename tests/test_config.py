@@ -1,0 +1,350 @@
+"""Configuration, suppressions and baselines: each filter drops exactly what it should."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from qlint.analyzer.config import (
+    Config,
+    ConfigError,
+    Suppression,
+    apply,
+    load_baseline,
+    load_config,
+    path_matches,
+    rules_enabled,
+    write_baseline,
+)
+from qlint.analyzer.engine import Report
+from qlint.analyzer.finding import Finding
+from qlint.analyzer.rulebase import all_rules
+
+ALL = {r.name for r in all_rules()}
+
+
+@dataclass
+class DummySeries:
+    patches: list = field(default_factory=list)
+    description: str = "dummy series"
+
+
+def F(rule: str, path: str, function: str | None = None, severity: str = "error", anchor: str = "") -> Finding:
+    return Finding(rule=rule, severity=severity, message=f"{rule} in {path}", path=path, line=10,
+                   end_line=12, function=function, anchor=anchor or f"{rule}:{path}:{function}")
+
+
+SERIES = DummySeries()
+
+FINDINGS = [
+    F("pci-config-unguarded", "hw/pci/pcie_aer.c", "pcie_aer_init"),                          # 0
+    F("compat-entry-missing", "hw/pci/pcie_aer.c", "pcie_aer_init"),                          # 1
+    F("compat-entry-noop", "hw/core/machine.c", None, severity="warning"),                    # 2
+    F("vmstate-field-removed", "target/riscv/machine.c", "vmstate_pointermasking"),            # 3
+    F("vmstate-field-removed", "target/riscv/machine.c", "vmstate_hyper"),                     # 4
+    F("vmstate-version-bump", "hw/xen/xen_pt.c", "xen_pt_vmstate", severity="warning"),        # 5
+    F("vmstate-field-added", "hw/xen/pv/xen_pvdev.c", "vmstate_pv"),                           # 6
+    F("vmstate-field-added", "tests/qtest/virtio-test.c", None),                              # 7
+    F("vmstate-field-added", "hw/net/virtio-net.c", "vmstate_virtio_net"),                     # 8
+]
+
+
+def report() -> Report:
+    return Report(SERIES, list(FINDINGS))
+
+
+def kept(rep: Report) -> list[int]:
+    """Indexes into FINDINGS of what survived, by identity of (rule, path, function)."""
+    keys = [(f.rule, f.path, f.function) for f in FINDINGS]
+    return [keys.index((f.rule, f.path, f.function)) for f in rep.findings]
+
+
+def write(tmp_path: Path, text: str, name: str = ".qlint.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ---------------------------------------------------------------- sanity
+
+
+def test_rule_names_used_here_exist():
+    assert {f.rule for f in FINDINGS} <= ALL
+
+
+def test_defaults_keep_everything_and_same_series():
+    rep = report()
+    out = apply(rep, Config(), None)
+    assert out is not rep
+    assert out.series is SERIES
+    assert kept(out) == list(range(len(FINDINGS)))
+    assert rules_enabled(Config()) == ALL
+
+
+def test_no_config_file_means_defaults(tmp_path):
+    cfg = load_config(tmp_path, None)
+    assert cfg == Config()
+
+
+# ---------------------------------------------------------------- filters
+
+
+def test_select_drops_other_rules_only():
+    cfg = Config(select={"vmstate-field-added", "compat-entry-noop"})
+    assert kept(apply(report(), cfg, None)) == [2, 6, 7, 8]
+    assert rules_enabled(cfg) == {"vmstate-field-added", "compat-entry-noop"}
+
+
+def test_ignore_drops_that_rule_only():
+    cfg = Config(ignore={"vmstate-field-removed"})
+    assert kept(apply(report(), cfg, None)) == [0, 1, 2, 5, 6, 7, 8]
+    assert rules_enabled(cfg) == ALL - {"vmstate-field-removed"}
+
+
+def test_ignore_beats_select():
+    cfg = Config(select={"vmstate-field-added", "compat-entry-noop"}, ignore={"compat-entry-noop"})
+    assert kept(apply(report(), cfg, None)) == [6, 7, 8]
+    assert rules_enabled(cfg) == {"vmstate-field-added"}
+
+
+def test_exclude_single_star_covers_directory_and_below():
+    cfg = Config(exclude=["hw/xen/*"])
+    assert kept(apply(report(), cfg, None)) == [0, 1, 2, 3, 4, 7, 8]
+
+
+def test_exclude_double_star_on_nested_paths():
+    cfg = Config(exclude=["tests/**"])
+    assert kept(apply(report(), cfg, None)) == [0, 1, 2, 3, 4, 5, 6, 8]
+    cfg = Config(exclude=["hw/**/xen_pvdev.c"])
+    assert kept(apply(report(), cfg, None)) == [0, 1, 2, 3, 4, 5, 7, 8]
+    cfg = Config(exclude=["**/machine.c"])
+    assert kept(apply(report(), cfg, None)) == [0, 1, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize(
+    "path, pattern, expected",
+    [
+        ("tests/qtest/a/b/c.c", "tests/**", True),
+        ("tests/x.c", "tests/**", True),
+        ("hw/xen/pv/xen_pvdev.c", "hw/xen/**", True),
+        ("hw/xenfoo/x.c", "hw/xen/**", False),
+        ("hw/xen.c", "hw/xen/**", False),
+        ("hw/a/b/c/d.c", "hw/**/d.c", True),
+        ("hw/d.c", "hw/**/d.c", True),
+        ("hw/a/b/c/d.c", "hw/*/d.c", False),
+        ("hw/a/d.c", "hw/*/d.c", True),
+        ("include/hw/pci/pci.h", "*.h", True),
+        ("include/hw/pci/pci.c", "*.h", False),
+        ("hw/pci/pci.c", "hw/pci/pci.?", True),
+        ("hw/pci/pci.c", "hw/pci/pci.[ch]", True),
+        ("hw/pci/pci.c", "hw/pci/pci.[!ch]", False),
+        ("hw/pci/pci.c", "./hw/pci/pci.c", True),
+        ("hw/pci/pci.c", "pci/pci.c", False),  # anchored at the root once it has a '/'
+        ("hw/pci/pci.c", "hw/pci", True),
+        ("hw/pcie/x.c", "hw/pci", False),
+    ],
+)
+def test_path_globs(path, pattern, expected):
+    assert path_matches(path, pattern) is expected
+
+
+def test_suppression_matches_rule_path_and_function():
+    s = Suppression(rule="vmstate-field-removed", path="target/riscv/machine.c",
+                    function="vmstate_pointermasking", reason="experimental")
+    assert kept(apply(report(), Config(suppressions=[s]), None)) == [0, 1, 2, 4, 5, 6, 7, 8]
+
+
+def test_suppression_without_function_covers_every_function_of_that_rule_in_path():
+    s = Suppression(rule="vmstate-field-removed", path="target/riscv/*", reason="experimental")
+    assert kept(apply(report(), Config(suppressions=[s]), None)) == [0, 1, 2, 5, 6, 7, 8]
+
+
+def test_suppression_needs_the_rule_to_match():
+    # same path as findings 0 and 1, but only rule pci-config-unguarded is suppressed
+    s = Suppression(rule="pci-config-unguarded", path="hw/pci/**", reason="r")
+    assert kept(apply(report(), Config(suppressions=[s]), None)) == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_suppression_needs_the_path_to_match():
+    s = Suppression(rule="vmstate-field-added", path="hw/net/*", reason="r")
+    assert kept(apply(report(), Config(suppressions=[s]), None)) == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+def test_severity_override_changes_exit_relevant_errors():
+    rep = report()
+    assert len(rep.errors) == 7
+    cfg = Config(severity={"vmstate-field-added": "warning", "vmstate-version-bump": "error"})
+    out = apply(rep, cfg, None)
+    assert kept(out) == list(range(len(FINDINGS)))  # nothing dropped
+    sev = {(f.rule, f.path): f.severity for f in out.findings}
+    assert sev[("vmstate-field-added", "hw/net/virtio-net.c")] == "warning"
+    assert sev[("vmstate-version-bump", "hw/xen/xen_pt.c")] == "error"
+    assert sev[("compat-entry-noop", "hw/core/machine.c")] == "warning"
+    assert len(out.errors) == 7 - 3 + 1
+    # the input is untouched
+    assert [f.severity for f in rep.findings] == [f.severity for f in FINDINGS]
+    assert len(rep.errors) == 7
+
+
+def test_demoting_every_error_clears_the_exit_status():
+    cfg = Config(severity={r: "note" for r in ALL})
+    assert apply(report(), cfg, None).errors == []
+
+
+# ---------------------------------------------------------------- loading
+
+
+FULL = """
+select = ["pci-config-unguarded", "compat-entry-missing", "vmstate-field-removed", "vmstate-version-bump"]
+ignore = ["compat-entry-noop"]
+exclude = ["tests/**", "hw/xen/*"]
+
+[severity]
+vmstate-version-bump = "error"
+
+[[suppress]]
+rule = "vmstate-field-removed"
+path = "target/riscv/machine.c"
+function = "vmstate_pointermasking"   # optional
+reason = "experimental extension, migration of it is not supported"
+"""
+
+
+def test_load_full_example(tmp_path):
+    write(tmp_path, FULL)
+    cfg = load_config(tmp_path, None)
+    assert cfg.source == tmp_path / ".qlint.toml"
+    assert cfg.select == {"pci-config-unguarded", "compat-entry-missing", "vmstate-field-removed",
+                          "vmstate-version-bump"}
+    assert cfg.ignore == {"compat-entry-noop"}
+    assert cfg.exclude == ["tests/**", "hw/xen/*"]
+    assert cfg.severity == {"vmstate-version-bump": "error"}
+    assert cfg.suppressions == [Suppression("vmstate-field-removed", "target/riscv/machine.c",
+                                            "experimental extension, migration of it is not supported",
+                                            "vmstate_pointermasking")]
+    out = apply(report(), cfg, None)
+    # 2 ignored; 5 (hw/xen) and 6 (hw/xen/pv), 7 (tests) excluded; 3 suppressed; 8 not selected
+    assert kept(out) == [0, 1, 4]
+
+
+def test_explicit_config_beats_dot_qlint_toml(tmp_path):
+    write(tmp_path, 'ignore = ["compat-entry-noop"]\n')
+    other = write(tmp_path, 'ignore = ["vmstate-field-added"]\n', name="ci.toml")
+    assert load_config(tmp_path, other).ignore == {"vmstate-field-added"}
+    assert load_config(tmp_path, None).ignore == {"compat-entry-noop"}
+
+
+def test_explicit_config_that_does_not_exist_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_config(tmp_path, tmp_path / "nope.toml")
+
+
+def _err(tmp_path, text: str) -> str:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as ei:
+        load_config(tmp_path, None)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert str(tmp_path / ".qlint.toml") in msg
+    return msg
+
+
+def test_bad_toml_rejected_with_file_name(tmp_path):
+    msg = _err(tmp_path, 'ignore = ["compat-entry-noop"\nexclude = \n')
+    assert "invalid TOML" in msg
+
+
+def test_unknown_rule_rejected(tmp_path):
+    msg = _err(tmp_path, 'ignore = ["vmstate-field-remove"]\n')
+    assert "unknown rule 'vmstate-field-remove'" in msg
+    assert "vmstate-field-removed" in msg  # the suggestion
+    for text in ('select = ["nope"]\n', '[severity]\nnope = "error"\n',
+                 '[[suppress]]\nrule = "nope"\npath = "a.c"\nreason = "r"\n'):
+        assert "unknown rule 'nope'" in _err(tmp_path, text)
+
+
+def test_unknown_keys_rejected(tmp_path):
+    assert "unknown key 'exclude_paths'" in _err(tmp_path, 'exclude_paths = ["tests/**"]\n')
+    msg = _err(tmp_path, '[[suppress]]\nrule = "vmstate-field-added"\npath = "a.c"\nreason = "r"\nfile = "x"\n')
+    assert "unknown key 'file'" in msg
+
+
+def test_bad_severity_rejected(tmp_path):
+    msg = _err(tmp_path, '[severity]\nvmstate-version-bump = "fatal"\n')
+    assert "'fatal' is not a severity" in msg
+
+
+def test_suppression_without_reason_rejected(tmp_path):
+    base = '[[suppress]]\nrule = "vmstate-field-removed"\npath = "target/riscv/machine.c"\n'
+    assert "reason" in _err(tmp_path, base)
+    assert "reason" in _err(tmp_path, base + 'reason = "   "\n')
+    assert "reason" in _err(tmp_path, base + "reason = 3\n")
+    write(tmp_path, base + 'reason = "ok"\n')
+    assert load_config(tmp_path, None).suppressions[0].reason == "ok"
+
+
+def test_suppression_without_path_rejected(tmp_path):
+    assert "'path'" in _err(tmp_path, '[[suppress]]\nrule = "vmstate-field-removed"\nreason = "r"\n')
+
+
+def test_wrong_types_rejected(tmp_path):
+    assert "array of strings" in _err(tmp_path, 'ignore = "compat-entry-noop"\n')
+    assert "array of strings" in _err(tmp_path, "exclude = [1]\n")
+    assert "empty" in _err(tmp_path, "select = []\n")
+    assert "empty path pattern" in _err(tmp_path, 'exclude = [""]\n')
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def test_baseline_round_trip_drops_exactly_the_recorded_findings(tmp_path):
+    old = Report(SERIES, [FINDINGS[i] for i in (0, 3, 5)])
+    path = tmp_path / "baseline.json"
+    write_baseline(old, path)
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1
+    assert doc["fingerprints"] == sorted(FINDINGS[i].fingerprint for i in (0, 3, 5))
+    base = load_baseline(path)
+    assert base == {FINDINGS[i].fingerprint for i in (0, 3, 5)}
+    assert kept(apply(report(), Config(), base)) == [1, 2, 4, 6, 7, 8]
+
+
+def test_baseline_ignores_line_numbers(tmp_path):
+    path = tmp_path / "b.json"
+    write_baseline(Report(SERIES, [FINDINGS[8]]), path)
+    moved = Finding(**{**FINDINGS[8].__dict__, "line": 400, "end_line": 401})
+    assert apply(Report(SERIES, [moved]), Config(), load_baseline(path)).findings == []
+
+
+def test_empty_baseline_drops_nothing(tmp_path):
+    path = tmp_path / "b.json"
+    write_baseline(Report(SERIES, []), path)
+    assert load_baseline(path) == set()
+    assert kept(apply(report(), Config(), load_baseline(path))) == list(range(len(FINDINGS)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        '{"fingerprints": []}',
+        '{"version": 2, "fingerprints": []}',
+        '{"version": 1, "fingerprints": "abc"}',
+        '{"version": 1, "fingerprints": [1]}',
+        '{"version": 1, "fingerprints": ["not hex"]}',
+    ],
+)
+def test_malformed_baseline_rejected(tmp_path, text):
+    path = tmp_path / "b.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="b.json"):
+        load_baseline(path)
+
+
+def test_missing_baseline_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="missing.json"):
+        load_baseline(tmp_path / "missing.json")
