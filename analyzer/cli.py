@@ -74,7 +74,22 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
             sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook
     else:
         series = review_range(repo, revs[0] if revs else "HEAD")
-    sys.exit(_emit(review(series), fmt))
+    sys.exit(_emit(review(series, progress=_progress()), fmt))
+
+
+def _progress():
+    """Progress on stderr for long ranges, and only on a terminal (never in CI logs or pipes)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def tell(i: int, n: int, patch) -> None:
+        if n >= 5:
+            end = "\n" if i == n else ""
+            click.echo(f"\rqlint: {i}/{n} {patch.short or ''} {patch.subject[:50]:50}", err=True, nl=False)
+            if end:
+                click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+
+    return tell
 
 
 HOOK_MARK = "# installed by qlint install-hook"

@@ -20,11 +20,14 @@ class Report:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def review(series: Series, rules: list[Rule] | None = None) -> Report:
+def review(series: Series, rules: list[Rule] | None = None, progress=None) -> Report:
+    """Run ``rules`` (default: all) over every patch; ``progress(i, n, patch)`` is told as it goes."""
     rules = all_rules() if rules is None else rules
     pool = IndexPool()
     report = Report(series)
-    for patch in series.patches:
+    for i, patch in enumerate(series.patches, 1):
+        if progress is not None:
+            progress(i, len(series.patches), patch)
         pr = PatchReview(patch, series, pool)
         for rule in rules:
             report.findings.extend(rule.check(pr))
