@@ -33,9 +33,13 @@ def _emit(report, fmt: str) -> int:
 @click.option("--patch", "patch_file", metavar="FILE|-",
               help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
 @click.option("--base", "base_rev", default="HEAD", metavar="REV", help="What --patch applies to (default HEAD).")
+@click.option("--config", "config_file", metavar="FILE", help="Configuration (default: .qlint.toml at the tree root).")
+@click.option("--baseline", "baseline_file", metavar="FILE", help="Report only findings not in this baseline.")
+@click.option("--write-baseline", "write_baseline_file", metavar="FILE",
+              help="Record the findings of this run as a baseline.")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str,
-               revs: tuple[str, ...]) -> None:
+def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
+               baseline_file: str | None, write_baseline_file: str | None, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -74,7 +78,30 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
             sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook
     else:
         series = review_range(repo, revs[0] if revs else "HEAD")
-    sys.exit(_emit(review(series, progress=_progress()), fmt))
+    from .config import ConfigError, apply, load_baseline, load_config, rules_enabled, write_baseline
+    from .rulebase import all_rules
+
+    try:
+        cfg = load_config(_tree_root(repo), Path(config_file) if config_file else None)
+        baseline = load_baseline(Path(baseline_file)) if baseline_file else None
+    except ConfigError as exc:
+        _fail(str(exc))
+    enabled = rules_enabled(cfg)
+    report = review(series, [r for r in all_rules() if r.name in enabled], progress=_progress())
+    try:
+        if write_baseline_file:
+            write_baseline(apply(report, cfg, None), Path(write_baseline_file))
+    except ConfigError as exc:
+        _fail(str(exc))
+    sys.exit(_emit(apply(report, cfg, baseline), fmt))
+
+
+def _tree_root(repo: str) -> Path:
+    """Where .qlint.toml lives: the work tree's top, or the directory given for a bare repository."""
+    from .gitsrc import open_repo
+
+    r = open_repo(repo)
+    return Path(r.workdir) if r.workdir else Path(repo)
 
 
 def _progress():
@@ -146,6 +173,24 @@ def demo(fmt: str = "text") -> int:
     return EXIT_OK
 
 
+def _tested_examples(rule: str) -> str:
+    """The rule's example series (each one a test case): what fires, what stays silent."""
+    from .fixture_repo import fixtures_root
+
+    base = fixtures_root() / "examples" / rule
+    out = ["## Tested examples", ""]
+    for kind, verb in (("invalid", "fires"), ("valid", "stays silent")):
+        for case in sorted(p for p in (base / kind).glob("*") if p.is_dir()):
+            readme = (case / "README").read_text().strip() if (case / "README").exists() else ""
+            out.append(f"- {kind}/{case.name} ({verb}): {readme}")
+    first = sorted((base / "invalid").glob("*/[0-9]*.patch"))
+    if first:
+        text = first[0].read_text(errors="replace")
+        diff = text[text.find("diff --git"):].split("\n-- \n")[0]
+        out += ["", f"The first invalid example ({first[0].parent.name}):", "", diff.rstrip()]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -177,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 _fail("usage: qlint rule NAME")
             for r in all_rules():
                 if r.name == args[1]:
-                    click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}")
+                    click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
                     sys.exit(EXIT_OK)
             _fail(f"no rule named {args[1]!r} (see `qlint rules`)")
         review_cmd.main(args=args, prog_name="qlint", standalone_mode=False)

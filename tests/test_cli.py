@@ -179,3 +179,25 @@ def test_install_hook_refuses_a_foreign_hook(tmp_path):
     assert r.returncode == 0 and "qlint --staged" in hook.read_text()
     r = qlint("install-hook", "-C", str(repo))  # re-installing our own hook is fine
     assert r.returncode == 0
+
+
+def test_config_and_baseline_end_to_end(aer_repo, tmp_path):
+    repo, base, _ = aer_repo
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text('[[suppress]]\nrule = "pci-config-unguarded"\npath = "hw/pci/*"\nreason = "reviewed on the list"\n')
+    r = qlint("-C", str(repo), "--config", str(cfg), "HEAD")
+    assert r.returncode == 0 and "[pci-config-unguarded]" not in r.stdout
+    cfg.write_text('[[suppress]]\nrule = "pci-config-unguarded"\npath = "hw/pci/*"\n')
+    r = qlint("-C", str(repo), "--config", str(cfg), "HEAD")
+    assert r.returncode == 2 and "reason" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    bl = tmp_path / "baseline.json"
+    r = qlint("-C", str(repo), "--write-baseline", str(bl), "HEAD")
+    assert r.returncode == 1 and bl.exists()
+    r = qlint("-C", str(repo), "--baseline", str(bl), "HEAD")
+    assert r.returncode == 0 and "0 errors" in r.stdout
+
+
+def test_rule_doc_lists_its_tested_examples():
+    r = qlint("rule", "compat-entry-wrong-version")
+    assert "## Tested examples" in r.stdout
+    assert "invalid/older-array (fires)" in r.stdout and "valid/post-release-fix (stays silent)" in r.stdout
