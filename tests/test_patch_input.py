@@ -128,7 +128,7 @@ def test_oversized_input_is_refused(repo):
 _REAL = case_patches(AER)[1][0].read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_generated_patches_never_crash(repo, data):
     """Mutated real patches and random bytes: a review or an InputError, nothing else."""
@@ -153,9 +153,31 @@ def test_generated_patches_never_crash(repo, data):
         assert str(exc) and "\n" not in str(exc)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("{}();,=*&|!<>+-[]#\n \tabcdefPCI_xyz0123\"\\")), max_size=300))
 def test_c_model_tolerates_any_text(src):
     from qlint.analyzer import cparse
 
     cparse.parse("fuzz.c", src.encode())
+
+
+_HEADER = st.sampled_from([b"From: ", b"Subject: ", b"Message-Id: ", b"Content-Type: ", b"Content-Transfer-Encoding: ",
+                           b"X-Junk: ", b"Based-on: "])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.tuples(_HEADER, st.binary(max_size=40)), max_size=5),
+                          st.booleans(), st.binary(max_size=120)), min_size=0, max_size=4))
+def test_generated_mboxes_never_crash(repo, mails):
+    """Random mbox structure around a real diff: a review or an InputError."""
+    out = b""
+    for headers, with_diff, body in mails:
+        out += b"From 1234 Mon Sep 17 00:00:00 2001\n"
+        out += b"".join(h + v.replace(b"\n", b" ") + b"\n" for h, v in headers)
+        out += b"\n" + body + b"\n"
+        if with_diff:
+            out += _REAL[_REAL.index(b"diff --git"):]
+    try:
+        review(review_patch(str(repo), out, "HEAD", "fuzz"))
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
