@@ -446,6 +446,14 @@ class PatchReview:
                         out.append(e)
         return out
 
+    def resolved_added_entries(self):
+        """(entry, driver type name) for each added compat entry whose driver qlint can resolve."""
+        idx = self.new_index
+        for e in self.compat_added:
+            drv = idx.type_name(e.driver, e.driver_is_macro)
+            if drv is not None and drv in idx.qom_types():
+                yield e, drv
+
     def array_named(self, index: TreeIndex, name: str) -> CompatArray | None:
         for a in index.compat_arrays():
             if a.name == name:

@@ -34,11 +34,8 @@ class CompatEntryAborts(Rule):
 
     def check(self, review: PatchReview):
         idx = review.new_index
-        for e in review.compat_added:
+        for e, drv in review.resolved_added_entries():
             if ".optional" in e.text and "true" in e.text.split(".optional", 1)[1][:20]:
-                continue
-            drv = idx.type_name(e.driver, e.driver_is_macro)
-            if drv is None or drv not in idx.qom_types():
                 continue
             name = idx.string_name(e.property)
             whole = idx.props_of(drv, with_subtypes=True)

@@ -39,10 +39,7 @@ class CompatEntryUnknownProperty(Rule):
 
     def check(self, review: PatchReview):
         idx = review.new_index
-        for e in review.compat_added:
-            drv = idx.type_name(e.driver, e.driver_is_macro)
-            if drv is None or drv not in idx.qom_types():
-                continue
+        for e, drv in review.resolved_added_entries():
             ps = idx.props_of(drv, with_subtypes=True)
             prop_name = idx.string_name(e.property)
             if ps.has(prop_name) or ps.has(e.property) or not ps.complete:

@@ -34,10 +34,7 @@ class CompatValueInvalid(Rule):
 
     def check(self, review: PatchReview):
         idx = review.new_index
-        for e in review.compat_added:
-            drv = idx.type_name(e.driver, e.driver_is_macro)
-            if drv is None or drv not in idx.qom_types():
-                continue
+        for e, drv in review.resolved_added_entries():
             p = idx.props_of(drv, with_subtypes=True).props.get(idx.string_name(e.property))
             if p is None:
                 continue
