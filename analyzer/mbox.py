@@ -76,7 +76,7 @@ def split_mails(data: bytes) -> list[Mail]:
     chunks = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])] if starts else [data]
     mails = []
     for chunk in chunks:
-        msg = email.message_from_bytes(chunk.split(b"\n", 1)[1] if chunk.startswith(b"From ") else chunk,
+        msg = email.message_from_bytes(chunk.partition(b"\n")[2] if chunk.startswith(b"From ") else chunk,
                                        policy=email.policy.compat32)
         subject = _header(msg, "Subject")
         body = _body(msg)

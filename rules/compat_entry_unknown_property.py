@@ -15,7 +15,8 @@ class CompatEntryUnknownProperty(Rule):
     `TypeInfo.parent`; properties through `DEFINE_PROP_*` arrays installed by
     each class_init and `object_class_property_add*()` calls.  When a type or
     one of its property arrays cannot be read completely, the rule stays
-    silent rather than guess.
+    silent rather than guess; a driver qlint cannot resolve at all gets a
+    note that names it.
 
     ## Why is this bad?
     A compat entry whose property no matching type has never takes effect: the
@@ -39,6 +40,24 @@ class CompatEntryUnknownProperty(Rule):
 
     def check(self, review: PatchReview):
         idx = review.new_index
+        resolved = {id(e) for e, _ in review.resolved_added_entries()}
+        for e in review.compat_added:
+            if id(e) in resolved:
+                continue
+            name = idx.type_name(e.driver, e.driver_is_macro)
+            shown = name or e.driver
+            yield self.finding(
+                review,
+                severity="note",
+                message=f"compat entry for \"{e.property}\": qlint finds no QOM type named \"{shown}\"; not checked",
+                path=e.path, line=e.line, end_line=e.line,
+                details=(f"No TypeInfo in the tree registers \"{shown}\"" + ("" if name else f" ({e.driver} is not a "
+                         f"TYPE_ macro qlint can resolve)") + ". Types registered by code (CPU models, types named "
+                         "at run time) are invisible to qlint; if this is not one of them, the entry never "
+                         "applies."),
+                quoted=review.quote(e.path, e.line, e.line),
+                anchor=f"unresolved:{e.array}:{e.driver}:{e.property}",
+            )
         for e, drv in review.resolved_added_entries():
             ps = idx.props_of(drv, with_subtypes=True)
             prop_name = idx.string_name(e.property)

@@ -87,6 +87,7 @@ def test_plain_unified_diff_and_crlf(repo):
     "payload, words",
     [
         (b"", b"empty"),
+        (b"From ", b"no patches"),  # found by hypothesis: a From line and nothing else
         (b"From x\nSubject: hello\n\njust words\n", b"no patches"),
         (b"diff --git a/../etc/passwd b/../etc/passwd\n--- a/../etc/passwd\n+++ b/../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n",
          b"unsafe path"),
