@@ -542,6 +542,8 @@ class _Extractor:
         ``ccw_machine_9_0_class_options() { static GlobalProperty compat[] = {...}; }``
         is the 9.0 compat list of that board.
         """
+        if b"GlobalProperty" not in body.text:
+            return
         vm = re.search(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_(?:machine_)?(\d+)_(\d+)(?:_|$)", fn_name)
         stack = [body]
         while stack:

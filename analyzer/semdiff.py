@@ -421,6 +421,8 @@ class PatchReview:
     @cached_property
     def compat_added(self) -> list[CompatEntry]:
         """Entries the patch adds: not in the same array anywhere in the old tree."""
+        if not any((m := self.new_model(f)) is not None and m.compat_arrays for f in self.c_files):
+            return []  # no touched file holds a compat table
         old_tree = Counter()
         for a in self.old_index.compat_arrays():
             for e in a.entries:
