@@ -88,6 +88,7 @@ def parse(path: str, data: bytes) -> FileModel:
     ex.run(root)
     ex.compat_macros()
     ex.vmstate_macros()
+    ex.prop_macros()
     return model
 
 
@@ -211,6 +212,26 @@ def _flatten_sum(node) -> list:
         if op is not None and _text(op) == "+":
             return _flatten_sum(node.child_by_field_name("left")) + _flatten_sum(node.child_by_field_name("right"))
     return [node]
+
+
+def macro_props(name: str, params, calls, args, array: str, path: str, line: int) -> list[PropertyDef]:
+    """The properties a DEFINE_PROP-holding macro defines when called with ``args``."""
+    subst = dict(zip(params, args))
+
+    def sub(t: str) -> str:
+        return re.sub(r"\b\w+\b", lambda m: subst.get(m.group(0), m.group(0)), t)
+
+    out = []
+    for macro, margs in calls:
+        a = [sub(x) for x in margs]
+        if len(a) < 3:
+            continue
+        pname = a[0].strip('"') if a[0].startswith('"') else a[0]
+        bit = a[3] if macro.startswith("DEFINE_PROP_BIT") and len(a) > 3 else None
+        default = (a[4] if len(a) > 4 else None) if macro.startswith("DEFINE_PROP_BIT") else (a[3] if len(a) > 3 else None)
+        out.append(PropertyDef(name=pname, macro=macro, struct=a[1], field=a[2], bit=bit, default=default,
+                               array=array, line=line, path=path))
+    return out
 
 
 def _initializer_of(node):
@@ -499,6 +520,19 @@ class _Extractor:
             )
         )
 
+    def prop_macros(self) -> None:
+        """#define FOO_PROPERTIES(params) DEFINE_PROP_X(...), ...: properties several arrays share."""
+        if b"DEFINE_PROP" not in self.data:
+            return
+        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)", self.data, re.M):
+            row = self.data.count(b"\n", 0, m.start())
+            body, _, _ = _logical_define(self.data, row)
+            body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
+            calls = [(n, tuple(a)) for n, a in _calls_in(body) if n.startswith("DEFINE_PROP")]
+            if calls:
+                params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
+                self.m.prop_macros[m.group(1).decode()] = (params, calls, row + 1)
+
     def vmstate_macros(self) -> None:
         """#define VMSTATE_FOO(params) VMSTATE_X(...), ...: read from the raw text."""
         if b"VMSTATE_" not in self.data:
@@ -637,6 +671,8 @@ class _Extractor:
             if macro == "DEFINE_PROP_END_OF_LIST":
                 continue
             args = _args(e)
+            if not macro.startswith("DEFINE_PROP"):
+                self.m.prop_array_macros.setdefault(name, []).append((macro, tuple(_norm(a) for a in args)))
             pname = _string_value(args[0]) if args else None
             if pname is None and args and args[0].type == "identifier":
                 pname = _text(args[0])  # a name behind a macro: compat entries spell it the same way

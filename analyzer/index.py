@@ -144,6 +144,10 @@ def _scan_types(data: bytes) -> list[tuple]:
                 out.append((vals["name"], vals.get("parent"), vals.get("class_init"), vals.get("instance_init"),
                             line, False, vals.get("abstract") == "true"))
             base = vals.get("base_name")
+            if not base and "name" not in vals and "generic_name" in vals:
+                # VirtioPCIDeviceTypeInfo without a base type: the generic name hangs off .parent
+                out.append((vals["generic_name"], vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"),
+                            vals.get("instance_init"), line, True, False))
             if base:
                 out.append((base, vals.get("parent", "TYPE_VIRTIO_PCI"), vals.get("class_init"),
                             vals.get("instance_init"), line, True, True))
@@ -382,7 +386,7 @@ class TreeIndex:
             ps.unresolved.append(name)
             return ps
         for t in ts:
-            if t.derived and not t.class_init:
+            if t.derived and not t.class_init and not t.instance_init:
                 continue  # names registered by a helper add no properties of their own
             m = self.model(t.path)
             if m is None:
@@ -403,8 +407,8 @@ class TreeIndex:
                 if "?" in f.dynamic_props:
                     ps.complete = False  # a property added under a computed name
                 for arr in f.prop_arrays:
-                    found = [p for p in m.props if p.array == arr]
-                    if arr in m.open_prop_arrays or not found:
+                    found = [p for p in m.props if p.array == arr] + self.macro_props_of(m, arr)
+                    if not found or (arr in m.open_prop_arrays and not self._macros_resolved(m, arr)):
                         ps.complete = False
                     for p in found:
                         ps.props[self.string_name(p.name)] = p
@@ -472,6 +476,31 @@ class TreeIndex:
                         regs.update(w.offset.split("+"))
             self._cmask = regs
         return self._cmask
+
+    def prop_macro(self, name: str):
+        """(params, calls, line, path) of a #define holding DEFINE_PROP_* entries, found anywhere in the tree."""
+        key = ("propmacro", name)
+        if key not in self._misc_cache:
+            found = None
+            for p in self.grep(("define " + name + "(").encode()):
+                m = self.model(p)
+                if m is not None and name in m.prop_macros:
+                    found = m.prop_macros[name] + (p,)
+                    break
+            self._misc_cache[key] = found
+        return self._misc_cache[key]
+
+    def macro_props_of(self, model, array: str) -> list[PropertyDef]:
+        out = []
+        for macro, args in model.prop_array_macros.get(array, []):
+            pm = self.prop_macro(macro)
+            if pm is not None:
+                params, calls, line, path = pm
+                out += cparse.macro_props(macro, params, calls, args, array, model.path, line)
+        return out
+
+    def _macros_resolved(self, model, array: str) -> bool:
+        return all(self.prop_macro(mac) is not None for mac, _ in model.prop_array_macros.get(array, []))
 
     def vmstate_macro(self, name: str):
         return _vmstate_macro_lookup(self, name)

@@ -272,6 +272,10 @@ class FileModel:
     type_macros: dict[str, str] = field(default_factory=dict)  # TYPE_FOO -> "foo"
     typeinfos: list[TypeInfoDef] = field(default_factory=list)
     compat_arrays: list[CompatArray] = field(default_factory=list)
+    # property arrays' entries that are macros: array -> [(macro, args)]
+    prop_array_macros: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    # #define X(params) DEFINE_PROP_...(...), ...: name -> (params, [(macro, args)], line)
+    prop_macros: dict[str, tuple[tuple[str, ...], list[tuple[str, tuple[str, ...]]], int]] = field(default_factory=dict)
     vmstates: list[VMStateDesc] = field(default_factory=list)
     vmstate_macros: list[VMStateMacro] = field(default_factory=list)
     has_errors: bool = False

@@ -127,6 +127,48 @@ def prop_changes(review) -> list[PropChange]:
     return out
 
 
+def macro_prop_changes(review) -> list[PropChange]:
+    """Defaults changed inside a DEFINE_PROP macro of a header: every array that uses it changes."""
+    out: list[PropChange] = []
+    base = review.pool.get(review.series.base)
+    for f in review.c_files:
+        if f.status in ("A", "D"):
+            continue
+        om, nm = review.old_model(f), review.new_model(f)
+        if om is None or nm is None:
+            continue
+        for name, (params, calls, line) in nm.prop_macros.items():
+            if name not in om.prop_macros:
+                continue
+            oparams, ocalls, _ = om.prop_macros[name]
+            olds = {c[1][0]: c for c in ocalls if c[1]}
+            for macro, args in calls:
+                if not args or args[0] not in olds:
+                    continue
+                prev = olds[args[0]]
+                i = 4 if macro.startswith("DEFINE_PROP_BIT") else 3
+                if len(args) <= i or len(prev[1]) <= i or norm_value(args[i]) == norm_value(prev[1][i]):
+                    continue
+                for path in review.new_index.grep(name.encode()):
+                    m = review.new_index.model(path)
+                    if m is None:
+                        continue
+                    for arr, uses in m.prop_array_macros.items():
+                        if not any(u[0] == name for u in uses):
+                            continue
+                        owners = [o for o in review.new_index.owners_of_array(path, arr) if o in base.qom_types()]
+                        if not owners:
+                            continue
+                        mk = lambda a: PropertyDef(a[0].strip('"'), macro, "", a[2] if len(a) > 2 else "",  # noqa: E731
+                                                   None, a[i], arr, _macro_line(f, nm, name, line), f.path)
+                        out.append(PropChange("default", f.path, mk(args), mk(prev[1]), owners))
+    return out
+
+
+def _macro_line(f, model, name, line) -> int:
+    return line
+
+
 def feature_additions(review) -> list[FeatureAdd]:
     """Feature bits a get_features-style function now sets for every machine type."""
     out: list[FeatureAdd] = []

@@ -42,7 +42,7 @@ class PropertyDefaultChanged(Rule):
         if v is None:
             return
         tip = review.tip_index
-        for pc in propdiff.prop_changes(review):
+        for pc in propdiff.prop_changes(review) + propdiff.macro_prop_changes(review):
             if pc.kind != "default":
                 continue
             name = tip.string_name(pc.new.name)

@@ -166,3 +166,24 @@ static void foo_realize(PCIDevice *dev, Error **errp)
 """
     )
     assert any(w.offset == "PCI_X" for w in m.writes)
+
+
+def test_property_macros_expand_into_their_arrays():
+    m = parse(
+        """
+#define ACME_BASE_PROPERTIES(_state, _conf) \\
+    DEFINE_PROP_UINT32("max-outputs", _state, _conf.max_outputs, 1), \\
+    DEFINE_PROP_BIT("edid", _state, _conf.flags, ACME_FLAG_EDID, true)
+
+static Property acme_props[] = {
+    ACME_BASE_PROPERTIES(AcmeState, conf),
+    DEFINE_PROP_END_OF_LIST(),
+};
+"""
+    )
+    params, calls, _line = m.prop_macros["ACME_BASE_PROPERTIES"]
+    assert params == ("_state", "_conf") and [c[0] for c in calls] == ["DEFINE_PROP_UINT32", "DEFINE_PROP_BIT"]
+    assert m.prop_array_macros["acme_props"] == [("ACME_BASE_PROPERTIES", ("AcmeState", "conf"))]
+    props = cparse.macro_props("ACME_BASE_PROPERTIES", params, calls, ("AcmeState", "conf"), "acme_props", "x.c", 1)
+    edid = next(p for p in props if p.name == "edid")
+    assert (edid.struct, edid.field, edid.bit, edid.default) == ("AcmeState", "conf.flags", "ACME_FLAG_EDID", "true")
