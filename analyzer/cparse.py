@@ -224,7 +224,7 @@ def macro_props(name: str, params, calls, args, array: str, path: str, line: int
     out = []
     for macro, margs in calls:
         a = [sub(x) for x in margs]
-        if len(a) < 3:
+        if len(a) < 3 or not macro.startswith("DEFINE_PROP"):
             continue
         pname = a[0].strip('"') if a[0].startswith('"') else a[0]
         bit = a[3] if macro.startswith("DEFINE_PROP_BIT") and len(a) > 3 else None
@@ -528,8 +528,8 @@ class _Extractor:
             row = self.data.count(b"\n", 0, m.start())
             body, _, _ = _logical_define(self.data, row)
             body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
-            calls = [(n, tuple(a)) for n, a in _calls_in(body) if n.startswith("DEFINE_PROP")]
-            if calls:
+            calls = [(n, tuple(a)) for n, a in _calls_in(body)]
+            if any(n.startswith("DEFINE_PROP") for n, _ in calls):
                 params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
                 self.m.prop_macros[m.group(1).decode()] = (params, calls, row + 1)
 

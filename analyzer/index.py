@@ -247,20 +247,31 @@ class TreeIndex:
 
             def scan(d: bytes):
                 if b"#" not in d:
-                    return ({}, {})
-                return (
-                    {k.decode(): v.decode("utf-8", "replace") for k, v in _TYPE_MACRO_RE.findall(d)},
-                    {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)},
-                )
+                    return ({}, {}, set())
+                found: dict[str, str] = {}
+                twice: set[str] = set()
+                for k, v in _TYPE_MACRO_RE.findall(d):
+                    k, v = k.decode(), v.decode("utf-8", "replace")
+                    if k in found and found[k] != v:
+                        twice.add(k)  # #ifdef TARGET_X86_64 ... #else ...: depends on the build
+                    found[k] = v
+                return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
 
+            ambiguous: set[str] = set()
             for path, oid in self.files():
                 res = self._scan("tmacro", path, oid, scan)
                 if res:
-                    macros.update(res[0])
+                    for k, v in res[0].items():
+                        if k in macros and macros[k] != v:
+                            ambiguous.add(k)  # #ifdef'd: which one builds depends on the target
+                        macros[k] = v
                     aliases.update(res[1])
+                    ambiguous |= res[2]
             for k, v in aliases.items():
                 if v in macros and k not in macros:
                     macros[k] = macros[v]
+            for k in ambiguous:
+                macros.pop(k, None)
             self._type_macros = macros
         return self._type_macros
 
@@ -500,7 +511,15 @@ class TreeIndex:
         return out
 
     def _macros_resolved(self, model, array: str) -> bool:
-        return all(self.prop_macro(mac) is not None for mac, _ in model.prop_array_macros.get(array, []))
+        """Every macro in the array expands to DEFINE_PROP_* entries only (no nested macros)."""
+        for mac, _ in model.prop_array_macros.get(array, []):
+            pm = self.prop_macro(mac)
+            if pm is None or not all(c[0].startswith("DEFINE_PROP") and c[0] != "DEFINE_PROP_END_OF_LIST" or
+                                     c[0] == "DEFINE_PROP_END_OF_LIST" for c in pm[1]):
+                return False
+            if any(not c[0].startswith("DEFINE_PROP") for c in pm[1]):
+                return False
+        return True
 
     def vmstate_macro(self, name: str):
         return _vmstate_macro_lookup(self, name)
