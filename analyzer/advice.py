@@ -182,3 +182,22 @@ def restoring_value(prop: PropertyDef) -> str:
     if d in ("false", "off"):
         return "on"
     return "<old value>"
+
+
+def device_of_vmsd(model: FileModel, var: str) -> tuple[str | None, str | None]:
+    """(TYPE_* macro or quoted name, property array) of the type whose class_init installs ``var``."""
+    for t in model.typeinfos:
+        if not t.class_init:
+            continue
+        seen, stack = set(), [t.class_init]
+        while stack:
+            cur = stack.pop()
+            if cur in seen or cur not in model.functions:
+                continue
+            seen.add(cur)
+            fn = model.functions[cur]
+            if var in fn.vmsds:
+                arrays = sorted(_arrays_from(model, t.class_init))
+                return (t.name if t.name_is_macro else f'"{t.name}"'), (arrays[0] if arrays else None)
+            stack.extend(fn.calls)
+    return None, None

@@ -911,6 +911,8 @@ class _Scope:
                 self.fn.assigned_fns.add(_text(r))
             if fname in ("props", "props_") and r is not None and r.type == "identifier":
                 self.fn.prop_arrays.add(_text(r))
+            if fname == "vmsd" and r is not None:
+                self.fn.vmsds.add(_norm(r).lstrip("&"))
             if self.is_class_init and fname in _CLASS_CONFIG_FIELDS and optext == "=":
                 base, _ = _field_chain(left)
                 self.add_write("config", [_CLASS_CONFIG_FIELDS[fname]], _norm(right),

@@ -242,6 +242,8 @@ class Function:
     assigned_fns: set[str] = field(default_factory=set)
     # property arrays attached to a class (device_class_set_props(dc, x))
     prop_arrays: set[str] = field(default_factory=set)
+    # VMState descriptions a class_init installs (dc->vmsd = &vmstate_x)
+    vmsds: set[str] = field(default_factory=set)
     # string literals handed to object_(class_)property_add*()
     dynamic_props: set[str] = field(default_factory=set)
     # field names the function reads (for .needed and _TEST functions)

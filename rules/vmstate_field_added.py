@@ -103,11 +103,13 @@ class VmstateFieldAdded(Rule):
 def _subsection_fix(review: PatchReview, d, x) -> str:
     v = review.current_version
     arr, path = advice.compat_array_name(review.tip_index, v)
+    model = review.new_index.model(d.path) if d.path else None
+    driver, props = advice.device_of_vmsd(model, d.var) if model is not None else (None, None)
     slug = x.field.replace(".", "_").replace("->", "_")
     struct = x.args[1] if len(x.args) > 1 else "State"
     return "\n".join([
-        f"1. a property on the device:  DEFINE_PROP_BOOL(\"x-migrate-{slug.replace('_', '-')}\", {struct}, "
-        f"migrate_{slug}, true),",
+        f"1. {props or 'the device property array'}[]:  DEFINE_PROP_BOOL(\"x-migrate-{slug.replace('_', '-')}\", "
+        f"{struct}, migrate_{slug}, true),",
         f"2. static bool {d.var}_{slug}_needed(void *opaque)",
         "   {",
         f"       {struct} *s = opaque;",
@@ -117,5 +119,6 @@ def _subsection_fix(review: PatchReview, d, x) -> str:
         f"       {x.macro}({', '.join(x.args)}),",
         f"   listed in {d.var}.subsections",
         f"4. {path}, {arr}[]:",
-        f"       {{ TYPE_...(the device), \"x-migrate-{slug.replace('_', '-')}\", \"off\" }},",
+        f"       {{ {driver or 'TYPE_...(the device)'}, \"x-migrate-{slug.replace('_', '-')}\", \"off\" }},"
+        + advice.create_array_hint(review.tip_index, v),
     ])

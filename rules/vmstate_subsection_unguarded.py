@@ -74,20 +74,30 @@ class VmstateSubsectionUnguarded(Rule):
                       "switches off."
                 ),
                 quoted=review.quote(ns.path, ns.line, ns.line),
-                suggestion=_fix(review, sub, v),
+                suggestion=_fix(review, sub, v, ns.parent.var, ns.path),
                 anchor=f"subsection:{ns.parent.name}:{sub.name}",
             )
 
 
-def _fix(review: PatchReview, sub, v) -> str:
+def _fix(review: PatchReview, sub, v, parent_var: str, path_c: str) -> str:
     arr, path = advice.compat_array_name(review.tip_index, v)
     slug = sub.name.rsplit("/", 1)[-1].replace("_", "-")
+    field = "migrate_" + slug.replace("-", "_")
     fn = f"{sub.var}_needed"
+    state = next((f.args[1] for f in sub.fields if len(f.args) > 1), "<State>")
+    model = review.new_index.model(path_c)
+    driver, props = advice.device_of_vmsd(model, parent_var) if model is not None else (None, None)
     return "\n".join([
-        f"1. DEFINE_PROP_BOOL(\"x-migrate-{slug}\", <State>, migrate_{slug.replace('-', '_')}, true),",
-        f"2. static bool {fn}(void *opaque) {{ <State> *s = opaque; "
-        f"return s->migrate_{slug.replace('-', '_')}; }}",
-        f"3. .needed = {fn}, in {sub.var}",
+        f"1. {state}: bool {field};",
+        f"2. {props or 'the device property array'}[]:",
+        f"       DEFINE_PROP_BOOL(\"x-migrate-{slug}\", {state}, {field}, true),",
+        f"3. static bool {fn}(void *opaque)",
+        "   {",
+        f"       {state} *s = opaque;",
+        f"       return s->{field};",
+        "   }",
+        f"   and .needed = {fn}, in {sub.var}",
         f"4. {path}, {arr}[]:",
-        f"       {{ TYPE_...(the device), \"x-migrate-{slug}\", \"off\" }},",
+        f"       {{ {driver or 'TYPE_...(the device)'}, \"x-migrate-{slug}\", \"off\" }},"
+        + advice.create_array_hint(review.tip_index, v),
     ])
