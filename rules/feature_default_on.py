@@ -43,7 +43,6 @@ class FeatureDefaultOn(Rule):
         if v is None:
             return
         tip = review.tip_index
-        arr, path = advice.compat_array_name(tip, v)
         for pc in propdiff.prop_changes(review):
             p = pc.new
             if pc.kind != "added" or not propdiff.is_feature_switch(p) or not propdiff.truthy(p):
@@ -51,6 +50,7 @@ class FeatureDefaultOn(Rule):
             name = tip.string_name(p.name)
             if _has_off_entry(tip, v, name):
                 continue
+            arr, path = advice.compat_array_name(tip, v)
             yield self.finding(
                 review,
                 message=f"new feature property \"{name}\" is on by default for existing types "
@@ -68,6 +68,7 @@ class FeatureDefaultOn(Rule):
                 anchor=f"feature-prop:{p.array}:{name}",
             )
         for fa in propdiff.feature_additions(review):
+            arr, path = advice.compat_array_name(tip, v)
             yield self.finding(
                 review,
                 message=f"{fa.function}() now offers {fa.feature} to every machine type",
