@@ -214,6 +214,29 @@ def _flatten_sum(node) -> list:
     return [node]
 
 
+def _function_macros(data: bytes, name_re: bytes):
+    """(name, params, top-level calls of the body, 1-based line) of each ``#define NAME(params) ...``."""
+    for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(" + name_re + rb")\(([^)]*)\)", data, re.M):
+        row = data.count(b"\n", 0, m.start())
+        body, _, _ = _logical_define(data, row)
+        body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
+        params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
+        yield m.group(1).decode(), params, [(n, tuple(a)) for n, a in _calls_in(body)], row + 1
+
+
+def _designated(init) -> dict:
+    """``{ .name = x, .parent = y }`` -> {"name": node, "parent": node}."""
+    vals = {}
+    for pair in init.named_children:
+        if pair.type != "initializer_pair":
+            continue
+        des = pair.child_by_field_name("designator")
+        val = pair.child_by_field_name("value")
+        if des is not None and val is not None:
+            vals[_text(des).lstrip(".")] = val
+    return vals
+
+
 def macro_props(name: str, params, calls, args, array: str, path: str, line: int) -> list[PropertyDef]:
     """The properties a DEFINE_PROP-holding macro defines when called with ``args``."""
     subst = dict(zip(params, args))
@@ -439,15 +462,7 @@ class _Extractor:
                     self._prop_array(name, value)
 
     def _typeinfo(self, var: str, init, decl) -> None:
-        fields: dict[str, object] = {}
-        for pair in init.named_children:
-            if pair.type != "initializer_pair":
-                continue
-            des = pair.child_by_field_name("designator")
-            val = pair.child_by_field_name("value")
-            if des is None or val is None:
-                continue
-            fields[_text(des).lstrip(".")] = val
+        fields = _designated(init)
         name = fields.get("name")
         if name is None:
             return
@@ -475,14 +490,7 @@ class _Extractor:
         )
 
     def _vmstate(self, var: str, init, decl) -> None:
-        vals: dict[str, object] = {}
-        for pair in init.named_children:
-            if pair.type != "initializer_pair":
-                continue
-            des = pair.child_by_field_name("designator")
-            val = pair.child_by_field_name("value")
-            if des is not None and val is not None:
-                vals[_text(des).lstrip(".")] = val
+        vals = _designated(init)
         name_node = vals.get("name")
         name = (_string_value(name_node) or _norm(name_node)) if name_node is not None else var
         fields: list[VMField] = []
@@ -524,45 +532,23 @@ class _Extractor:
         """#define FOO_PROPERTIES(params) DEFINE_PROP_X(...), ...: properties several arrays share."""
         if b"DEFINE_PROP" not in self.data:
             return
-        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)", self.data, re.M):
-            row = self.data.count(b"\n", 0, m.start())
-            body, _, _ = _logical_define(self.data, row)
-            body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
-            calls = [(n, tuple(a)) for n, a in _calls_in(body)]
+        for name, params, calls, line in _function_macros(self.data, rb"\w+"):
             if any(n.startswith("DEFINE_PROP") for n, _ in calls):
-                params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
-                self.m.prop_macros[m.group(1).decode()] = (params, calls, row + 1)
+                self.m.prop_macros[name] = (params, calls, line)
 
     def vmstate_macros(self) -> None:
         """#define VMSTATE_FOO(params) VMSTATE_X(...), ...: read from the raw text."""
         if b"VMSTATE_" not in self.data:
             return
-        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(VMSTATE_\w+)\(([^)]*)\)", self.data, re.M):
-            row = self.data.count(b"\n", 0, m.start())
-            body, _, _ = _logical_define(self.data, row)
-            body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
-            calls = tuple((name, tuple(args)) for name, args in _calls_in(body) if name.startswith("VMSTATE_"))
-            if not calls:
-                continue
-            self.m.vmstate_macros.append(
-                VMStateMacro(
-                    name=m.group(1).decode(),
-                    params=tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip()),
-                    fields=calls,
-                    line=row + 1,
-                    path=self.m.path,
-                )
-            )
+        for name, params, calls, line in _function_macros(self.data, rb"VMSTATE_\w+"):
+            fields = tuple(c for c in calls if c[0].startswith("VMSTATE_"))
+            if fields:
+                self.m.vmstate_macros.append(VMStateMacro(name=name, params=params, fields=fields, line=line,
+                                                          path=self.m.path))
 
     def _inline_compat(self, var: str, init) -> None:
         """``QEMUMachine pc_machine_v1_1 = { .name = "pc-1.1", .compat_props = (GlobalProperty[]) {...} }``."""
-        vals = {}
-        for pair in init.named_children:
-            if pair.type == "initializer_pair":
-                des = pair.child_by_field_name("designator")
-                val = pair.child_by_field_name("value")
-                if des is not None and val is not None:
-                    vals[_text(des).lstrip(".")] = val
+        vals = _designated(init)
         name = _string_value(vals.get("name")) if "name" in vals else None
         lst = _initializer_of(vals.get("compat_props"))
         vm = re.search(r"^([a-z]+)[\w-]*?-(\d+)\.(\d+)", name or "")
