@@ -69,21 +69,28 @@ def register_slug(writes: list[ConfigWrite]) -> str:
     return "new-behaviour"
 
 
+def _class_functions(model: FileModel, root: str):
+    """The functions a class_init reaches in its own file (it and the helpers it calls)."""
+    seen, stack = set(), [root]
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in model.functions:
+            continue
+        seen.add(cur)
+        fn = model.functions[cur]
+        yield fn
+        stack.extend(fn.calls)
+
+
+def _type_ref(t) -> str:
+    return t.name if t.name_is_macro else f'"{t.name}"'
+
+
 def driver_for_array(model: FileModel, array: str) -> str | None:
     """The TYPE_* macro (or quoted name) of the type whose class_init installs ``array``."""
     for t in model.typeinfos:
-        if not t.class_init:
-            continue
-        seen, stack = set(), [t.class_init]
-        while stack:
-            cur = stack.pop()
-            if cur in seen or cur not in model.functions:
-                continue
-            seen.add(cur)
-            fn = model.functions[cur]
-            if array in fn.prop_arrays:
-                return t.name if t.name_is_macro else f'"{t.name}"'
-            stack.extend(fn.calls)
+        if t.class_init and any(array in fn.prop_arrays for fn in _class_functions(model, t.class_init)):
+            return _type_ref(t)
     return None
 
 
@@ -158,17 +165,7 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
 
 
 def _arrays_from(model: FileModel, root: str) -> set[str]:
-    out: set[str] = set()
-    seen, stack = set(), [root]
-    while stack:
-        cur = stack.pop()
-        if cur in seen or cur not in model.functions:
-            continue
-        seen.add(cur)
-        fn = model.functions[cur]
-        out |= fn.prop_arrays
-        stack.extend(fn.calls)
-    return out
+    return {arr for fn in _class_functions(model, root) for arr in fn.prop_arrays}
 
 
 def entry_line(driver: str, prop: str, value: str) -> str:
@@ -187,17 +184,7 @@ def restoring_value(prop: PropertyDef) -> str:
 def device_of_vmsd(model: FileModel, var: str) -> tuple[str | None, str | None]:
     """(TYPE_* macro or quoted name, property array) of the type whose class_init installs ``var``."""
     for t in model.typeinfos:
-        if not t.class_init:
-            continue
-        seen, stack = set(), [t.class_init]
-        while stack:
-            cur = stack.pop()
-            if cur in seen or cur not in model.functions:
-                continue
-            seen.add(cur)
-            fn = model.functions[cur]
-            if var in fn.vmsds:
-                arrays = sorted(_arrays_from(model, t.class_init))
-                return (t.name if t.name_is_macro else f'"{t.name}"'), (arrays[0] if arrays else None)
-            stack.extend(fn.calls)
+        if t.class_init and any(var in fn.vmsds for fn in _class_functions(model, t.class_init)):
+            arrays = sorted(_arrays_from(model, t.class_init))
+            return _type_ref(t), (arrays[0] if arrays else None)
     return None, None
