@@ -159,14 +159,21 @@ def macro_prop_changes(review) -> list[PropChange]:
                         owners = [o for o in review.new_index.owners_of_array(path, arr) if o in base.qom_types()]
                         if not owners:
                             continue
+                        at = _macro_line(f, args[0], line)
                         mk = lambda a: PropertyDef(a[0].strip('"'), macro, "", a[2] if len(a) > 2 else "",  # noqa: E731
-                                                   None, a[i], arr, _macro_line(f, nm, name, line), f.path)
+                                                   None, a[i], arr, at, f.path)
                         out.append(PropChange("default", f.path, mk(args), mk(prev[1]), owners))
     return out
 
 
-def _macro_line(f, model, name, line) -> int:
-    return line
+def _macro_line(f, prop_name: str, line: int) -> int:
+    """The changed line of the header that defines ``prop_name`` (else the #define)."""
+    text = (f.new_data or b"").decode("utf-8", "replace").splitlines()
+    for n in sorted(f.added):
+        if 0 < n <= len(text) and prop_name in text[n - 1]:
+            return n
+    inside = [n for n in sorted(f.added) if line <= n <= line + 60]  # a continuation line of the macro
+    return inside[0] if inside else line
 
 
 def feature_additions(review) -> list[FeatureAdd]:
