@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .change import FileChange
 from .index import TreeIndex
 from .model import FileModel, PropertyDef, VMField, VMStateDesc
+from .propdiff import truthy
 
 _MAX_EXPANSION = 3
 
@@ -240,8 +241,24 @@ def obligations(diff: "VMStateDiff"):
         if ns.sub is None:
             continue
         g = diff.gate(ns.sub.needed, ns.sub.path or ns.path)
-        if g.props:
-            line = ns.line
-            out.append(GuardedChange(ns.path, ns.sub.var, g.props[0], [], "vmstate-needed", line, line,
-                                     alternatives=g.props))
+        if not g.props:
+            continue
+        on = [p for p in g.props if truthy(p)]
+        forced = [p for p in g.props if not truthy(p) and _set_by_code(diff.r, p)]
+        if on:
+            out.append(GuardedChange(ns.path, ns.sub.var, on[0], [], "vmstate-needed", ns.line, ns.line,
+                                     alternatives=on))
+        elif forced:
+            # off by default, but board code switches it on: compat properties cannot undo that
+            out.append(GuardedChange(ns.path, ns.sub.var, forced[0], [], "vmstate-needed-forced", ns.line,
+                                     ns.line, alternatives=[]))
     return out
+
+
+def _set_by_code(review, prop: PropertyDef) -> bool:
+    """Does the new code set ``prop`` itself (qdev_prop_set_bit(dev, "name", ...))?"""
+    rx = re.compile(r'qdev_prop_set_\w+\([^;]*"' + re.escape(prop.name) + r'"')
+    for f in review.c_files:
+        if f.new_data is not None and rx.search(f.new_data.decode("utf-8", "replace")):
+            return True
+    return False

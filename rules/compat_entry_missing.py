@@ -89,7 +89,29 @@ class CompatEntryMissing(Rule):
                 "new-property": "guards config writes on the new property",
                 "vmstate-test": "sends a new VMState field only when the _TEST function reads",
                 "vmstate-needed": "sends a new subsection only when its .needed function reads",
+                "vmstate-needed-forced": "sends a new subsection when its .needed function reads",
             }[gc.why]
+            if gc.why == "vmstate-needed-forced":
+                yield self.finding(
+                    review,
+                    message=f"\"{pname}\" gates a new subsection but the board code sets it, so no compat entry "
+                            f"can switch it off",
+                    path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    details=(
+                        f"{gc.function} is sent when \"{pname}\" is true. Its default is {prop.default}, but "
+                        f"this tree sets it with qdev_prop_set_*() when it creates the device, which overrides "
+                        f"compat properties: VMs of {advice.machine_types(v)} send the subsection and cannot "
+                        f"migrate to QEMU {advice.vstr(v)}. Make the new behaviour the property's default, stop "
+                        f"setting it from board code, and switch it off in the current compat array."
+                    ),
+                    quoted=review.quote(gc.path, gc.line, gc.end_line),
+                    suggestion=(f"{prop.path}: {prop.macro}(\"{pname}\", ..., true), drop the qdev_prop_set_*() "
+                                f"call, and in {arr_path}, {arr}[]:\n    "
+                                + advice.entry_line(driver or "TYPE_...", pname, "off")),
+                    related=[Related(prop.path, prop.line, f"property \"{pname}\" defined here")],
+                    anchor=f"forced:{pname}",
+                )
+                continue
             subject = f"{gc.function}()" if not gc.why.startswith("vmstate") else gc.function
             yield self.finding(
                 review,
