@@ -235,6 +235,11 @@ class TreeIndex:
             self._compat = out
         return self._compat
 
+    def entries_for(self, prop_name: str, up_to: tuple[int, int]) -> list[tuple[CompatArray, "CompatEntry"]]:
+        """(array, entry) for every entry setting ``prop_name`` in arrays of release ``up_to`` or older."""
+        return [(a, e) for a in self.compat_arrays() if a.version <= up_to for e in a.entries
+                if e.property == prop_name or self.string_name(e.property) == prop_name]
+
     def arrays_of_version(self, version: tuple[int, int]) -> list[CompatArray]:
         return [a for a in self.compat_arrays() if a.version == version]
 

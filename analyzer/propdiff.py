@@ -97,12 +97,7 @@ class FeatureAdd:
 
 def prop_changes(review) -> list[PropChange]:
     out: list[PropChange] = []
-    for f in review.c_files:
-        if f.status in ("A", "D"):
-            continue
-        om, nm = review.old_model(f), review.new_model(f)
-        if om is None or nm is None:
-            continue
+    for f, om, nm in review.modified_pairs():
         old = {(p.array, p.name): p for p in om.props}
         old_arrays = {p.array for p in om.props} | om.open_prop_arrays
         # a name defined twice in one array sits in #ifdef branches: qlint cannot tell which one builds
@@ -131,12 +126,7 @@ def macro_prop_changes(review) -> list[PropChange]:
     """Defaults changed inside a DEFINE_PROP macro of a header: every array that uses it changes."""
     out: list[PropChange] = []
     base = review.pool.get(review.series.base)
-    for f in review.c_files:
-        if f.status in ("A", "D"):
-            continue
-        om, nm = review.old_model(f), review.new_model(f)
-        if om is None or nm is None:
-            continue
+    for f, om, nm in review.modified_pairs():
         for name, (params, calls, line) in nm.prop_macros.items():
             if name not in om.prop_macros:
                 continue
@@ -179,12 +169,7 @@ def _macro_line(f, prop_name: str, line: int) -> int:
 def feature_additions(review) -> list[FeatureAdd]:
     """Feature bits a get_features-style function now sets for every machine type."""
     out: list[FeatureAdd] = []
-    for f in review.c_files:
-        if f.status in ("A", "D"):
-            continue
-        om, nm = review.old_model(f), review.new_model(f)
-        if om is None or nm is None:
-            continue
+    for f, om, nm in review.modified_pairs():
         for fn in nm.functions.values():
             before = om.functions.get(fn.name)
             if before is None or "features" not in fn.name:

@@ -149,6 +149,18 @@ class PatchReview:
             return None
         return parse_cached(f.path, self.patch.new.blob_id(f.path), f.new_data)
 
+    def modified_pairs(self):
+        """(file, old model, new model) of touched C files that existed before and after the patch.
+
+        A new file is a new device and a deleted one takes its state with it: neither is a change.
+        """
+        for f in self.c_files:
+            if f.status in ("A", "D"):
+                continue
+            om, nm = self.old_model(f), self.new_model(f)
+            if om is not None and nm is not None:
+                yield f, om, nm
+
     @cached_property
     def current_version(self) -> tuple[int, int] | None:
         return self.new_index.current_compat_version()

@@ -129,11 +129,8 @@ class VMStateDiff:
 
     def _run(self) -> None:
         r = self.r
-        for f in r.c_files:
-            if f.status in ("A", "D"):
-                continue  # a new file is a new device; a deleted one takes its state with it
-            om, nm = r.old_model(f), r.new_model(f)
-            if om is None or nm is None or not (om.vmstates or nm.vmstates):
+        for f, om, nm in r.modified_pairs():
+            if not (om.vmstates or nm.vmstates):
                 continue
             for o, n in _match(om.vmstates, nm.vmstates):
                 self._compare(f, om, nm, o, n)

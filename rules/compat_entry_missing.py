@@ -136,18 +136,8 @@ def _has_entry(index, version, prop_name: str, owners: list[str]) -> bool:
     Whether an older array is the right one (a post-release fix) is for
     compat-entry-wrong-version to judge; here only its absence matters.
     """
-    for a in index.compat_arrays():
-        if a.version > version:
-            continue
-        for e in a.entries:
-            if e.property != prop_name and index.string_name(e.property) != prop_name:
-                continue
-            if not owners:
-                return True
-            drv = index.type_name(e.driver, e.driver_is_macro)
-            if drv is None:
-                return True
-            for o in owners:
-                if index.covers(drv, o) or index.covers(o, drv):
-                    return True
+    for _, e in index.entries_for(prop_name, version):
+        drv = index.type_name(e.driver, e.driver_is_macro)
+        if not owners or drv is None or any(index.covers(drv, o) or index.covers(o, drv) for o in owners):
+            return True
     return False

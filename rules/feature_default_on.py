@@ -87,10 +87,4 @@ class FeatureDefaultOn(Rule):
 
 
 def _has_off_entry(index, v, name) -> bool:
-    for a in index.compat_arrays():
-        if a.version > v:
-            continue
-        for e in a.entries:
-            if index.string_name(e.property) == name and propdiff.norm_value(e.value) in ("false", "0"):
-                return True
-    return False
+    return any(propdiff.norm_value(e.value) in ("false", "0") for _, e in index.entries_for(name, v))

@@ -48,8 +48,7 @@ class PropertyDefaultChanged(Rule):
             name = tip.string_name(pc.new.name)
             old_v = propdiff.norm_value(pc.old.default)
             literal = old_v in ("true", "false", "auto") or old_v.lstrip("-").isdigit()
-            entries = [(a, e) for a in tip.compat_arrays() if a.version <= v for e in a.entries
-                       if tip.string_name(e.property) == name]
+            entries = tip.entries_for(name, v)
             if not entries and _series_adds_entry_for(review, pc.owners):
                 continue  # the series switches the device some other way; qlint cannot tell how
             having = propdiff.owners_cover(tip, pc.owners) or pc.owners
