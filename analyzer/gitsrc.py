@@ -232,6 +232,15 @@ class ReleaseFinder:
         return found
 
 
+def snapshot_at(repo_path: str, rev: str) -> tuple[Snapshot, str]:
+    """(the tree of commit ``rev``, its full id), read-only; a bare repository works too."""
+    repo = open_repo(repo_path)
+    if ".." in rev:
+        raise InputError(f"give one revision, not a range: {rev}")
+    c = _resolve(repo, rev)
+    return GitSnapshot(repo, c.tree, str(c.id)), str(c.id)
+
+
 def review_range(repo_path: str, spec: str) -> Series:
     repo = open_repo(repo_path)
     commits = commits_in_range(repo, spec)

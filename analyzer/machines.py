@@ -25,6 +25,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from .cparse import COMPAT_ARRAY_RE
 from .index import TreeIndex
 
 
@@ -208,28 +209,26 @@ def _board_file(index: TreeIndex, path: str) -> _BoardFile | None:
     fns = _machine_class_functions(toks)
     result = None
     if fns:
-        own = {name: arrs for name, (arrs, _calls) in fns.items()}
+        table = dict(defines)
+        for hpath, hoid in sources:
+            hres = index._scan("machines-pp", hpath, hoid, _preprocess)
+            if hres is not None:
+                for k, v in hres[1].items():
+                    table.setdefault(k, v)
+        own = {name: _with_nested(arrs, table) for name, (arrs, _calls) in fns.items()}
         calls = {name: cl for name, (_arrs, cl) in fns.items()}
         machines: list[tuple[str, list[str]]] = []
-        invocations = _top_level_invocations(toks)
-        if invocations:
-            table = dict(defines)
-            for hpath, hoid in sources:
-                hres = index._scan("machines-pp", hpath, hoid, _preprocess)
-                if hres is not None:
-                    for k, v in hres[1].items():
-                        table.setdefault(k, v)
-            ex = _Expander(table)
-            suffix = _machine_suffix(ex)
-            for inv in invocations:
-                if inv[0].text not in table:
-                    continue
-                ex.steps = 0
-                try:
-                    expanded = ex.expand(inv)
-                except _TooDeep:
-                    continue
-                machines.extend(_typeinfos(expanded, suffix))
+        ex = _Expander(table)
+        suffix = _machine_suffix(ex)
+        for inv in _top_level_invocations(toks):
+            if inv[0].text not in table:
+                continue
+            ex.steps = 0
+            try:
+                expanded = ex.expand(inv)
+            except _TooDeep:
+                continue
+            machines.extend(_typeinfos(expanded, suffix))
         result = _BoardFile(machines, own, calls)
     if len(_BOARD_CACHE) > 256:
         _BOARD_CACHE.pop(next(iter(_BOARD_CACHE)))
@@ -362,7 +361,7 @@ def _machine_class_functions(toks: list[_Tok]) -> dict[str, tuple[list[str], lis
             if end < 0:
                 break
             body = toks[i + 7:end]
-            out[t.text] = (_arrays_added(body), _calls(body))
+            out[t.text] = (_arrays_added(t.text, body), _calls(body))
             i = end + 1
             continue
         i += 1
@@ -379,8 +378,12 @@ def _calls(body: list[_Tok]) -> list[str]:
     return out
 
 
-def _arrays_added(body: list[_Tok]) -> list[str]:
-    """compat_props_add(x, ARRAY, ARRAY_len) and SET_MACHINE_COMPAT(m, ARRAY): global arrays only."""
+def _arrays_added(fn: str, body: list[_Tok]) -> list[str]:
+    """compat_props_add(x, ARRAY, ARRAY_len) and SET_MACHINE_COMPAT(m, ARRAY).
+
+    An array declared in the function itself is named ``fn:array`` unless its name says its
+    version (``spapr_compat_10_0``), as the tree index names it.
+    """
     local = {body[k + 1].text for k in range(len(body) - 2)
              if body[k].text == "GlobalProperty" and body[k + 1].kind == "id" and body[k + 2].text == "["}
     out: list[str] = []
@@ -391,8 +394,28 @@ def _arrays_added(body: list[_Tok]) -> list[str]:
         args = _split_args(body[k + 2:end]) if end > 0 else []
         if len(args) >= 2 and len(args[1]) == 1 and args[1][0].kind == "id":
             name = args[1][0].text
-            if name not in local and name not in out:
+            if name in local and not COMPAT_ARRAY_RE.match(name):
+                name = f"{fn}:{name}"
+            if name not in out:
                 out.append(name)
+    return out
+
+
+_MACRO_ARRAY_RE = re.compile(r"^[A-Z][A-Z0-9_]*_COMPAT_\d+_\d+$")
+
+
+def _with_nested(arrays: list[str], table: dict) -> list[str]:
+    """Old trees' compat macros include others (``#define PC_COMPAT_2_10 HW_COMPAT_2_10 {...}``)."""
+    out: list[str] = []
+    stack = list(reversed(arrays))
+    while stack:
+        a = stack.pop()
+        if a in out:
+            continue
+        out.append(a)
+        raw = table.get(a) if _MACRO_ARRAY_RE.match(a) else None
+        if raw is not None and raw[0] is None:
+            stack.extend(reversed([w for w in re.findall(r"\b[A-Z][A-Z0-9_]*\b", raw[1]) if _MACRO_ARRAY_RE.match(w)]))
     return out
 
 
@@ -690,3 +713,42 @@ def _typeinfos(toks: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
             body = fn_bodies.get(ci, []) if ci else []
             out.append((name, _calls(body) if body else _calls(toks)))
     return out
+
+
+# ---------------------------------------------------------------------------
+# the listing of `qlint machines`
+
+_ARRAY_KEY_RE = re.compile(r"^(\w+?)_compat_(\d+)_(\d+)$", re.I)
+
+
+def _array_key(name: str) -> tuple:
+    m = _ARRAY_KEY_RE.match(name)
+    if m:
+        return (m.group(1).lower(), 0, -int(m.group(2)), -int(m.group(3)), name)
+    return (name.split("_")[0].lower(), 1, 0, 0, name)
+
+
+def listing(index: TreeIndex) -> dict:
+    """Every compat array (defined in the tree or added by a machine type) and the machine types it reaches."""
+    mm = analyze(index)
+    paths: dict[str, str] = {}
+    for a in index.compat_arrays():
+        if a.style != "inline":
+            paths.setdefault(a.name, a.path)
+    names = set(paths) | {a for t in mm.types for a in t.arrays} | {a for arrs in mm.unresolved.values() for a in arrs}
+    arrays = []
+    for name in sorted(names, key=_array_key):
+        arrays.append({
+            "name": name,
+            "path": paths.get(name),
+            "machine_types": [{"name": t.name, "path": t.path} for t in mm.reached_by(name)],
+        })
+    return {
+        "arrays": arrays,
+        "machine_types": [
+            {"name": t.name, "board": t.board, "version": f"{t.version[0]}.{t.version[1]}", "path": t.path,
+             "arrays": list(t.arrays), "via": mm.derived.get(t)}
+            for t in mm.types
+        ],
+        "unresolved": [{"path": p, "arrays": list(a)} for p, a in sorted(mm.unresolved.items())],
+    }
