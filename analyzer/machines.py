@@ -77,8 +77,10 @@ def newest_per_board(types: list[MachineType]) -> list[MachineType]:
 
 
 def _order(t: MachineType) -> tuple:
-    nums = re.findall(r"\d+", t.name[len(t.board.split("-")[0]):])
-    return (t.version, tuple(int(n) for n in nums), t.name)
+    """Release, then bug-fix release (pc-q35-8.2 < pc-q35-8.2.1 < pc-q35-9.0)."""
+    m = _VERSIONED_RE.match(t.name)
+    micro = int(m.group(4)[1:]) if m and m.group(4) else -1
+    return (t.version, micro, t.name)
 
 
 # ---------------------------------------------------------------------------
