@@ -706,7 +706,7 @@ def _typeinfos(toks: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
                     ci = toks[k + 3].text
                     break
             if ci is None:
-                for k in range(i, max(-1, i - 60), -1):
+                for k in range(min(i, n - 4), max(-1, i - 60), -1):
                     if toks[k].text == "{":
                         break
                     if toks[k].text == "." and toks[k + 1].text == "class_init" and toks[k + 2].text == "=":

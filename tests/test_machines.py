@@ -423,3 +423,18 @@ def test_command_not_a_repository(tmp_path: Path):
     assert r.returncode == 2 and "not a git repository" in r.stderr
     r = _qlint("machines", "-C", str(tmp_path / "missing"))
     assert r.returncode == 2 and "no such directory" in r.stderr
+
+
+def test_review_after_a_release_names_the_release_s_machine_types(tmp_path: Path):
+    """VERSION 8.0.0, no hw_compat_8_0 yet: the break is named for the 8.0 machine types."""
+    from qlint.analyzer.engine import review
+    from qlint.analyzer.fixture_repo import case_patches
+    from qlint.analyzer.gitsrc import review_range
+
+    fixtures = fixtures_root()
+    release = sorted((fixtures / "demo").glob("0002-*.patch"))
+    _, aer = case_patches(fixtures / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded")
+    _, _, ids = build(fixtures / "tree", release + aer, tmp_path / "repo")
+    report = review(review_range(str(tmp_path / "repo"), ids[-1]))
+    details = " ".join(f.details for f in report.findings if f.rule == "pci-config-unguarded")
+    assert "machine types 8.0 and older (pc-q35-8.0, virt-8.0 and the older ones of each board)" in details
