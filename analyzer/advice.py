@@ -45,6 +45,12 @@ def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str
     mm = machines.analyze(index)
     arr = array or compat_array_name(index, v, family)[0]
     reached = mm.reached_by(arr)
+    if not reached and array is None:
+        # an old tree's macro or a new array's spelling: whichever of the tree's machine types add
+        for alt in (f"{family}_compat_{v[0]}_{v[1]}", f"{family.upper()}_COMPAT_{v[0]}_{v[1]}"):
+            if mm.reached_by(alt):
+                arr, reached = alt, mm.reached_by(alt)
+                break
     if not reached:
         # not added anywhere yet (the window after a release): the array goes to the v machine
         # types of the boards that add this family's arrays
@@ -68,6 +74,8 @@ def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str =
     if v is None:
         return f"{family}_compat_X_Y", "hw/core/machine.c"
     arrays = [a for a in index.arrays_of_version(v) if a.family == family]
+    # hw_compat_4_0 before hw_compat_4_0_1 (a stable point release's array of the same version)
+    arrays.sort(key=lambda a: not a.name.lower().endswith(f"_compat_{v[0]}_{v[1]}"))
     if arrays:
         return arrays[0].name, arrays[0].path
     # the array does not exist yet (the window after a release); say where it goes

@@ -438,3 +438,31 @@ def test_review_after_a_release_names_the_release_s_machine_types(tmp_path: Path
     report = review(review_range(str(tmp_path / "repo"), ids[-1]))
     details = " ".join(f.details for f in report.findings if f.rule == "pci-config-unguarded")
     assert "machine types 8.0 and older (pc-q35-8.0, virt-8.0 and the older ones of each board)" in details
+
+
+def test_a_point_release_array_is_not_the_current_one():
+    machine_c = """
+GlobalProperty hw_compat_4_0_1[] = {
+    { "virtio-pci", "x-a", "off" },
+};
+const size_t hw_compat_4_0_1_len = G_N_ELEMENTS(hw_compat_4_0_1);
+
+GlobalProperty hw_compat_4_0[] = {
+    { "virtio-pci", "x-b", "off" },
+};
+const size_t hw_compat_4_0_len = G_N_ELEMENTS(hw_compat_4_0);
+"""
+    q35 = _Q35_2024.replace("9, 1", "4, 1").replace("9_1", "4_1").replace("9_0", "4_0").replace("9, 0", "4, 0")
+    q35 = q35.replace("8_2_1", "4_0_1").replace("8, 2, 1", "4, 0, 1")
+    # 4.0 calls 4.0.1, which calls 4.1
+    q35 = q35.replace("pc_q35_machine_4_0_options(MachineClass *m)\n{\n    pc_q35_machine_4_1_options(m);",
+                      "pc_q35_machine_4_0_options(MachineClass *m)\n{\n    pc_q35_machine_4_0_1_options(m);")
+    q35 = q35.replace("pc_q35_machine_4_0_1_options(MachineClass *m)\n{\n    pc_q35_machine_4_0_options(m);",
+                      "pc_q35_machine_4_0_1_options(MachineClass *m)\n{\n    pc_q35_machine_4_1_options(m);")
+    q35 = q35.replace("pc_compat_4_0_1, pc_compat_4_0_1_len", "hw_compat_4_0_1, hw_compat_4_0_1_len")
+    idx = _index({"VERSION": "4.0.50\n", "hw/core/machine.c": machine_c, "include/hw/boards.h": _BOARDS_H_2024,
+                  "include/hw/i386/pc.h": _PC_H_2024, "hw/i386/pc_q35.c": q35})
+    assert _names(machines.reached_by(idx, "hw_compat_4_0")) == ["pc-q35-4.0"]
+    assert _names(machines.reached_by(idx, "hw_compat_4_0_1")) == ["pc-q35-4.0", "pc-q35-4.0.1"]
+    assert advice.compat_array_name(idx, (4, 0))[0] == "hw_compat_4_0"
+    assert advice.machine_types((4, 0), idx) == "machine types 4.0 and older (pc-q35-4.0 and older)"
