@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import re
 
 from qlint.analyzer import advice
+from qlint.analyzer import behaviour as beh
 from qlint.analyzer.index import TreeIndex
 from qlint.analyzer.model import CompatEntry, PropertyDef
 from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview, guard_uses_prop, runs_at_default
+from qlint.analyzer.semdiff import PatchReview
 
 
 class CompatEntryWrongVersion(Rule):
@@ -162,29 +162,7 @@ def _props_named(review: PatchReview, idx: TreeIndex, e: CompatEntry) -> list[Pr
 
 def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[tuple[str, str, str]]:
     """(path, function, statement) that run only as ``prop`` allows, in the new tree."""
-    paths = {f.path for f in review.c_files if f.path} | {prop.path}
-    field = prop.field.split(".")[-1]
-    stem = prop.bit.removesuffix("_BITNR").removesuffix("_BIT") if prop.bit else None
-    near = set(idx.grep(field.encode()))
-    if stem:
-        near &= set(idx.grep(stem.encode()))
-    else:
-        near &= set(idx.grep(b"->" + field.encode())) | set(idx.grep(b"." + field.encode()))
-    if len(near) <= 40:
-        paths |= near
-    out = []
-    for path in sorted(paths):
-        m = idx.model(path)
-        if m is None:
-            continue
-        for fn in m.functions.values():
-            for guards, stmt, _line in fn.guarded:
-                using = [g for g in guards if guard_uses_prop(g, m, idx, prop)]
-                # only what runs with the property at its default is the new behaviour; code that
-                # runs when compat switches it off emulates the old one
-                if using and all(runs_at_default(g, m, idx, prop) is not False for g in using):
-                    out.append((path, fn.name, stmt))
-    return out
+    return beh.guarded_behaviour(idx, prop, {f.path for f in review.c_files if f.path})
 
 
 def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
@@ -209,31 +187,10 @@ def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
     return out
 
 
-def _release_text(rel: TreeIndex, path: str, fn: str) -> bytes | None:
-    """A file at a release, following renames: same path, else the file that defines ``fn``."""
-    data = rel.read(path)
-    if data is not None:
-        return data
-    rx = re.compile(rb"^\w[^;\n]*\b" + re.escape(fn.encode()) + rb"\s*\(", re.M)
-    for p in rel.grep(fn.encode()):
-        d = rel.read(p)
-        if d is not None and p.endswith(".c") and rx.search(d):
-            return d
-    return None
-
-
 def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, replaced, props: list[PropertyDef]) -> bool:
     if behaviour:
-        for path, fn, sq in behaviour + replaced:
-            data = _release_text(rel, path, fn)
-            if data is not None and sq.encode() in b"".join(data.split()):
-                return True
-        return False
-    for p in props:
-        m = rel.model(p.path)
-        if m is not None and any(q.name == p.name and q.array == p.array for q in m.props):
-            return True
-    return False
+        return beh.has_statements(rel, behaviour + replaced)
+    return any(beh.defines_property(rel, p) for p in props)
 
 
 _UNKNOWN = object()
