@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 from qlint.analyzer import advice
 from qlint.analyzer import behaviour as beh
 from qlint.analyzer.index import TreeIndex
