@@ -85,7 +85,7 @@ def build_demo(dest: Path) -> tuple[pygit2.Repository, str, list[str]]:
     root = fixtures_root()
     patches = sorted((root / "demo").glob("*.patch"))
     repo, opened, ids = build(root / "tree", patches, dest)
-    rebuilt, new_ids = on_release_root(repo, opened, ids, "7.2.0")
+    rebuilt, new_ids = on_release_root(repo, opened, ids, "7.2.0", "8.0")
     # the fix backported to the 8.0 stable branch, released as 8.0.1
     backport = sorted((root / "demo" / "stable-8.0").glob("*.patch"))[0]
     fix_message, fix_diff = split_patch(backport.read_text(encoding="utf-8"))
@@ -98,14 +98,14 @@ def build_demo(dest: Path) -> tuple[pygit2.Repository, str, list[str]]:
     return repo, str(rebuilt), new_ids
 
 
-def on_release_root(repo: pygit2.Repository, base: str, ids: list[str], version: str) -> tuple[str, list[str]]:
+def on_release_root(repo: pygit2.Repository, base: str, ids: list[str], version: str,
+                    next_version: str) -> tuple[str, list[str]]:
     """Rewrite a built history so that it starts with a release commit (VERSION ``version``), then
     ``base``'s tree ("Open ... development tree"), then copies of ``ids``; master points at the end."""
     base_tree = repo[base].peel(pygit2.Commit).tree
-    x, y = version.split(".")[:2]
     rel = repo.create_commit(None, _SIG, _SIG, f"Update version for v{version} release\n",
                              _tree_with(repo, base_tree, "VERSION", version.encode() + b"\n"), [])
-    opened = repo.create_commit(None, _SIG, _SIG, f"Open {x}.{int(y) + 1} development tree\n", base_tree.id, [rel])
+    opened = repo.create_commit(None, _SIG, _SIG, f"Open {next_version} development tree\n", base_tree.id, [rel])
     parent, new_ids = str(opened), []
     for cid in ids:
         c = repo[cid].peel(pygit2.Commit)

@@ -111,7 +111,7 @@ def test_a_fix_that_made_the_release_breaks_nothing(tmp_path):
     demo = sorted((root / "demo").glob("*.patch"))
     backport = sorted((root / "demo" / "stable-8.0").glob("*.patch"))
     repo, base, ids = build(root / "tree", [demo[0], backport[0], demo[1]], tmp_path / "qemu")
-    on_release_root(repo, base, ids, "7.2.0")
+    on_release_root(repo, base, ids, "7.2.0", "8.0")
     m = matrix.from_repo(str(tmp_path / "qemu"), PROP)
     assert m.groups == []
     assert (7, 2) in m.fine
