@@ -34,6 +34,7 @@ class Subject:
     old_value: str  # what the compat entries restore, normalised
     entries: list[str]  # "hw_compat_7_2" ... in the reference tree
     statements: list = field(default_factory=list)  # guarded behaviour, for releases without the property
+    driver_text: str | None = None  # the driver as -global should name it (a macro when the build decides)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Group:
     values: dict[str, str | None]  # column label -> value, absent when the release does not know the machine type
     rescue: list[dict] = field(default_factory=list)
     and_older: bool = False  # the oldest group: machine types older than any release shown behave alike
+    older_releases: set[str] = field(default_factory=set)  # releases that know only the group's older types
 
     def works(self, a: str, b: str) -> bool | None:
         va, vb = self.values.get(a), self.values.get(b)
@@ -112,16 +114,50 @@ def display(v: str | None) -> str:
     return {"true": "on", "false": "off"}.get(v or "", v or "?")
 
 
+_BOOLISH = ("DEFINE_PROP_BIT", "DEFINE_PROP_BIT64", "DEFINE_PROP_BOOL", "DEFINE_PROP_ON_OFF_AUTO")
+_WIDTH = {"DEFINE_PROP_UINT8": 8, "DEFINE_PROP_UINT16": 16, "DEFINE_PROP_UINT32": 32, "DEFINE_PROP_UINT64": 64}
+
+
+def normalise(idx: TreeIndex, prop: PropertyDef, value: str | None) -> str:
+    """A value the way the property's type parses it: on/off for booleans, decimal for integers
+    (a macro resolved through the tree, -1 wrapped for unsigned types), else as written."""
+    if prop.macro in _BOOLISH:
+        return norm_value(value)
+    t = (value or "").strip().strip('"')
+    if re.fullmatch(r"[A-Z_][A-Z0-9_]*", t):
+        for path in idx.grep(t.encode()):
+            m = re.search(rb"#\s*define\s+" + re.escape(t.encode()) + rb"\s+\(?\s*(-?)\s*(0[xX][0-9a-fA-F]+|\d+)",
+                          idx.read(path) or b"")
+            if m:
+                t = ("-" if m.group(1) else "") + m.group(2).decode()
+                break
+    try:
+        n = int(t.rstrip("uUlL"), 0)
+    except ValueError:
+        return t
+    if n < 0 and prop.macro in _WIDTH:
+        n += 1 << _WIDTH[prop.macro]
+    return str(n)
+
+
 # -- the subject --------------------------------------------------------------
 
 
-def _defs(idx: TreeIndex, name: str) -> list[PropertyDef]:
+def _defs(idx: TreeIndex, name: str, array: str | None = None) -> list[PropertyDef]:
+    """Definitions of property ``name`` (in property array ``array`` when given) anywhere in the tree."""
     out = []
     for path in idx.grep(f'"{name}"'.encode()):
+        if array is not None and array.encode() not in (idx.read(path) or b""):
+            continue
         m = idx.model(path)
         if m is not None:
-            out.extend(p for p in m.props if p.name == name or idx.string_name(p.name) == name)
+            out.extend(p for p in m.props if (p.name == name or idx.string_name(p.name) == name)
+                       and (array is None or p.array == array))
     return out
+
+
+def _has_property(idx: TreeIndex, subj: "Subject") -> bool:
+    return beh.defines_property(idx, subj.prop) or bool(_defs(idx, subj.name, subj.prop.array))
 
 
 def _entries(idx: TreeIndex, name: str):
@@ -154,43 +190,48 @@ def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
     if driver is None:
         owners = idx.owners_of_array(prop.path, prop.array)
         driver = owners[0] if owners else None
-    default = norm_value(prop.default)
-    values = [norm_value(e.value) for _a, e in entries if norm_value(e.value) != default]
+    default = normalise(idx, prop, prop.default)
+    values = [normalise(idx, prop, e.value) for _a, e in entries if _entry_applies(idx, driver, e)]
+    values = [v for v in values if v != default]
     if values:
         old = max(set(values), key=values.count)
     else:
         old = {"true": "false", "false": "true"}.get(default, "?")
     return Subject(
         name=name, prop=prop, driver=driver, default=default, old_value=old,
-        entries=sorted({a.name for a, _e in entries}),
+            entries=sorted({a.name for a, e in entries if _entry_applies(idx, driver, e)}),
         statements=beh.guarded_behaviour(idx, prop),
+        driver_text=driver or next((e.driver for _a, e in entries if e.driver_is_macro), None),
     )
 
 
 # -- values -----------------------------------------------------------------------
 
 
-def _entry_applies(idx: TreeIndex, subj: Subject, e) -> bool:
+def _entry_applies(idx: TreeIndex, driver: str | None, e) -> bool:
+    """Does compat entry ``e`` set the property on the subject's type ``driver``?"""
     drv = idx.type_name(e.driver, e.driver_is_macro)
-    if subj.driver is None or drv is None:
-        return drv is not None or not e.driver_is_macro
-    return drv == subj.driver or idx.covers(drv, subj.driver) or idx.covers(subj.driver, drv)
+    if drv is None:
+        return e.driver_is_macro and driver is None  # an unresolvable macro: only when nothing better is known
+    if driver is None:
+        return True
+    return drv == driver or idx.covers(drv, driver) or idx.covers(driver, drv)
 
 
 def value_in(col: Column, subj: Subject, v: Version, families: set[str] | None) -> str | None:
     """The property's value (normalised) for machine-type version ``v`` on release ``col``."""
     idx = col.index
     if col.has_property:
-        defs = [p for p in _defs(idx, subj.name) if p.array == subj.prop.array] or _defs(idx, subj.name)
-        value = norm_value(defs[0].default) if defs else subj.default
+        defs = _defs(idx, subj.name, subj.prop.array)
+        value = normalise(idx, subj.prop, defs[0].default) if defs else subj.default
         best = None
         for a, e in _entries(idx, subj.name):
             if a.version < v or (families is not None and a.family not in families):
                 continue
-            if not _entry_applies(idx, subj, e):
+            if not _entry_applies(idx, subj.driver, e):
                 continue
             if best is None or a.version < best[0]:  # the oldest array reaching v is added last and wins
-                best = (a.version, norm_value(e.value))
+                best = (a.version, normalise(idx, subj.prop, e.value))
         return best[1] if best else value
     if subj.statements:
         return subj.default if beh.has_statements(idx, subj.statements) else subj.old_value
@@ -220,7 +261,7 @@ def _machines(idx: TreeIndex, v: Version, families: set[str] | None) -> list[str
 def build(columns: list[Column], subj: Subject, families: set[str] | None = None,
           point_release_note: str = "") -> Matrix:
     for c in columns:
-        c.has_property = beh.defines_property(c.index, subj.prop) or bool(_defs(c.index, subj.name))
+        c.has_property = _has_property(c.index, subj)
     # machine-type versions whose story may differ: every release's, every array holding an entry
     cand: set[Version] = {(c.version[0], c.version[1]) for c in columns}
     for c in columns:
@@ -235,8 +276,9 @@ def build(columns: list[Column], subj: Subject, families: set[str] | None = None
     groups: list[Group] = []
     fine: list[Version] = []
     for v, values in stories:
-        if groups and groups[-1].values == values:
+        if groups and _same_story(groups[-1], values, columns):
             groups[-1].versions.append(v)
+            groups[-1].older_releases |= set(values) - set(groups[-1].values)
             continue
         groups.append(Group([v], [], values))
     if groups:
@@ -251,6 +293,15 @@ def build(columns: list[Column], subj: Subject, families: set[str] | None = None
         g.rescue = _rescue(g, columns, subj)
         out.append(g)
     return Matrix(subj, columns, out, sorted(fine, reverse=True), point_release_note)
+
+
+def _same_story(g: Group, values: dict[str, str | None], columns: list[Column]) -> bool:
+    """An older machine type tells the same story as group ``g``: the same value on every release
+    of the group, and releases only it knows (older ones) behave like the group's oldest release."""
+    if any(values.get(k) != v for k, v in g.values.items()):
+        return False
+    first = next((c.label for c in columns if c.label in g.values), None)
+    return all(values[k] == g.values.get(first) for k in values if k not in g.values)
 
 
 def _rescue(g: Group, columns: list[Column], subj: Subject) -> list[dict]:
@@ -274,7 +325,7 @@ def _rescue(g: Group, columns: list[Column], subj: Subject) -> list[dict]:
                 cannot.append(dst.label)
         if not need:
             continue
-        driver = subj.driver or "DRIVER"
+        driver = subj.driver_text or "DRIVER"
         out.append({
             "started_on": src.label,
             "value": display(sv),
@@ -375,6 +426,10 @@ def render_group(m: Matrix, g: Group, indent: str = "") -> list[str]:
         out.append(row(ha, cells))
     if any(not _col(m, r[0]).has_property for r in runs):
         out.append(indent + "  (value) = the release has no such property and behaves as if set to that value")
+    if g.older_releases:
+        older = sorted(g.older_releases, key=lambda x: _col(m, x).version)
+        out.append(indent + f"  Releases before {runs[0][0]} ({_span(older)}) treat the older machine types "
+                            f"as {runs[0][0]} does.")
     for r in g.rescue:
         dst = _runs_text(runs, r["destinations"])
         out += [
@@ -386,6 +441,9 @@ def render_group(m: Matrix, g: Group, indent: str = "") -> list[str]:
             indent + "  and keep passing it on every later migration until the VM is powered off and started",
             indent + "  again on a fixed QEMU (a reboot inside the guest is not enough).",
         ]
+        if re.fullmatch(r"[A-Z][A-Z0-9_]*", s.driver_text or ""):
+            out.append(indent + f"  ({s.driver_text} is a build-dependent type name: use the one of your "
+                                f"QEMU binary.)")
         if r["cannot_receive"]:
             out.append(indent + f"  {_runs_text(runs, r['cannot_receive'])} cannot receive these VMs (no such property).")
     return out
@@ -479,7 +537,7 @@ def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str
         idx = TreeIndex(history.snapshot(repo, rel))
         col = Column(rel.name, rel.version, rel.source, idx)
         cols.append(col)
-        has = beh.defines_property(idx, subj.prop) or bool(_defs(idx, subj.name))
+        has = _has_property(idx, subj)
         if since is None and not has and not (subj.statements and beh.has_statements(idx, subj.statements)):
             break  # the release before the behaviour: older ones behave the same
     cols.reverse()
