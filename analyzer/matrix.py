@@ -519,8 +519,11 @@ def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str
     except (KeyError, ValueError, pygit2.GitError):
         raise InputError(f"unknown revision {rev!r}") from None
     ref = TreeIndex(GitSnapshot(repo, tip.tree, rev))
-    spec = _spec_from_commit(repo, spec, ref)
+    spec, fix = _spec_from_commit(repo, spec, ref)
     subj = resolve_subject(ref, spec)
+    if fix is not None:
+        # what the fix replaced is what the broken releases ran: evidence of the behaviour too
+        subj.statements = subj.statements + _replaced_by(repo, fix)
     hist = history.find_history(repo, tip, given)
     tip_version = ref.version() or (0, 0, 0)
     cols: list[Column] = []
@@ -549,18 +552,18 @@ def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str
     return build(cols, subj, None, note)
 
 
-def _spec_from_commit(repo, spec: str, ref: TreeIndex) -> str:
-    """A commit stands for the property of the first compat entry it adds."""
+def _spec_from_commit(repo, spec: str, ref: TreeIndex):
+    """(spec, commit): a commit stands for the property of the first compat entry it adds."""
     import pygit2
 
     if re.fullmatch(r"[\w.\-]+", spec) and _defs(ref, spec.rsplit(".", 1)[-1]):
-        return spec
+        return spec, None
     try:
         c = repo.revparse_single(spec).peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
-        return spec  # not a revision: resolve_subject says what is wrong
+        return spec, None  # not a revision: resolve_subject says what is wrong
     if not c.parents:
-        return spec
+        return spec, None
     diff = repo.diff(c.parents[0], c, context_lines=0)
     for patch in diff:
         for hunk in patch.hunks:
@@ -570,5 +573,35 @@ def _spec_from_commit(repo, spec: str, ref: TreeIndex) -> str:
                 m = re.search(r'\{\s*(?:"([^"]+)"|(\w+))\s*,\s*"([^"]+)"\s*,\s*"[^"]*"\s*\}', line.content)
                 if m:
                     drv = m.group(1) or ref.type_macros().get(m.group(2) or "", "")
-                    return f"{drv}.{m.group(3)}" if drv else m.group(3)
+                    return (f"{drv}.{m.group(3)}" if drv else m.group(3)), c
     raise InputError(f"commit {spec} adds no compat entry: name the property instead")
+
+
+def _replaced_by(repo, commit) -> list:
+    """(path, function, squashed line) of code lines ``commit`` removes from C functions and does not
+    keep elsewhere in the file: what the releases before the fix ran."""
+    from .gitsrc import GitSnapshot
+
+    parent = commit.parents[0]
+    old_idx = TreeIndex(GitSnapshot(repo, parent.tree, str(parent.id)))
+    out = []
+    for patch in repo.diff(parent, commit, context_lines=0):
+        path = patch.delta.old_file.path
+        if not path.endswith(".c") or patch.delta.status_char() not in "MR":
+            continue
+        model = old_idx.model(path)
+        try:
+            new_text = b"".join(repo[patch.delta.new_file.id].data.split())
+        except (KeyError, ValueError):
+            continue
+        for hunk in patch.hunks:
+            for line in hunk.lines:
+                if line.origin != "-" or model is None:
+                    continue
+                sq = "".join(line.content.split())
+                fn = model.function_at(line.old_lineno)
+                if fn is None or len(sq) < 12 or sq.startswith(("/*", "*", "//", "#")):
+                    continue
+                if sq.encode() not in new_text:
+                    out.append((path, fn, sq))
+    return out
