@@ -143,3 +143,73 @@ def test_post_release_review_comment_carries_the_matrix(demo):
     j = json.loads(qlint("demo", "--format", "json").stdout)
     notes = [f for f in j["findings"] if f["rule"] == "compat-entry-wrong-version"]
     assert notes and notes[0]["matrix"]["machine_groups"][0]["rescue"][0]["started_on"] == "8.0.0"
+
+
+_MACHINE_C = """\
+/* test tree */
+GlobalProperty hw_compat_7_2[] = {
+%s};
+const size_t hw_compat_7_2_len = G_N_ELEMENTS(hw_compat_7_2);
+"""
+
+_DEV_C = """\
+/* test tree */
+static Property acme_props[] = {
+%s    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void acme_realize(DeviceState *dev, Error **errp)
+{
+    AcmeState *s = ACME(dev);
+
+%s}
+
+static void acme_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+
+    dc->realize = acme_realize;
+    device_class_set_props(dc, acme_props);
+}
+
+static const TypeInfo acme_info = {
+    .name = "acme-dev",
+    .parent = TYPE_DEVICE,
+    .class_init = acme_class_init,
+};
+"""
+
+
+def _commit(repo: pygit2.Repository, parent, files: dict[str, str], message: str):
+    idx = pygit2.Index()
+    if parent:
+        idx.read_tree(repo[parent].peel(pygit2.Commit).tree)
+    for path, text in files.items():
+        idx.add(pygit2.IndexEntry(path, repo.create_blob(text.encode()), pygit2.enums.FileMode.BLOB))
+    sig = pygit2.Signature("T", "t@example.invalid", 1700000000, 0)
+    return repo.create_commit("refs/heads/master", sig, sig, message, idx.write_tree(repo), [parent] if parent else [])
+
+
+def test_a_fix_that_reshapes_the_code_is_traced_through_the_lines_it_replaced(tmp_path):
+    """The fix does not guard the broken statement, it rewrites it: the releases that ran the
+    broken code are found through the line the fix removed, so 8.0.0 is the broken release."""
+    repo = pygit2.init_repository(str(tmp_path / "q"), bare=True)
+    old = "    s->regs[0] = ACME_REG_LEGACY;\n"
+    new = "    s->regs[0] = acme_compute_reg(s, ACME_REG_LEGACY);\n"
+    c = _commit(repo, None, {"VERSION": "7.2.0\n", "hw/core/machine.c": _MACHINE_C % "",
+                             "hw/misc/acme.c": _DEV_C % ("", old)}, "Update version for v7.2.0 release\n")
+    c = _commit(repo, c, {"VERSION": "7.2.50\n"}, "Open 8.0 development tree\n")
+    c = _commit(repo, c, {"hw/misc/acme.c": _DEV_C % ("", new)}, "acme: compute the register\n")
+    c = _commit(repo, c, {"VERSION": "8.0.0\n"}, "Update version for v8.0.0 release\n")
+    c = _commit(repo, c, {"VERSION": "8.0.50\n"}, "Open 8.1 development tree\n")
+    prop = '    DEFINE_PROP_BOOL("x-legacy-reg", AcmeState, legacy_reg, false),\n'
+    fixed = "    s->regs[0] = s->legacy_reg ? ACME_REG_LEGACY : acme_compute_reg(s, ACME_REG_LEGACY);\n"
+    fix = _commit(repo, c, {"hw/misc/acme.c": _DEV_C % (prop, fixed),
+                            "hw/core/machine.c": _MACHINE_C % '    { "acme-dev", "x-legacy-reg", "on" },\n'},
+                  "acme: keep the legacy register for 7.2 machines\n")
+    m = matrix.from_repo(str(tmp_path / "q"), str(fix))
+    g = _group(m)
+    assert {k: matrix.display(v) for k, v in g.values.items()} == {
+        "7.2.0": "on", "8.0.0": "off", "8.0.50 (HEAD)": "on"}
+    assert g.works("7.2.0", "8.0.50 (HEAD)") and g.works("8.0.0", "8.0.50 (HEAD)") is False
+    assert g.rescue[0]["option"] == "-global acme-dev.x-legacy-reg=off"
