@@ -13,7 +13,7 @@ from . import reporters
 from .change import InputError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-SUBCOMMANDS = ("demo", "rules", "rule", "machines")
+SUBCOMMANDS = ("demo", "rules", "rule", "matrix", "machines")
 
 
 def _fail(msg: str) -> None:
@@ -47,6 +47,7 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
 
     Other commands: `qlint demo` reviews a bundled example; `qlint rules`
     lists the rules; `qlint rule NAME` prints one rule's documentation;
+    `qlint matrix PROPERTY` tells which migrations between releases work;
     `qlint machines [REV]` lists the machine types each compat array reaches.
 
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
@@ -95,6 +96,57 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
     except ConfigError as exc:
         _fail(str(exc))
     sys.exit(_emit(apply(report, cfg, baseline), fmt))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.option("--rev", default="HEAD", metavar="REV", help="The tree whose history is read (default HEAD).")
+@click.option("--release", "given", multiple=True, metavar="X.Y.Z=REV",
+              help="Count REV as release X.Y.Z (a stable release this repository lacks); repeatable.")
+@click.option("--since", metavar="X.Y", help="Show releases from X.Y on (default: from the last one before the change).")
+@click.option("--format", "fmt", default="text", type=click.Choice(["text", "json", "html"]), help="Output format.")
+@click.argument("spec", metavar="PROPERTY|DRIVER.PROPERTY|COMMIT")
+def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, fmt: str, spec: str) -> None:
+    """The migration matrix of a compat property across the repository's releases.
+
+    For each group of machine types: the value every release gives them, which
+    migrations between releases work or fail (both directions), and for VMs
+    started on a release that shipped the unguarded behaviour, the -global
+    option each destination needs.  COMMIT stands for the property of the
+    first compat entry it adds.
+    """
+    import json
+
+    from . import matrix
+    from .history import parse_version
+
+    if not os.path.isdir(repo):
+        _fail(f"no such directory: {repo}")
+    releases = {}
+    for g in given:
+        name, sep, r = g.partition("=")
+        if not sep or not r or parse_version(name) is None:
+            _fail(f"--release wants X.Y.Z=REV, not {g!r}")
+        releases[name] = r
+    since_v = None
+    if since is not None:
+        since_v = parse_version(since)
+        if since_v is None:
+            _fail(f"--since wants a version like 7.2, not {since!r}")
+    tell = None
+    if sys.stderr.isatty():
+        def tell(name: str) -> None:
+            click.echo(f"\rqlint: reading release {name:12}", err=True, nl=False)
+    m = matrix.from_repo(repo, spec, rev, releases, since_v, tell)
+    if tell is not None:
+        click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
+    if fmt == "json":
+        click.echo(json.dumps(m.to_dict(), indent=2))
+    elif fmt == "html":
+        click.echo(matrix.render_html(m), nl=False)
+    else:
+        click.echo(matrix.render_text(m), nl=False)
+    sys.exit(EXIT_OK)
 
 
 def _tree_root(repo: str) -> Path:
@@ -151,25 +203,31 @@ def install_hook(repo: str, force: bool) -> int:
     return EXIT_OK
 
 
-def demo(fmt: str = "text") -> int:
-    """Build the bundled AER example in a temporary repository and review it."""
+def demo(fmt: str = "text", keep: str | None = None) -> int:
+    """Build the bundled AER example in a temporary repository (or in ``keep``) and review it."""
     from .engine import review
-    from .fixture_repo import build, fixtures_root
+    from .fixture_repo import build_demo
     from .gitsrc import review_range
 
-    root = fixtures_root()
-    patches = sorted((root / "demo").glob("*.patch"))
     with tempfile.TemporaryDirectory(prefix="qlint-demo-") as tmp:
-        _, base, ids = build(root / "tree", patches, Path(tmp) / "qemu")
+        dest = Path(keep) if keep else Path(tmp) / "qemu"
+        if keep and dest.exists() and any(dest.iterdir()):
+            _fail(f"{dest} exists and is not empty; give a new directory to --keep")
+        _, base, ids = build_demo(dest)
         if fmt == "text":
             click.echo(
-                "qlint demo: a small QEMU-style tree (VERSION 7.2.50) where patch 1 makes\n"
-                "pcie_aer_init() set a new AER register for every device, QEMU 8.0 is released,\n"
-                "and patch 4 adds the property, the guard and the hw_compat_7_2 entry.\n"
+                "qlint demo: a small QEMU-style tree released as 7.2.0, then (VERSION 7.2.50)\n"
+                "patch 1 makes pcie_aer_init() set a new AER register for every device, QEMU 8.0\n"
+                "is released, and patch 4 adds the property, the guard and the hw_compat_7_2\n"
+                "entry (also backported to a stable-8.0 branch released as 8.0.1).\n"
             )
-        series = review_range(str(Path(tmp) / "qemu"), f"{base}..{ids[-1]}")
+        series = review_range(str(dest), f"{base}..{ids[-1]}")
         report = review(series)
         click.echo(reporters.get(fmt).render(report), nl=False)
+        if keep and fmt == "text":
+            click.echo(f"\nThe demo repository is kept in {dest}; try\n"
+                       f"    qlint matrix -C {dest} x-pcie-err-unc-mask\n"
+                       f"    qlint --fix -C {dest} {ids[0]}")
     # the demo succeeds when it shows the break and accepts the fix
     return EXIT_OK
 
@@ -235,13 +293,16 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
-            fmt = "text"
+            fmt, keep = "text", None
             if "--format" in args[1:]:
                 i = args.index("--format")
                 fmt = args[i + 1] if i + 1 < len(args) else "text"
+            if "--keep" in args[1:]:
+                i = args.index("--keep")
+                keep = args[i + 1] if i + 1 < len(args) else _fail("--keep needs a directory")
             if fmt not in reporters.formats():
                 _fail(f"unknown format {fmt!r}")
-            sys.exit(demo(fmt))
+            sys.exit(demo(fmt, keep))
         if args and args[0] == "install-hook":
             rest = args[1:]
             repo = "."
@@ -254,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
 
             for r in all_rules():
                 click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
+            sys.exit(EXIT_OK)
+        if args and args[0] == "matrix":
+            matrix_cmd.main(args=args[1:], prog_name="qlint matrix", standalone_mode=False)
             sys.exit(EXIT_OK)
         if args and args[0] == "rule":
             from .rulebase import all_rules

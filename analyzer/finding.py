@@ -33,6 +33,9 @@ class Finding:
     suggestion: str | None = None  # exact lines to add, and where
     related: list[Related] = field(default_factory=list)
     confidence: str = "high"
+    # post-release fixes: which migrations between releases work, and the rescue (qlint matrix)
+    matrix: dict | None = None
+    matrix_text: str = ""  # the same, preformatted for text and mail
     # what identifies the finding besides rule and path: never a line number
     anchor: str = ""
 

@@ -39,6 +39,10 @@ def render(report) -> str:
                 out.append(f"  Fix{fn}:")
                 out.extend("    " + s for s in f.suggestion.splitlines())
                 out.append("")
+            if f.matrix_text:
+                out.append("  Migrations between releases, and the rescue:")
+                out.extend(("  " + s).rstrip() for s in f.matrix_text.splitlines())
+                out.append("")
             for r in f.related:
                 out.append(f"  {r.path}:{r.line}: {r.message}")
             if f.related:
