@@ -16,11 +16,57 @@ def vstr(v: tuple[int, int] | None) -> str:
     return f"{v[0]}.{v[1]}" if v else "?"
 
 
-def machine_types(v: tuple[int, int] | None) -> str:
+def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, family: str = "hw",
+                  array: str | None = None) -> str:
+    """The machine types that compat array ``array`` (default: the current ``{family}_compat_X_Y``) reaches.
+
+    With a tree index they are named from the boards' own machine type definitions: the
+    newest machine type of each board that gets the array.  Without one, or when no board
+    of the tree can be read, the wording is generic.
+    """
     if v is None:
         return "existing versioned machine types"
     s = vstr(v)
-    return f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
+    generic = f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
+    if index is None:
+        return generic
+    names, more = _reached_names(index, v, family, array)
+    if not names:
+        return generic
+    if len(names) == 1 and not more:
+        return f"machine types {s} and older ({names[0]} and older)"
+    return f"machine types {s} and older ({', '.join(names)}{', ...' if more else ''} and the older ones of each board)"
+
+
+def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str | None) -> tuple[list[str], bool]:
+    """(newest machine type of each board reached, whether boards qlint cannot read add the array too)."""
+    from . import machines
+
+    mm = machines.analyze(index)
+    arr = array or compat_array_name(index, v, family)[0]
+    reached = mm.reached_by(arr)
+    if not reached and array is None:
+        # an old tree's macro or a new array's spelling: whichever of the tree's machine types add
+        for alt in (f"{family}_compat_{v[0]}_{v[1]}", f"{family.upper()}_COMPAT_{v[0]}_{v[1]}"):
+            if mm.reached_by(alt):
+                arr, reached = alt, mm.reached_by(alt)
+                break
+    if not reached:
+        # not added anywhere yet (the window after a release): the array goes to the v machine
+        # types of the boards that add this family's arrays
+        fam = _array_family(arr)
+        boards = {(t.board, t.path) for t in mm.types if any(_array_family(a) == fam for a in t.arrays)}
+        reached = [t for t in mm.types if t.version == v and (t.board, t.path) in boards]
+    names: list[str] = []
+    for t in machines.newest_per_board([t for t in reached if t not in mm.derived]):
+        if t.name not in names:
+            names.append(t.name)
+    return names, bool(mm.unresolved_with(arr))
+
+
+def _array_family(name: str) -> str | None:
+    m = re.match(r"(\w+?)_compat_\d+_\d+$", name, re.I)
+    return m.group(1).lower() if m else None
 
 
 def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str = "hw") -> tuple[str, str]:
@@ -28,6 +74,8 @@ def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str =
     if v is None:
         return f"{family}_compat_X_Y", "hw/core/machine.c"
     arrays = [a for a in index.arrays_of_version(v) if a.family == family]
+    # hw_compat_4_0 before hw_compat_4_0_1 (a stable point release's array of the same version)
+    arrays.sort(key=lambda a: not a.name.lower().endswith(f"_compat_{v[0]}_{v[1]}"))
     if arrays:
         return arrays[0].name, arrays[0].path
     # the array does not exist yet (the window after a release); say where it goes

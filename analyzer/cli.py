@@ -13,7 +13,7 @@ from . import reporters
 from .change import InputError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-SUBCOMMANDS = ("demo", "rules", "rule", "matrix")
+SUBCOMMANDS = ("demo", "rules", "rule", "matrix", "machines")
 
 
 def _fail(msg: str) -> None:
@@ -47,7 +47,8 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
 
     Other commands: `qlint demo` reviews a bundled example; `qlint rules`
     lists the rules; `qlint rule NAME` prints one rule's documentation;
-    `qlint matrix PROPERTY` tells which migrations between releases work.
+    `qlint matrix PROPERTY` tells which migrations between releases work;
+    `qlint machines [REV]` lists the machine types each compat array reaches.
 
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
@@ -231,6 +232,45 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
     return EXIT_OK
 
 
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.option("--format", "fmt", default="text", help="Output format: text or json.")
+@click.argument("rev", required=False, default="HEAD")
+def machines_cmd(repo: str, fmt: str, rev: str) -> None:
+    """List, for each compat array of the tree at REV (default HEAD), the machine types it reaches."""
+    import json
+
+    from .gitsrc import snapshot_at
+    from .index import TreeIndex
+    from .machines import listing
+
+    if fmt not in ("text", "json"):
+        _fail(f"unknown format {fmt!r} (choose from text, json)")
+    if not os.path.isdir(repo):
+        _fail(f"no such directory: {repo}")
+    snap, commit = snapshot_at(repo, rev)
+    data = listing(TreeIndex(snap))
+    if fmt == "json":
+        click.echo(json.dumps({"version": 1, "commit": commit, **data}, indent=2))
+        sys.exit(EXIT_OK)
+    by_name = {t["name"] + "\0" + t["path"]: t for t in data["machine_types"]}
+    for arr in data["arrays"]:
+        where = f" ({arr['path']})" if arr["path"] else ""
+        click.echo(f"{arr['name']}{where}")
+        groups: dict[tuple[str, str], list[str]] = {}
+        for ref in arr["machine_types"]:
+            t = by_name[ref["name"] + "\0" + ref["path"]]
+            groups.setdefault((t["board"], t["path"]), []).append(t["name"])
+        if not groups:
+            click.echo("    no machine type")
+        for (board, path), names in groups.items():
+            span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
+            click.echo(f"    {span:50} {path}")
+    for u in data["unresolved"]:
+        click.echo(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+    sys.exit(EXIT_OK)
+
+
 def _tested_examples(rule: str) -> str:
     """The rule's example series (each one a test case): what fires, what stays silent."""
     from .fixture_repo import fixtures_root
@@ -289,6 +329,9 @@ def main(argv: list[str] | None = None) -> None:
                     click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
                     sys.exit(EXIT_OK)
             _fail(f"no rule named {args[1]!r} (see `qlint rules`)")
+        if args and args[0] == "machines":
+            machines_cmd.main(args=args[1:], prog_name="qlint machines", standalone_mode=False)
+            sys.exit(EXIT_OK)
         review_cmd.main(args=args, prog_name="qlint", standalone_mode=False)
     except InputError as exc:
         _fail(str(exc))

@@ -236,6 +236,15 @@ class ReleaseFinder:
         return found
 
 
+def snapshot_at(repo_path: str, rev: str) -> tuple[Snapshot, str]:
+    """(the tree of commit ``rev``, its full id), read-only; a bare repository works too."""
+    repo = open_repo(repo_path)
+    if ".." in rev:
+        raise InputError(f"give one revision, not a range: {rev}")
+    c = _resolve(repo, rev)
+    return GitSnapshot(repo, c.tree, str(c.id)), str(c.id)
+
+
 def point_releases(repo: pygit2.Repository, tip: pygit2.Commit):
     """A lazy list of the stable point releases the repository has (for Series.point_releases)."""
     cache: list = []

@@ -76,7 +76,7 @@ class PropertyDefaultChanged(Rule):
                         f"restores {pc.old.default} for {', '.join(uncovered)}",
                 path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
                 details=(
-                    f"VMs of {advice.machine_types(v)} using {', '.join(uncovered)} would get \"{name}\"="
+                    f"VMs of {advice.machine_types(v, review.new_index)} using {', '.join(uncovered)} would get \"{name}\"="
                     f"{pc.new.default} on this tree where QEMU {advice.vstr(v)} gives them {pc.old.default}: the "
                     f"device changes under the guest and migration between the two fails or misbehaves. Keep the "
                     f"old value for old machine types with an entry in {arr}[]."

@@ -71,7 +71,7 @@ class VmstateVersionBump(Rule):
                         + f"QEMU {advice.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
                         f"migrate from this tree back to {advice.vstr(v)}, whatever its machine type. "
                         f"A subsection whose .needed reads a property that the current compat array switches off "
-                        f"keeps backward migration for {advice.machine_types(v)}."
+                        f"keeps backward migration for {advice.machine_types(v, review.new_index)}."
                     ),
                     quoted=review.quote(vc.path, line, line),
                     suggestion="move the new fields into a subsection with a compat-property .needed "

@@ -6,7 +6,8 @@ import textwrap
 
 
 def _para(text: str, indent: str = "  ") -> list[str]:
-    return textwrap.wrap(text, width=78, initial_indent=indent, subsequent_indent=indent) or [indent]
+    return textwrap.wrap(text, width=78, initial_indent=indent, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [indent]
 
 
 def render(report) -> str:
