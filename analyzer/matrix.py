@@ -200,9 +200,18 @@ def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
     return Subject(
         name=name, prop=prop, driver=driver, default=default, old_value=old,
             entries=sorted({a.name for a, e in entries if _entry_applies(idx, driver, e)}),
-        statements=beh.guarded_behaviour(idx, prop),
+        statements=_own_behaviour(idx, prop, defs),
         driver_text=driver or next((e.driver for _a, e in entries if e.driver_is_macro), None),
     )
+
+
+def _own_behaviour(idx: TreeIndex, prop: PropertyDef, defs: list[PropertyDef]) -> list:
+    """The code only this property guards.  When other devices define the same property on the same
+    field (every virtio-pci device has "vectors"), the code testing that field is shared and says
+    nothing about this device's releases: no evidence then."""
+    if not prop.bit and any(d.array != prop.array and d.field == prop.field for d in defs):
+        return []
+    return beh.guarded_behaviour(idx, prop)
 
 
 # -- values -----------------------------------------------------------------------
