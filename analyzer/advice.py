@@ -65,6 +65,9 @@ def register_slug(writes: list[ConfigWrite]) -> str:
         if idents:
             return max(idents, key=len).lower().replace("_", "-")
         if w.target == "cap":
+            cap_id = re.search(r"\bPCI_(?:EXT_)?CAP_ID_([A-Z0-9_]+)", w.value)
+            if cap_id:
+                return cap_id.group(1).lower().replace("_", "-") + "-cap"
             return re.sub(r"_init$", "", w.offset.split("+")[0]).replace("_", "-")
     return "new-behaviour"
 
@@ -107,38 +110,57 @@ def owner_types(index: TreeIndex, prop: PropertyDef) -> list[str]:
 
 def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version) -> str:
     """The property, guard and compat entry that would keep old machine types as they were."""
+    plan = property_plan(index, model, writes, version)
+    return property_text(plan, writes[0].function, guard_var(index, model, writes, plan), index, version)
+
+
+def _device_types(model: FileModel, fn: str):
+    """TypeInfos of ``model`` whose class_init installs ``fn`` (directly or through helpers it calls)."""
+    out = []
+    for t in model.typeinfos:
+        seen, stack = set(), [t.class_init] if t.class_init else []
+        while stack:
+            cur = stack.pop()
+            if cur in seen or cur not in model.functions:
+                continue
+            seen.add(cur)
+            f = model.functions[cur]
+            stack.extend(f.calls | f.assigned_fns)
+        if fn in seen:
+            out.append(t)
+    return out
+
+
+def property_plan(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version):
+    """Names of the property that would guard ``writes``: a cap_present bit or a bool of the device."""
+    from .fixplan import PropertyPlan
+
     slug = register_slug(writes)
     prop_name = "x-" + slug
     w0 = writes[0]
     arr_name, arr_path = compat_array_name(index, version)
-    lines: list[str] = []
+    exists = array_exists(index, version)
     if "PCIDevice" in w0.base_type or w0.base_type == "":
         bit_props = [p for p in index.props_by_field("cap_present") if p.bit]
         mask = "QEMU_" + slug.upper().replace("-", "_")
         bitnr = mask + "_BITNR"
-        if bit_props:
+        holders = {p.array for p in bit_props}
+        # code of one device (its realize, reached from its own class_init) gets a property of that
+        # device; code shared by every PCI device (the core, capability helpers) a cap_present bit
+        own = [t for t in _device_types(model, w0.function)
+               if not any(a in holders for a in _arrays_from(model, t.class_init))]
+        if bit_props and not own:
             holder = bit_props[0]
             nums = [n for n in (index.number(p.bit) for p in bit_props if p.bit) if n is not None]
-            nxt = (max(nums) + 1) if nums else "N"
-            hdr = next(iter(index.grep(("#define " + holder.bit).encode())), "the header defining the cap_present bits")
+            nxt = (max(nums) + 1) if nums else None
+            hdr = next(iter(index.grep(("#define " + holder.bit).encode())), None)
             pm = index.model(holder.path)
             driver = driver_for_array(pm, holder.array) if pm is not None else None
-            var = w0.base_var or "dev"
-            lines += [
-                f"1. {hdr}, in the enum of cap_present bits:",
-                f"       #define {bitnr} {nxt}",
-                f"       {mask} = (1 << {bitnr}),",
-                f"2. {holder.path}, {holder.array}[]:",
-                f'       DEFINE_PROP_BIT("{prop_name}", {holder.struct}, cap_present,',
-                f"                       {bitnr}, true),",
-                f"3. {w0.function}(): put the new writes under the property:",
-                f"       if ({var}->cap_present & {mask}) {{",
-                "           ...",
-                "       }",
-                f"4. {arr_path}, {arr_name}[]:",
-                f'       {{ {driver or "TYPE_PCI_DEVICE"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
-            ]
-            return "\n".join(lines)
+            return PropertyPlan(prop=prop_name, kind="bit", struct=holder.struct, array=holder.array,
+                                array_path=holder.path,
+                                driver=driver_spelling(index, driver or "TYPE_PCI_DEVICE", arr_path),
+                                compat_array=arr_name, compat_path=arr_path, compat_exists=exists,
+                                header=hdr, bitnr=bitnr, mask=mask, number=nxt)
     # a device-specific change: a bool on the device's own state
     field = slug.replace("-", "_")
     drv, arr, struct = None, None, None
@@ -150,18 +172,85 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
                 break
         if arr:
             break
-    lines += [
-        f"1. {model.path}: a field in the device state:  bool {field};",
-        f"2. {model.path}, {arr or 'the device property array'}[]:",
-        f'       DEFINE_PROP_BOOL("{prop_name}", {struct or "DeviceState"}, {field}, true),',
-        f"3. {w0.function}(): put the new behaviour under the property:",
-        f"       if (s->{field}) {{",
-        "           ...",
-        "       }",
-        f"4. {arr_path}, {arr_name}[]:",
-        f'       {{ {drv or "TYPE_...(the device)"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
-    ]
-    return "\n".join(lines)
+    return PropertyPlan(prop=prop_name, kind="bool", struct=struct or "DeviceState", array=arr,
+                        array_path=model.path if arr else None,
+                        driver=driver_spelling(index, drv, arr_path) if drv else None,
+                        compat_array=arr_name, compat_path=arr_path, compat_exists=exists, field=field)
+
+
+def guard_var(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], plan) -> str:
+    """The variable of ``plan.struct``'s type that the guard reads in the writes' function."""
+    if plan.kind == "bit":
+        return writes[0].base_var or "dev"
+    return state_var(index.read(model.path), model, writes[0].function, plan.struct) or "s"
+
+
+def state_var(data: bytes | None, model: FileModel, function: str, struct: str) -> str | None:
+    """A pointer to ``struct`` that ``function`` declares or takes (``AcmeState *s = ACME(dev);``)."""
+    fn = model.functions.get(function)
+    if data is None or fn is None:
+        return None
+    lines = data.decode("utf-8", "replace").splitlines()[fn.line - 1:fn.end_line]
+    m = re.search(r"\b" + re.escape(struct) + r"\s*\*\s*(\w+)\s*[=,;)]", "\n".join(lines))
+    return m.group(1) if m else None
+
+
+def driver_spelling(index: TreeIndex, driver: str, compat_path: str) -> str:
+    """``driver`` (a TYPE_ macro or a quoted name) as the compat array's file can spell it.
+
+    A macro that the file neither uses nor gets from a header it includes would not
+    compile there: the type's name, quoted, always does.
+    """
+    if driver.startswith('"') or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", driver):
+        return driver
+    text = (index.read(compat_path) or b"").decode("utf-8", "replace")
+    if re.search(r"\b" + re.escape(driver) + r"\b", text):
+        return driver
+    includes = set(re.findall(r'#\s*include\s+"([^"]+)"', text))
+    for p in index.grep(("define " + driver).encode()):
+        if p == compat_path or p.removeprefix("include/") in includes:
+            return driver
+    name = index.type_macros().get(driver)
+    return f'"{name}"' if name else driver
+
+
+def property_text(plan, function: str, var: str, index: TreeIndex, version, kind: str = "added") -> str:
+    """The advice text of a property plan (what ``--fix`` writes, in words)."""
+    hint = create_array_hint(index, version)
+    cond = plan.condition(var)
+    if kind == "removed":
+        guard = [f"3. {function}(): keep the removed writes for old machine types:",
+                 f"       if (!({cond})) {{", "           <the removed writes>", "       }"]
+    elif kind == "changed":
+        guard = [f"3. {function}(): the new value under the property, the old one otherwise:",
+                 f"       if ({cond}) {{", "           <the new write>", "       } else {",
+                 "           <the old write>", "       }"]
+    elif plan.kind == "bit":
+        guard = [f"3. {function}(): put the new writes under the property:",
+                 f"       if ({cond}) {{", "           ...", "       }"]
+    else:
+        guard = [f"3. {function}(): put the new behaviour under the property:",
+                 f"       if ({cond}) {{", "           ...", "       }"]
+    if plan.kind == "bit":
+        return "\n".join([
+            f"1. {plan.header or 'the header defining the cap_present bits'}, in the enum of cap_present bits:",
+            f"       #define {plan.bitnr} {plan.number if plan.number is not None else 'N'}",
+            f"       {plan.mask} = (1 << {plan.bitnr}),",
+            f"2. {plan.array_path}, {plan.array}[]:",
+            f'       DEFINE_PROP_BIT("{plan.prop}", {plan.struct}, cap_present,',
+            f"                       {plan.bitnr}, true),",
+            *guard,
+            f"4. {plan.compat_path}, {plan.compat_array}[]:",
+            "       " + plan.entry() + hint,
+        ])
+    return "\n".join([
+        f"1. {plan.struct}: a field in the device state:  bool {plan.field};",
+        f"2. {plan.array_path or ''}{', ' if plan.array_path else ''}{plan.array or 'the device property array'}[]:",
+        f'       DEFINE_PROP_BOOL("{plan.prop}", {plan.struct}, {plan.field}, true),',
+        *guard,
+        f"4. {plan.compat_path}, {plan.compat_array}[]:",
+        "       " + plan.entry() + hint,
+    ])
 
 
 def _arrays_from(model: FileModel, root: str) -> set[str]:

@@ -22,13 +22,26 @@ def _fail(msg: str) -> None:
 
 
 def _emit(report, fmt: str) -> int:
+    if fmt == "patch":
+        _make_fixes(report)
     click.echo(reporters.get(fmt).render(report), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _make_fixes(report) -> None:
+    """Compute the fixes once; say on stderr which findings have none (stdout stays a patch)."""
+    from .fixgen import generate
+
+    report.fixes = generate(report)
+    for f, why in report.fixes.skipped:
+        click.echo(f"qlint: no automatic fix for {f.rule} at {f.path}:{f.line} ({why})", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.option("--fix", "fix", is_flag=True,
+              help="Print a patch (for git apply) that adds the fixes qlint can write; same as --format patch.")
 @click.option("--staged", is_flag=True, help="Review the index against HEAD (for a pre-commit hook).")
 @click.option("--patch", "patch_file", metavar="FILE|-",
               help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
@@ -38,7 +51,7 @@ def _emit(report, fmt: str) -> int:
 @click.option("--write-baseline", "write_baseline_file", metavar="FILE",
               help="Record the findings of this run as a baseline.")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
+def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
                baseline_file: str | None, write_baseline_file: str | None, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
@@ -55,6 +68,10 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
 
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
+    if fix:
+        if fmt not in ("text", "patch"):
+            _fail(f"--fix prints a patch; it cannot be combined with --format {fmt}")
+        fmt = "patch"
     if len(revs) > 1 or (staged and revs) or (patch_file and (revs or staged)):
         _fail("give one revision, one range A..B, --staged, or --patch FILE")
     if not os.path.isdir(repo):

@@ -35,6 +35,8 @@ class Finding:
     confidence: str = "high"
     # what identifies the finding besides rule and path: never a line number
     anchor: str = ""
+    # what --fix adds (a plan from analyzer.fixplan), or None when qlint cannot write the fix
+    fix: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -44,7 +46,12 @@ class Finding:
         return h.hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        fix, self.fix = self.fix, None  # plans are --fix's input, not part of the JSON schema
+        try:
+            d = asdict(self)
+        finally:
+            self.fix = fix
         d.pop("anchor")
+        d.pop("fix")
         d["fingerprint"] = self.fingerprint
         return d

@@ -1,0 +1,124 @@
+"""``qlint --fix``: the patch applies with git apply, and the fixed series no longer breaks.
+
+For every invalid example of the rules that write fixes, the example series
+is built, ``qlint --fix`` is run on it (as a user would, in a subprocess), the
+patch is checked and applied with git in the temporary repository and
+committed, and qlint runs again:
+
+- on the fix commit alone (the fix sent as a follow-up patch): the finding
+  does not come back;
+- on the series with the fix folded into its last patch (``git commit
+  --amend``, what the author of the series does): the finding is gone and no
+  other error appears.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlint.analyzer.engine import review
+from qlint.analyzer.fixture_repo import build, case_patches
+from qlint.analyzer.gitsrc import review_range
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE = os.environ.get("QLINT_UPDATE_GOLDEN") == "1"
+FIX_RULES = ("pci-config-unguarded", "vmstate-field-added", "vmstate-field-removed",
+             "vmstate-subsection-unguarded", "vmstate-version-bump")
+CASES = sorted(p for r in FIX_RULES for p in (FIXTURES / "examples" / r / "invalid").glob("*") if p.is_dir())
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": "/nonexistent"}
+
+
+def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
+    r = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True, env=_ENV)
+    assert r.returncode == 0, f"git {' '.join(args)} failed: {r.stderr}"
+    return r.stdout
+
+
+def _qlint(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", *args], capture_output=True, text=True)
+
+
+def _keys(report, severities=("error", "warning")) -> set[tuple[str, str, str]]:
+    return {(f.rule, f.path, f.function or "-") for f in report.findings if f.severity in severities}
+
+
+def _expected(case: Path) -> set[tuple[str, str, str]]:
+    out = set()
+    for line in (case / "expect").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] != "silent":
+            out.add((parts[0], parts[1], parts[2] if len(parts) > 2 else "-"))
+    return out
+
+
+def _build(case: Path, dest: Path) -> tuple[str, str]:
+    setup, patches = case_patches(case)
+    _, _, ids = build(FIXTURES / "tree", setup + patches, dest)
+    start = ids[len(setup) - 1] if setup else f"{ids[0]}~1"
+    return start, ids[-1]
+
+
+def _apply(repo: Path, patch: str) -> None:
+    _git(repo, "apply", "--check", "-", stdin=patch)
+    _git(repo, "apply", "--index", "-", stdin=patch)
+    _git(repo, "commit", "-q", "-m", "qlint --fix")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c.relative_to(FIXTURES / "examples")) for c in CASES])
+def test_fix_applies_and_silences(case: Path, tmp_path: Path):
+    repo = tmp_path / "repo"
+    start, tip = _build(case, repo)
+    spec = f"{start}..{tip}"
+    before = review(review_range(str(repo), spec))
+    want = _expected(case)
+    assert want <= _keys(before), "the example must fire before the fix"
+
+    r = _qlint("-C", str(repo), "--fix", spec)
+    assert r.returncode == 1, r.stderr  # the findings are still there: exit status as usual
+    assert r.stdout.startswith("diff --git "), f"no patch; stderr: {r.stderr}"
+    for key in want:
+        assert f"no automatic fix for {key[0]} at {key[1]}:" not in r.stderr, r.stderr
+    _apply(repo, r.stdout)
+
+    # the fix as a follow-up commit: the finding does not come back in it
+    after_commit = review(review_range(str(repo), "HEAD~1..HEAD"))
+    assert not (want & _keys(after_commit)), [f.message for f in after_commit.findings]
+
+    # the fix folded into the series' last patch: the finding is gone, nothing new breaks
+    _git(repo, "reset", "-q", "--soft", "HEAD~2")
+    _git(repo, "commit", "-q", "-m", "last patch with the fix folded in")
+    folded = review(review_range(str(repo), f"{start}..HEAD"))
+    left = _keys(folded)
+    assert not (want & left), [f.message for f in folded.findings if f.severity != "note"]
+    new_errors = _keys(folded, ("error",)) - _keys(before, ("error",))
+    assert not new_errors, [f.message for f in folded.findings if f.severity == "error"]
+
+
+def test_fix_is_deterministic_and_git_apply_clean(tmp_path: Path):
+    """Running --fix twice gives the same bytes; the patch has a/ b/ paths and no trailing garbage."""
+    case = FIXTURES / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded"
+    repo = tmp_path / "repo"
+    start, tip = _build(case, repo)
+    a = _qlint("-C", str(repo), "--fix", f"{start}..{tip}")
+    b = _qlint("-C", str(repo), "--format", "patch", f"{start}..{tip}")
+    assert a.stdout == b.stdout and a.stdout
+    assert all(ln.startswith(("diff --git a/", "--- a/", "+++ b/", "@@ ", " ", "+", "-"))
+               for ln in a.stdout.splitlines()), a.stdout
+    assert _git(repo, "status", "--porcelain") == ""  # qlint wrote nothing
+
+
+def test_fix_refuses_other_formats(tmp_path: Path):
+    r = _qlint("-C", str(tmp_path), "--fix", "--format", "json")
+    assert r.returncode == 2 and "--fix" in r.stderr and "Traceback" not in r.stderr
