@@ -277,3 +277,75 @@ def device_of_vmsd(model: FileModel, var: str) -> tuple[str | None, str | None]:
             arrays = sorted(_arrays_from(model, t.class_init))
             return _type_ref(t), (arrays[0] if arrays else None)
     return None, None
+
+
+def vmstate_plan(index: TreeIndex, model: FileModel | None, top_var: str, struct: str, slug: str, version):
+    """The bool property a .needed function reads: on the device whose dc->vmsd is ``top_var``.
+
+    None when qlint cannot name the device, its property array, or when the
+    description's state is not the device's (the .needed opaque could not reach it).
+    """
+    from .fixplan import PropertyPlan
+
+    if model is None:
+        return None
+    driver, props = device_of_vmsd(model, top_var)
+    if driver is None or props is None:
+        return None
+    arr_struct = next((p.struct for p in model.props if p.array == props), None)
+    if arr_struct is not None and arr_struct != struct:
+        return None
+    arr_name, arr_path = compat_array_name(index, version)
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", slug).strip("_").lower()
+    return PropertyPlan(prop="x-migrate-" + slug.replace("_", "-"), kind="bool", struct=struct, array=props,
+                        array_path=model.path, driver=driver_spelling(index, driver, arr_path),
+                        compat_array=arr_name, compat_path=arr_path, compat_exists=array_exists(index, version),
+                        field="migrate_" + slug)
+
+
+def subsection_text(fix, index: TreeIndex, version) -> str:
+    """The advice text of a SubsectionFix: the same names ``--fix`` writes."""
+    p = fix.plan
+    lines = [
+        f"1. {p.struct}: a field in the device state:  bool {p.field};",
+        f"2. {p.array_path}, {p.array}[]:",
+        f'       DEFINE_PROP_BOOL("{p.prop}", {p.struct}, {p.field}, true),',
+        f"3. static bool {fix.needed_fn}(void *opaque)",
+        "   {",
+        f"       {p.struct} *s = opaque;",
+        f"       return s->{p.field};",
+        "   }",
+    ]
+    n = 4
+    if fix.needed_of:
+        lines.append(f"   and .needed = {fix.needed_fn}, in {fix.needed_of}")
+    else:
+        lines += [f"{n}. a subsection \"{fix.sub_name}\" ({fix.sub_var}) with .needed = {fix.needed_fn} holding"]
+        lines += [f"       {c}," for c in fix.carry]
+        lines += [f"   listed in {fix.parent_var}.subsections"]
+        n += 1
+        for var, text, _ in fix.moves:
+            lines.append(f"{n}. {var}: drop {text} from .fields (the subsection carries it)")
+            n += 1
+        for var, v, mv in fix.versions:
+            lines.append(f"{n}. {var}: keep .version_id = {v}" + (f", .minimum_version_id = {mv}" if mv else ""))
+            n += 1
+    lines += [f"{n}. {p.compat_path}, {p.compat_array}[]:", "       " + p.entry() + create_array_hint(index, version)]
+    return "\n".join(lines)
+
+
+def macro_field(index: TreeIndex, f) -> tuple[str, int, str] | None:
+    """(macro, position, path) of a field that a VMSTATE_* macro of the tree expands to (one level)."""
+    m = re.match(r"\s*(\w+)\s*\(", f.text)
+    if m is None:
+        return None
+    vm = index.vmstate_macro(m.group(1))
+    call_args = re.findall(r"[^,()\s][^,()]*", f.text[m.end():].rsplit(")", 1)[0])
+    if vm is None or len(call_args) != len(vm.params):
+        return None
+    subst = dict(zip(vm.params, (a.strip() for a in call_args)))
+    for k, (macro, args) in enumerate(vm.fields):
+        expanded = tuple(re.sub(r"\b\w+\b", lambda w: subst.get(w.group(0), w.group(0)), a) for a in args)
+        if macro == f.macro and expanded == tuple(f.args):
+            return vm.name, k, vm.path
+    return None

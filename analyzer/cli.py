@@ -175,6 +175,11 @@ def demo(fmt: str = "text") -> int:
 
     root = fixtures_root()
     patches = sorted((root / "demo").glob("*.patch"))
+    if fmt == "patch":
+        # the series without its last patch (the hand-written fix): what qlint writes in its place
+        patches = patches[:-1]
+        click.echo("qlint demo --fix: the demo series without patch 4 (the hand-written fix); the patch\n"
+                   "below is what qlint writes instead.  Compare with fixtures/demo/0004-*.patch.", err=True)
     with tempfile.TemporaryDirectory(prefix="qlint-demo-") as tmp:
         _, base, ids = build(root / "tree", patches, Path(tmp) / "qemu")
         if fmt == "text":
@@ -185,6 +190,8 @@ def demo(fmt: str = "text") -> int:
             )
         series = review_range(str(Path(tmp) / "qemu"), f"{base}..{ids[-1]}")
         report = review(series)
+        if fmt == "patch":
+            _make_fixes(report)
         click.echo(reporters.get(fmt).render(report), nl=False)
     # the demo succeeds when it shows the break and accepts the fix
     return EXIT_OK
@@ -212,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
-            fmt = "text"
+            fmt = "patch" if "--fix" in args[1:] else "text"
             if "--format" in args[1:]:
                 i = args.index("--format")
                 fmt = args[i + 1] if i + 1 < len(args) else "text"

@@ -15,7 +15,7 @@ import difflib
 import re
 
 from . import cparse
-from .fixplan import FixSet, GuardFix, PropertyPlan, SubsectionFix, UnusedFix
+from .fixplan import FixSet, GuardFix, PropertyPlan, SubsectionFix, UnusedFix, WidenFix
 from .index import TreeIndex
 
 FIXABLE_SEVERITIES = ("error", "warning")
@@ -402,9 +402,223 @@ def _insertion_point(ctx: Context, finding, fix: GuardFix) -> int:
     return at + 1
 
 
+# -- VMState ----------------------------------------------------------------------------------
+
+
+def _desc(ctx: Context, path: str, var: str):
+    m = ctx.index.model(path)
+    d = next((d for d in (m.vmstates if m else []) if d.var == var), None)
+    if d is None:
+        raise Unfixable(f"qlint cannot find {var} at the tip")
+    return m, d
+
+
+def _field_line(ctx: Context, finding, path: str, desc, text: str, line: int | None) -> tuple[int, int]:
+    """Lines of a field (``VMSTATE_X(...)`` as written, one per line) of ``desc`` in the tip's file."""
+    ls = ctx.ws.lines(path)
+    n = text.count("\n")
+    cands = []
+    if line is not None:
+        t = ctx.to_tip(finding, path)(line)
+        if t is not None:
+            cands.append(t)
+    first = text.splitlines()[0].strip()
+    cands += [i for i in range(desc.line, desc.end_line + 1) if ls[i - 1].strip().startswith(first)]
+    for t in cands:
+        if desc.line <= t <= desc.end_line and "".join(x.strip() for x in ls[t - 1:t + n]).rstrip(",") == \
+                "".join(x.strip() for x in text.splitlines()):
+            return t, t + n
+    raise Unfixable(f"{text.splitlines()[0]} is not a line of its own in {desc.var} at the tip")
+
+
+def _fields_cast(ls: list[str], desc) -> str:
+    for ln in ls[desc.line - 1:desc.end_line]:
+        m = re.search(r"\.fields\s*=\s*(\([^)]*\))", ln)
+        if m:
+            return m.group(1)
+    return "(const VMStateField[])"
+
+
+def _subsection_fix(ctx: Context, finding, fix: SubsectionFix) -> list:
+    ws = ctx.ws
+    path = fix.path
+    ls = ws.lines(path)
+    m, parent = _desc(ctx, path, fix.parent_var)
+    edits: list = []
+    for var, text, line in fix.moves:
+        _, d = _desc(ctx, path, var)
+        a, b = _field_line(ctx, finding, path, d, text, line)
+        edits.append((path, a, b, []))
+    for var, version, minimum in fix.versions:
+        _, d = _desc(ctx, path, var)
+        for key, value in (("version_id", version), ("minimum_version_id", minimum)):
+            if value is None:
+                continue
+            rx = re.compile(r"^(\s*\." + key + r"\s*=\s*)([^,]+)(,?.*)$")
+            hit = next((i for i in range(d.line, d.end_line + 1) if rx.match(ls[i - 1].rstrip("\n"))), None)
+            if hit is None:
+                raise Unfixable(f"{var} has no .{key} line")
+            mm = rx.match(ls[hit - 1].rstrip("\n"))
+            if mm.group(2).strip() != value:
+                edits.append((path, hit, hit, [mm.group(1) + value + mm.group(3) + "\n"]))
+    if fix.macro_drop is not None:
+        edits += _macro_drop(ctx, fix.macro_drop)
+    if not fix.carry and not fix.needed_of:
+        return edits  # a version bump with no new field: the old versions are the whole fix
+    p = fix.plan
+    ind = _indent(ls[parent.line]) or "    "
+    needed = [f"static bool {fix.needed_fn}(void *opaque)\n", "{\n", f"{ind}{fix.struct} *s = opaque;\n", "\n"]
+    if fix.needed_of:
+        _, sub = _desc(ctx, path, fix.needed_of)
+        old = sub.needed
+        ret = f"s->{p.field}"
+        if old and old != "NULL":
+            found = ctx.index.function_anywhere(old, prefer=path)
+            if found is None or not found[1].always_true:
+                ret += f" && {old}(opaque)"
+        needed += [f"{ind}return {ret};\n", "}\n", "\n"]
+        edits.append((path, sub.line, sub.line - 1, needed))
+        rx = re.compile(r"^(\s*\.needed\s*=\s*)([^,]+)(,?.*)$")
+        hit = next((i for i in range(sub.line, sub.end_line + 1) if rx.match(ls[i - 1].rstrip("\n"))), None)
+        if hit is not None:
+            mm = rx.match(ls[hit - 1].rstrip("\n"))
+            edits.append((path, hit, hit, [mm.group(1) + fix.needed_fn + mm.group(3) + "\n"]))
+        else:
+            after = next((i for key in ("minimum_version_id", "version_id", "name")
+                          for i in range(sub.line, sub.end_line + 1)
+                          if re.match(r"\s*\." + key + r"\s*=", ls[i - 1])), None)
+            if after is None:
+                raise Unfixable(f"qlint cannot tell where {sub.var}'s .needed goes")
+            edits.append((path, after + 1, after, [f"{_indent(ls[after - 1])}.needed = {fix.needed_fn},\n"]))
+    else:
+        needed += [f"{ind}return s->{p.field};\n", "}\n", "\n"]
+        body = needed + [
+            f"static const VMStateDescription {fix.sub_var} = {{\n",
+            f'{ind}.name = "{fix.sub_name}",\n',
+            f"{ind}.version_id = 1,\n",
+            f"{ind}.minimum_version_id = 1,\n",
+            f"{ind}.needed = {fix.needed_fn},\n",
+            f"{ind}.fields = {_fields_cast(ls, parent)} {{\n",
+            *[f"{ind}{ind}{c},\n" for c in fix.carry],
+            f"{ind}{ind}VMSTATE_END_OF_LIST()\n",
+            f"{ind}}}\n",
+            "};\n",
+            "\n",
+        ]
+        edits.append((path, parent.line, parent.line - 1, body))
+        edits += _list_subsection(ls, path, parent, fix.sub_var, ind)
+    _declare(ctx, p, edits)
+    return edits
+
+
+def _list_subsection(ls: list[str], path: str, parent, sub_var: str, ind: str) -> list:
+    """``&sub_var`` in the parent's .subsections (which is created when there is none)."""
+    rng = range(parent.line, parent.end_line + 1)
+    start = next((i for i in rng if re.match(r"\s*\.subsections\s*=", ls[i - 1])), None)
+    if start is not None:
+        null = next((i for i in range(start, parent.end_line + 1) if re.match(r"\s*NULL\s*,?\s*$", ls[i - 1])), None)
+        if null is None:
+            raise Unfixable(f"{parent.var}.subsections has no NULL line")
+        return [(path, null, null - 1, [f"{_indent(ls[null - 1])}&{sub_var},\n"])]
+    end = next((i for i in rng if "VMSTATE_END_OF_LIST" in ls[i - 1]), None)
+    if end is None or end + 1 > parent.end_line or not re.match(r"\s*}\s*,?\s*$", ls[end]):
+        raise Unfixable(f"qlint cannot tell where {parent.var}'s .fields end")
+    close = end + 1
+    out = []
+    cast = "(const VMStateDescription * const [])" if "const VMStateField" in "".join(ls[parent.line - 1:end]) \
+        else "(const VMStateDescription *[])"
+    if not ls[close - 1].rstrip().endswith(","):
+        out.append((path, close, close, [ls[close - 1].rstrip("\n").rstrip() + ",\n"]))
+    out.append((path, close + 1, close, [f"{ind}.subsections = {cast} {{\n", f"{ind}{ind}&{sub_var},\n",
+                                         f"{ind}{ind}NULL\n", f"{ind}}},\n"]))
+    return out
+
+
+def _macro_drop(ctx: Context, drop: tuple[str, int, str]) -> list:
+    """Take field number ``k`` out of a ``#define VMSTATE_FOO(...)`` (the subsection carries it)."""
+    name, k, path = drop
+    ls = ctx.ws.lines(path)
+    start = next((i for i, ln in enumerate(ls) if re.match(r"\s*#\s*define\s+" + re.escape(name) + r"\(", ln)), None)
+    if start is None:
+        raise Unfixable(f"qlint cannot find #define {name}")
+    end = start
+    while ls[end].rstrip("\n").rstrip().endswith("\\") and end + 1 < len(ls):
+        end += 1
+    body = [ls[start].split(")", 1)[-1]] + ls[start + 1:end + 1]  # the parameters are not a field
+    calls = [start + j for j, ln in enumerate(body) if re.search(r"\bVMSTATE_\w+\s*\(", ln)]
+    if k >= len(calls) or (i := calls[k]) == start:
+        raise Unfixable(f"field {k + 1} of {name} is not a line of its own")
+    if len(calls) == 1:
+        raise Unfixable(f"{name} would be empty")
+    users = ctx.index.grep((name + "(").encode())
+    uses = sum("".join(ctx.ws.lines(u)).count(name + "(") for u in users) - 1
+    if uses != 1:
+        raise Unfixable(f"{name} is used by {uses} descriptions")
+    out = [(path, i + 1, i + 1, [])]
+    if i == calls[-1]:  # the last field: the one before it ends the macro now
+        prev = calls[-2]
+        text = re.sub(r",?\s*\\\s*$", "", ls[prev].rstrip("\n"))
+        out.append((path, prev + 1, prev + 1, [text + "\n"]))
+    return out
+
+
+def _widen_fix(ctx: Context, finding, fix: WidenFix) -> list:
+    path = fix.sub.path
+    ls = ctx.ws.lines(path)
+    _, d = _desc(ctx, path, fix.var)
+    a, b = _field_line(ctx, finding, path, d, fix.new_text, finding.line)
+    ind = _indent(ls[d.line]) or "    "
+    st, tmp = fix.sub.struct, fix.tmp_struct
+    fn = fix.tmp_var.removeprefix("vmstate_")
+    block = [
+        f"/* {fix.field} as {fix.old_ctype}: what machine types without {fix.sub.plan.prop} migrate */\n",
+        f"typedef struct {tmp} {{\n", f"{ind}{st} *parent;\n", f"{ind}{fix.old_ctype} {fix.field};\n", f"}} {tmp};\n",
+        "\n",
+        f"static int {fn}_pre_save(void *opaque)\n", "{\n", f"{ind}{tmp} *tmp = opaque;\n", "\n",
+        f"{ind}tmp->{fix.field} = tmp->parent->{fix.field};\n", f"{ind}return 0;\n", "}\n", "\n",
+        f"static int {fn}_post_load(void *opaque, int version_id)\n", "{\n", f"{ind}{tmp} *tmp = opaque;\n", "\n",
+        f"{ind}tmp->parent->{fix.field} = tmp->{fix.field};\n", f"{ind}return 0;\n", "}\n", "\n",
+        f"static const VMStateDescription {fix.tmp_var} = {{\n",
+        f'{ind}.name = "{fix.tmp_name}",\n',
+        f"{ind}.pre_save = {fn}_pre_save,\n",
+        f"{ind}.post_load = {fn}_post_load,\n",
+        f"{ind}.fields = {_fields_cast(ls, d)} {{\n",
+        f"{ind}{ind}VMSTATE_{_CTYPE_MACROS[fix.old_ctype]}({fix.field}, {tmp}),\n",
+        f"{ind}{ind}VMSTATE_END_OF_LIST()\n", f"{ind}}}\n", "};\n", "\n",
+    ]
+    edits = [(path, d.line, d.line - 1, block),
+             (path, a, b, [f"{_indent(ls[a - 1])}VMSTATE_WITH_TMP({st}, {tmp}, {fix.tmp_var}),\n"])]
+    return edits + _subsection_fix(ctx, finding, fix.sub)
+
+
+_CTYPE_MACROS = {"uint8_t": "UINT8", "int8_t": "INT8", "uint16_t": "UINT16", "int16_t": "INT16",
+                 "uint32_t": "UINT32", "int32_t": "INT32", "uint64_t": "UINT64", "int64_t": "INT64", "bool": "BOOL"}
+
+
+def _unused_fix(ctx: Context, finding, fixes: tuple) -> list:
+    edits: list = []
+    for fix in fixes:
+        if not isinstance(fix, UnusedFix):
+            raise Unfixable("qlint does not write this fix")
+        path = fix.path
+        ls = ctx.ws.lines(path)
+        _, d = _desc(ctx, path, fix.var)
+        if fix.after is not None:
+            a, b = _field_line(ctx, finding, path, d, fix.after, None)
+            at, ind = b + 1, _indent(ls[a - 1])
+        else:
+            at = next((i + 1 for i in range(d.line, d.end_line) if re.search(r"\.fields\s*=", ls[i - 1])), None)
+            if at is None:
+                raise Unfixable(f"qlint cannot find {d.var}'s .fields")
+            ind = _indent(ls[at - 1]) + "    "
+        edits.append((path, at, at - 1, [f"{ind}VMSTATE_UNUSED({fix.size}), /* was {fix.old_text} */\n"]))
+    return edits
+
+
 # -- the driver ---------------------------------------------------------------------------
 
-_BUILDERS = {GuardFix: _guard_fix}
+_BUILDERS = {GuardFix: _guard_fix, SubsectionFix: _subsection_fix, WidenFix: _widen_fix,
+             tuple: _unused_fix}
 
 
 def register(kind, builder) -> None:

@@ -85,6 +85,25 @@ class SubsectionFix:
 
 
 @dataclass(frozen=True)
+class WidenFix:
+    """vmstate-field-removed for a widened field: the old width stays on the wire, the rest in a subsection.
+
+    The main section sends the old width through VMSTATE_WITH_TMP (a temporary
+    of the old C type, copied in pre_save and back in post_load); the new,
+    wider field travels in ``sub`` for machine types whose property is on.
+    """
+
+    sub: SubsectionFix
+    var: str  # the description whose field widened
+    new_text: str  # the widened field as the patch writes it
+    field: str
+    old_ctype: str
+    tmp_struct: str
+    tmp_var: str
+    tmp_name: str
+
+
+@dataclass(frozen=True)
 class UnusedFix:
     """vmstate-field-removed: a VMSTATE_UNUSED(n) placeholder where the field was."""
 

@@ -61,6 +61,13 @@ def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> lis
     """Replace calls of VMSTATE_* macros defined in the tree by the fields they expand to."""
     out: list[VMField] = []
     for f in fields:
+        if f.macro == "VMSTATE_WITH_TMP" and len(f.args) == 3 and depth < _MAX_EXPANSION:
+            # the wire holds the temporary's description's fields, in place of this one
+            tmp = _find_desc(index, f.args[2].lstrip("&"))
+            if tmp is not None and tmp.fields:
+                out.extend(expand(tuple(VMField(x.macro, x.args, f.line, f.text) for x in tmp.fields),
+                                  index, depth + 1))
+                continue
         vm = index.vmstate_macro(f.macro) if depth < _MAX_EXPANSION and not _is_core(f.macro) else None
         if vm is None or len(vm.params) != len(f.args):
             out.append(f)
