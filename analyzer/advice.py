@@ -12,6 +12,9 @@ from .index import TreeIndex
 from .model import ConfigWrite, FileModel, PropertyDef
 
 
+BITNR_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+\w+_BITNR[ \t]+(\d+)[ \t]*$", re.M)
+
+
 def vstr(v: tuple[int, int] | None) -> str:
     return f"{v[0]}.{v[1]}" if v else "?"
 
@@ -152,8 +155,10 @@ def property_plan(index: TreeIndex, model: FileModel, writes: list[ConfigWrite],
         if bit_props and not own:
             holder = bit_props[0]
             nums = [n for n in (index.number(p.bit) for p in bit_props if p.bit) if n is not None]
-            nxt = (max(nums) + 1) if nums else None
             hdr = next(iter(index.grep(("#define " + holder.bit).encode())), None)
+            # every bit the header numbers is taken, whether a property backs it or not
+            nums += [int(n) for n in BITNR_RE.findall((index.read(hdr) or b"").decode("utf-8", "replace"))] if hdr else []
+            nxt = (max(nums) + 1) if nums else None
             pm = index.model(holder.path)
             driver = driver_for_array(pm, holder.array) if pm is not None else None
             return PropertyPlan(prop=prop_name, kind="bit", struct=holder.struct, array=holder.array,

@@ -223,7 +223,7 @@ def _declare_bit(ctx: Context, plan: PropertyPlan, edits: list) -> None:
         if not mm.group(3):  # the last enumerator had no comma
             edits.append((plan.header, mem_line, mem_line, [hl[mem_line - 1].rstrip("\n").rstrip() + ",\n"]))
         if nxt == mem_line:  # #defines inside the enum, each before its mask
-            edits.append((plan.header, mem_line + 1, mem_line, [mm.group(1) + define.lstrip(), member]))
+            edits.append((plan.header, mem_line + 1, mem_line, [define, member]))
         else:
             edits.append((plan.header, last_line + 1, last_line, [define]))
             edits.append((plan.header, mem_line + 1, mem_line, [member]))
