@@ -144,3 +144,32 @@ def test_demo_fix_matches_golden_and_applies(tmp_path: Path):
     assert not _keys(fixed, ("error", "warning")), [f.message for f in fixed.findings]
     # the hand-written fix puts its entry in the same array: the release shipped the break
     assert "hw_compat_7_2[] = {" in r.stdout.split("+    { TYPE_PCI_DEVICE")[0].rsplit("@@", 1)[-1]
+
+
+def test_two_findings_one_consistent_patch(tmp_path: Path):
+    """Two breaks in a range that both need a cap_present bit: distinct numbers, one section per file."""
+    pci = FIXTURES / "examples" / "pci-config-unguarded" / "invalid"
+    patches = sorted((pci / "aer-mask-unguarded").glob("*.patch")) + sorted((pci / "lnksta-value-changed").glob("*.patch"))
+    repo = tmp_path / "repo"
+    _, base, ids = build(FIXTURES / "tree", patches, repo)
+    r = _qlint("-C", str(repo), "--fix", f"{base}..{ids[-1]}")
+    assert r.returncode == 1 and not r.stderr, r.stderr
+    assert r.stdout.count("diff --git a/hw/core/machine.c") == 1
+    assert r.stdout.count("diff --git a/include/hw/pci/pci.h") == 1
+    numbers = sorted(ln.split()[-1] for ln in r.stdout.splitlines() if ln.startswith("+#define"))
+    assert len(numbers) == 2 and len(set(numbers)) == 2, numbers
+    _apply(repo, r.stdout)
+    after = review(review_range(str(repo), "HEAD~1..HEAD"))
+    assert not _keys(after, ("error", "warning")), [f.message for f in after.findings]
+
+
+def test_finding_changed_later_in_the_range_is_reported_unfixable(tmp_path: Path):
+    """The whole demo: patch 4 already fixed patch 1's break, so there is nothing to write, and stderr says why."""
+    repo = tmp_path / "demo"
+    _, base, ids = build(FIXTURES / "tree", sorted((FIXTURES / "demo").glob("*.patch")), repo)
+    r = _qlint("-C", str(repo), "--fix", f"{base}..{ids[-1]}")
+    assert r.returncode == 1
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines and all(ln.startswith("qlint: no automatic fix for ") for ln in lines), r.stderr
+    assert any("pci-config-unguarded at hw/pci/pcie_aer.c:" in ln for ln in lines)
