@@ -22,13 +22,26 @@ def _fail(msg: str) -> None:
 
 
 def _emit(report, fmt: str) -> int:
+    if fmt == "patch":
+        _make_fixes(report)
     click.echo(reporters.get(fmt).render(report), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _make_fixes(report) -> None:
+    """Compute the fixes once; say on stderr which findings have none (stdout stays a patch)."""
+    from .fixgen import generate
+
+    report.fixes = generate(report)
+    for f, why in report.fixes.skipped:
+        click.echo(f"qlint: no automatic fix for {f.rule} at {f.path}:{f.line} ({why})", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.option("--fix", "fix", is_flag=True,
+              help="Print a patch (for git apply) that adds the fixes qlint can write; same as --format patch.")
 @click.option("--staged", is_flag=True, help="Review the index against HEAD (for a pre-commit hook).")
 @click.option("--patch", "patch_file", metavar="FILE|-",
               help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
@@ -38,7 +51,7 @@ def _emit(report, fmt: str) -> int:
 @click.option("--write-baseline", "write_baseline_file", metavar="FILE",
               help="Record the findings of this run as a baseline.")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
+def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
                baseline_file: str | None, write_baseline_file: str | None, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
@@ -57,6 +70,10 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
 
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
+    if fix:
+        if fmt not in ("text", "patch"):
+            _fail(f"--fix prints a patch; it cannot be combined with --format {fmt}")
+        fmt = "patch"
     if len(revs) > 1 or (staged and revs) or (patch_file and (revs or staged)):
         _fail("give one revision, one range A..B, --staged, or --patch FILE")
     if not os.path.isdir(repo):
@@ -209,6 +226,9 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
     from .fixture_repo import build_demo
     from .gitsrc import review_range
 
+    if fmt == "patch":
+        click.echo("qlint demo --fix: the demo series without patch 4 (the hand-written fix); the patch\n"
+                   "below is what qlint writes instead.  Compare with fixtures/demo/0004-*.patch.", err=True)
     with tempfile.TemporaryDirectory(prefix="qlint-demo-") as tmp:
         dest = Path(keep) if keep else Path(tmp) / "qemu"
         if keep and dest.exists() and any(dest.iterdir()):
@@ -221,8 +241,11 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
                 "is released, and patch 4 adds the property, the guard and the hw_compat_7_2\n"
                 "entry (also backported to a stable-8.0 branch released as 8.0.1).\n"
             )
-        series = review_range(str(dest), f"{base}..{ids[-1]}")
+        # --fix: the series without its last patch (the hand-written fix), what qlint writes in its place
+        series = review_range(str(dest), f"{base}..{ids[-2] if fmt == 'patch' else ids[-1]}")
         report = review(series)
+        if fmt == "patch":
+            _make_fixes(report)
         click.echo(reporters.get(fmt).render(report), nl=False)
         if keep and fmt == "text":
             click.echo(f"\nThe demo repository is kept in {dest}; try\n"
@@ -293,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
-            fmt, keep = "text", None
+            fmt, keep = ("patch" if "--fix" in args[1:] else "text"), None
             if "--format" in args[1:]:
                 i = args.index("--format")
                 fmt = args[i + 1] if i + 1 < len(args) else "text"
