@@ -250,7 +250,7 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
         if keep and fmt == "text":
             click.echo(f"\nThe demo repository is kept in {dest}; try\n"
                        f"    qlint matrix -C {dest} x-pcie-err-unc-mask\n"
-                       f"    qlint --fix -C {dest} {ids[0]}")
+                       f"and `qlint demo --fix` for the patch qlint writes in place of patch 4.")
     # the demo succeeds when it shows the break and accepts the fix
     return EXIT_OK
 
