@@ -35,6 +35,11 @@ class Subject:
     entries: list[str]  # "hw_compat_7_2" ... in the reference tree
     statements: list = field(default_factory=list)  # guarded behaviour, for releases without the property
     driver_text: str | None = None  # the driver as -global should name it (a macro when the build decides)
+    spelled: dict[str, str] = field(default_factory=dict)  # normalised value -> as the source writes it
+
+    def show(self, v: str | None) -> str:
+        """A value for people: on/off, or the source's name for a number (DEV_NVECTORS_UNSPECIFIED)."""
+        return self.spelled.get(v or "", display(v))
 
 
 @dataclass
@@ -84,8 +89,8 @@ class Matrix:
             "property": s.name,
             "driver": s.driver,
             "defined_in": {"path": s.prop.path, "array": s.prop.array, "macro": s.prop.macro},
-            "default": display(s.default),
-            "restored_by_compat": display(s.old_value),
+            "default": s.show(s.default),
+            "restored_by_compat": s.show(s.old_value),
             "compat_arrays": s.entries,
             "releases": [
                 {"name": c.label, "version": ".".join(map(str, c.version)), "source": c.source,
@@ -97,7 +102,7 @@ class Matrix:
                 {
                     "machine_versions": [f"{v[0]}.{v[1]}" for v in g.versions],
                     "machine_types": g.machine_types,
-                    "values": {k: (display(v) if v is not None else None) for k, v in g.values.items()},
+                    "values": {k: (s.show(v) if v is not None else None) for k, v in g.values.items()},
                     "migrations": [
                         {"from": a, "to": b, "works": g.works(a, b)}
                         for a in g.values for b in g.values if a != b
@@ -126,7 +131,8 @@ def normalise(idx: TreeIndex, prop: PropertyDef, value: str | None) -> str:
     t = (value or "").strip().strip('"')
     if re.fullmatch(r"[A-Z_][A-Z0-9_]*", t):
         for path in idx.grep(t.encode()):
-            m = re.search(rb"#\s*define\s+" + re.escape(t.encode()) + rb"\s+\(?\s*(-?)\s*(0[xX][0-9a-fA-F]+|\d+)",
+            name = re.escape(t.encode())  # a #define or an enum constant
+            m = re.search(rb"(?:#\s*define\s+" + name + rb"\s+|\b" + name + rb"\s*=\s*)\(?\s*(-?)\s*(0[xX][0-9a-fA-F]+|\d+)",
                           idx.read(path) or b"")
             if m:
                 t = ("-" if m.group(1) else "") + m.group(2).decode()
@@ -202,7 +208,19 @@ def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
             entries=sorted({a.name for a, e in entries if _entry_applies(idx, driver, e)}),
         statements=_own_behaviour(idx, prop, defs),
         driver_text=driver or next((e.driver for _a, e in entries if e.driver_is_macro), None),
+        spelled=_spelled(idx, prop, [prop.default] + [e.value for _a, e in entries]),
     )
+
+
+def _spelled(idx: TreeIndex, prop: PropertyDef, written: list[str | None]) -> dict[str, str]:
+    out = {}
+    for w in written:
+        t = (w or "").strip().strip('"')
+        if re.fullmatch(r"[A-Z_][A-Z0-9_]*", t):
+            n = normalise(idx, prop, t)
+            if n != t:
+                out[n] = t
+    return out
 
 
 def _own_behaviour(idx: TreeIndex, prop: PropertyDef, defs: list[PropertyDef]) -> list:
@@ -242,9 +260,10 @@ def value_in(col: Column, subj: Subject, v: Version, families: set[str] | None) 
             if best is None or a.version < best[0]:  # the oldest array reaching v is added last and wins
                 best = (a.version, normalise(idx, subj.prop, e.value))
         return best[1] if best else value
-    if subj.statements:
-        return subj.default if beh.has_statements(idx, subj.statements) else subj.old_value
-    return None
+    if subj.statements and beh.has_statements(idx, subj.statements):
+        return subj.default
+    # no code of the new behaviour in this release: the device behaved as the compat entry restores
+    return subj.old_value if subj.old_value != "?" else None
 
 
 def _machines(idx: TreeIndex, v: Version, families: set[str] | None) -> list[str]:
@@ -337,7 +356,7 @@ def _rescue(g: Group, columns: list[Column], subj: Subject) -> list[dict]:
         driver = subj.driver_text or "DRIVER"
         out.append({
             "started_on": src.label,
-            "value": display(sv),
+            "value": subj.show(sv),
             "option": f"-global {driver}.{subj.name}={display(sv)}",
             "destinations": need,
             "works_as_is": asis,
@@ -386,9 +405,9 @@ def machine_label(g: Group) -> str:
 def render_text(m: Matrix, width_hint: int = 0) -> str:
     s = m.subject
     out = [
-        f"{s.name}: {s.prop.macro} in {s.prop.path} ({s.prop.array}[]), default {display(s.default)}; "
+        f"{s.name}: {s.prop.macro} in {s.prop.path} ({s.prop.array}[]), default {s.show(s.default)}; "
         f"{', '.join(e + '[]' for e in s.entries) or 'no compat array'} set{'s' if len(s.entries) == 1 else ''} "
-        f"{display(s.old_value)}.",
+        f"{s.show(s.old_value)}.",
         "Releases: " + ", ".join(f"{c.label}" + ("" if c.source in ("main line", "tree") else f" ({c.source})")
                                  for c in m.columns) + ".",
     ]
@@ -418,7 +437,7 @@ def render_group(m: Matrix, g: Group, indent: str = "") -> list[str]:
     vals = []
     for r in runs:
         c = _col(m, r[0])
-        v = display(g.values[r[0]])
+        v = s.show(g.values[r[0]])
         vals.append(v if c.has_property else f"({v})")
     w0 = max(len("from \\ to"), max(len(h) for h in heads))
     ws = [max(len(h), len(v), 4) for h, v in zip(heads, vals)]
@@ -477,7 +496,7 @@ def render_html(m: Matrix) -> str:
         "table{border-collapse:collapse;margin:8px 0}.ok{background:#cfc}.fail{background:#f99}"
         ".unk{background:#eee}</style>",
         f"<h1>{html.escape(s.name)}</h1><p>{html.escape(s.prop.macro)} in {html.escape(s.prop.path)}, default "
-        f"{html.escape(display(s.default))}; compat: {html.escape(', '.join(s.entries) or 'none')}</p>",
+        f"{html.escape(s.show(s.default))}; compat: {html.escape(', '.join(s.entries) or 'none')}</p>",
     ]
     if m.point_release_note:
         parts.append(f"<p>{html.escape(m.point_release_note)}</p>")
@@ -485,7 +504,7 @@ def render_html(m: Matrix) -> str:
         runs = _merge_columns(m, g)
         heads = [_span(r) for r in runs]
         parts.append(f"<h2>{html.escape(machine_label(g))}</h2><table><tr><th>from \\ to</th>"
-                     + "".join(f"<th>{html.escape(h)}<br><small>{html.escape(display(g.values[r[0]]))}</small></th>"
+                     + "".join(f"<th>{html.escape(h)}<br><small>{html.escape(s.show(g.values[r[0]]))}</small></th>"
                                for h, r in zip(heads, runs)) + "</tr>")
         for ra, ha in zip(runs, heads):
             cells = []
