@@ -122,15 +122,16 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
               help="Count REV as release X.Y.Z (a stable release this repository lacks); repeatable.")
 @click.option("--since", metavar="X.Y", help="Show releases from X.Y on (default: from the last one before the change).")
 @click.option("--format", "fmt", default="text", type=click.Choice(["text", "json", "html"]), help="Output format.")
-@click.argument("spec", metavar="PROPERTY|DRIVER.PROPERTY|COMMIT")
+@click.argument("spec", metavar="PROPERTY|DRIVER.PROPERTY|ENTRY|COMMIT")
 def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, fmt: str, spec: str) -> None:
     """The migration matrix of a compat property across the repository's releases.
 
     For each group of machine types: the value every release gives them, which
     migrations between releases work or fail (both directions), and for VMs
     started on a release that shipped the unguarded behaviour, the -global
-    option each destination needs.  COMMIT stands for the property of the
-    first compat entry it adds.
+    option each destination needs.  ENTRY is a compat entry as written,
+    '{ TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" }'; COMMIT stands for
+    the property of the first compat entry it adds.
     """
     import json
 

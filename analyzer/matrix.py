@@ -580,12 +580,19 @@ def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str
     return build(cols, subj, None, note)
 
 
+_ENTRY_RE = re.compile(r'\{\s*(?:"([^"]+)"|(\w+))\s*,\s*"([^"]+)"\s*,\s*"[^"]*"\s*\}')
+
+
 def _spec_from_commit(repo, spec: str, ref: TreeIndex):
     """(spec, commit): a commit stands for the property of the first compat entry it adds."""
     import pygit2
 
     if re.fullmatch(r"[\w.\-]+", spec) and _defs(ref, spec.rsplit(".", 1)[-1]):
         return spec, None
+    m = _ENTRY_RE.search(spec)
+    if m:  # a compat entry as written in the array
+        drv = m.group(1) or ref.type_macros().get(m.group(2) or "", "")
+        return (f"{drv}.{m.group(3)}" if drv else m.group(3)), None
     try:
         c = repo.revparse_single(spec).peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
@@ -598,7 +605,7 @@ def _spec_from_commit(repo, spec: str, ref: TreeIndex):
             for line in hunk.lines:
                 if line.origin != "+":
                     continue
-                m = re.search(r'\{\s*(?:"([^"]+)"|(\w+))\s*,\s*"([^"]+)"\s*,\s*"[^"]*"\s*\}', line.content)
+                m = _ENTRY_RE.search(line.content)
                 if m:
                     drv = m.group(1) or ref.type_macros().get(m.group(2) or "", "")
                     return (f"{drv}.{m.group(3)}" if drv else m.group(3)), c

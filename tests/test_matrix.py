@@ -88,6 +88,11 @@ def test_a_commit_stands_for_the_property_it_adds(demo):
     assert m.subject.name == PROP and m.subject.driver == "pci-device"
 
 
+def test_a_compat_entry_as_written_stands_for_its_property(demo):
+    m = matrix.from_repo(str(demo), '{ TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },')
+    assert m.subject.name == PROP and m.subject.driver == "pci-device"
+
+
 def test_without_stable_branches_the_matrix_says_so_and_takes_given_releases(tmp_path):
     dest = tmp_path / "qemu"
     repo, _, _ = build_demo(dest)
