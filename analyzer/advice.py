@@ -12,15 +12,64 @@ from .index import TreeIndex
 from .model import ConfigWrite, FileModel, PropertyDef
 
 
+BITNR_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+\w+_BITNR[ \t]+(\d+)[ \t]*$", re.M)
+
+
 def vstr(v: tuple[int, int] | None) -> str:
     return f"{v[0]}.{v[1]}" if v else "?"
 
 
-def machine_types(v: tuple[int, int] | None) -> str:
+def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, family: str = "hw",
+                  array: str | None = None) -> str:
+    """The machine types that compat array ``array`` (default: the current ``{family}_compat_X_Y``) reaches.
+
+    With a tree index they are named from the boards' own machine type definitions: the
+    newest machine type of each board that gets the array.  Without one, or when no board
+    of the tree can be read, the wording is generic.
+    """
     if v is None:
         return "existing versioned machine types"
     s = vstr(v)
-    return f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
+    generic = f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
+    if index is None:
+        return generic
+    names, more = _reached_names(index, v, family, array)
+    if not names:
+        return generic
+    if len(names) == 1 and not more:
+        return f"machine types {s} and older ({names[0]} and older)"
+    return f"machine types {s} and older ({', '.join(names)}{', ...' if more else ''} and the older ones of each board)"
+
+
+def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str | None) -> tuple[list[str], bool]:
+    """(newest machine type of each board reached, whether boards qlint cannot read add the array too)."""
+    from . import machines
+
+    mm = machines.analyze(index)
+    arr = array or compat_array_name(index, v, family)[0]
+    reached = mm.reached_by(arr)
+    if not reached and array is None:
+        # an old tree's macro or a new array's spelling: whichever of the tree's machine types add
+        for alt in (f"{family}_compat_{v[0]}_{v[1]}", f"{family.upper()}_COMPAT_{v[0]}_{v[1]}"):
+            if mm.reached_by(alt):
+                arr, reached = alt, mm.reached_by(alt)
+                break
+    if not reached:
+        # not added anywhere yet (the window after a release): the array goes to the v machine
+        # types of the boards that add this family's arrays
+        fam = _array_family(arr)
+        boards = {(t.board, t.path) for t in mm.types if any(_array_family(a) == fam for a in t.arrays)}
+        reached = [t for t in mm.types if t.version == v and (t.board, t.path) in boards]
+    names: list[str] = []
+    for t in machines.newest_per_board([t for t in reached if t not in mm.derived]):
+        if t.name not in names:
+            names.append(t.name)
+    return names, bool(mm.unresolved_with(arr))
+
+
+def _array_family(name: str) -> str | None:
+    m = re.match(r"(\w+?)_compat_\d+_\d+$", name, re.I)
+    return m.group(1).lower() if m else None
 
 
 def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str = "hw") -> tuple[str, str]:
@@ -28,6 +77,8 @@ def compat_array_name(index: TreeIndex, v: tuple[int, int] | None, family: str =
     if v is None:
         return f"{family}_compat_X_Y", "hw/core/machine.c"
     arrays = [a for a in index.arrays_of_version(v) if a.family == family]
+    # hw_compat_4_0 before hw_compat_4_0_1 (a stable point release's array of the same version)
+    arrays.sort(key=lambda a: not a.name.lower().endswith(f"_compat_{v[0]}_{v[1]}"))
     if arrays:
         return arrays[0].name, arrays[0].path
     # the array does not exist yet (the window after a release); say where it goes
@@ -65,6 +116,9 @@ def register_slug(writes: list[ConfigWrite]) -> str:
         if idents:
             return max(idents, key=len).lower().replace("_", "-")
         if w.target == "cap":
+            cap_id = re.search(r"\bPCI_(?:EXT_)?CAP_ID_([A-Z0-9_]+)", w.value)
+            if cap_id:
+                return cap_id.group(1).lower().replace("_", "-") + "-cap"
             return re.sub(r"_init$", "", w.offset.split("+")[0]).replace("_", "-")
     return "new-behaviour"
 
@@ -107,38 +161,59 @@ def owner_types(index: TreeIndex, prop: PropertyDef) -> list[str]:
 
 def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version) -> str:
     """The property, guard and compat entry that would keep old machine types as they were."""
+    plan = property_plan(index, model, writes, version)
+    return property_text(plan, writes[0].function, guard_var(index, model, writes, plan), index, version)
+
+
+def _device_types(model: FileModel, fn: str):
+    """TypeInfos of ``model`` whose class_init installs ``fn`` (directly or through helpers it calls)."""
+    out = []
+    for t in model.typeinfos:
+        seen, stack = set(), [t.class_init] if t.class_init else []
+        while stack:
+            cur = stack.pop()
+            if cur in seen or cur not in model.functions:
+                continue
+            seen.add(cur)
+            f = model.functions[cur]
+            stack.extend(f.calls | f.assigned_fns)
+        if fn in seen:
+            out.append(t)
+    return out
+
+
+def property_plan(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version):
+    """Names of the property that would guard ``writes``: a cap_present bit or a bool of the device."""
+    from .fixplan import PropertyPlan
+
     slug = register_slug(writes)
     prop_name = "x-" + slug
     w0 = writes[0]
     arr_name, arr_path = compat_array_name(index, version)
-    lines: list[str] = []
+    exists = array_exists(index, version)
     if "PCIDevice" in w0.base_type or w0.base_type == "":
         bit_props = [p for p in index.props_by_field("cap_present") if p.bit]
         mask = "QEMU_" + slug.upper().replace("-", "_")
         bitnr = mask + "_BITNR"
-        if bit_props:
+        holders = {p.array for p in bit_props}
+        # code of one device (its realize, reached from its own class_init) gets a property of that
+        # device; code shared by every PCI device (the core, capability helpers) a cap_present bit
+        own = [t for t in _device_types(model, w0.function)
+               if not any(a in holders for a in _arrays_from(model, t.class_init))]
+        if bit_props and not own:
             holder = bit_props[0]
             nums = [n for n in (index.number(p.bit) for p in bit_props if p.bit) if n is not None]
-            nxt = (max(nums) + 1) if nums else "N"
-            hdr = next(iter(index.grep(("#define " + holder.bit).encode())), "the header defining the cap_present bits")
+            hdr = next(iter(index.grep(("#define " + holder.bit).encode())), None)
+            # every bit the header numbers is taken, whether a property backs it or not
+            nums += [int(n) for n in BITNR_RE.findall((index.read(hdr) or b"").decode("utf-8", "replace"))] if hdr else []
+            nxt = (max(nums) + 1) if nums else None
             pm = index.model(holder.path)
             driver = driver_for_array(pm, holder.array) if pm is not None else None
-            var = w0.base_var or "dev"
-            lines += [
-                f"1. {hdr}, in the enum of cap_present bits:",
-                f"       #define {bitnr} {nxt}",
-                f"       {mask} = (1 << {bitnr}),",
-                f"2. {holder.path}, {holder.array}[]:",
-                f'       DEFINE_PROP_BIT("{prop_name}", {holder.struct}, cap_present,',
-                f"                       {bitnr}, true),",
-                f"3. {w0.function}(): put the new writes under the property:",
-                f"       if ({var}->cap_present & {mask}) {{",
-                "           ...",
-                "       }",
-                f"4. {arr_path}, {arr_name}[]:",
-                f'       {{ {driver or "TYPE_PCI_DEVICE"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
-            ]
-            return "\n".join(lines)
+            return PropertyPlan(prop=prop_name, kind="bit", struct=holder.struct, array=holder.array,
+                                array_path=holder.path,
+                                driver=driver_spelling(index, driver or "TYPE_PCI_DEVICE", arr_path),
+                                compat_array=arr_name, compat_path=arr_path, compat_exists=exists,
+                                header=hdr, bitnr=bitnr, mask=mask, number=nxt)
     # a device-specific change: a bool on the device's own state
     field = slug.replace("-", "_")
     drv, arr, struct = None, None, None
@@ -150,18 +225,85 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
                 break
         if arr:
             break
-    lines += [
-        f"1. {model.path}: a field in the device state:  bool {field};",
-        f"2. {model.path}, {arr or 'the device property array'}[]:",
-        f'       DEFINE_PROP_BOOL("{prop_name}", {struct or "DeviceState"}, {field}, true),',
-        f"3. {w0.function}(): put the new behaviour under the property:",
-        f"       if (s->{field}) {{",
-        "           ...",
-        "       }",
-        f"4. {arr_path}, {arr_name}[]:",
-        f'       {{ {drv or "TYPE_...(the device)"}, "{prop_name}", "off" }},' + create_array_hint(index, version),
-    ]
-    return "\n".join(lines)
+    return PropertyPlan(prop=prop_name, kind="bool", struct=struct or "DeviceState", array=arr,
+                        array_path=model.path if arr else None,
+                        driver=driver_spelling(index, drv, arr_path) if drv else None,
+                        compat_array=arr_name, compat_path=arr_path, compat_exists=exists, field=field)
+
+
+def guard_var(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], plan) -> str:
+    """The variable of ``plan.struct``'s type that the guard reads in the writes' function."""
+    if plan.kind == "bit":
+        return writes[0].base_var or "dev"
+    return state_var(index.read(model.path), model, writes[0].function, plan.struct) or "s"
+
+
+def state_var(data: bytes | None, model: FileModel, function: str, struct: str) -> str | None:
+    """A pointer to ``struct`` that ``function`` declares or takes (``AcmeState *s = ACME(dev);``)."""
+    fn = model.functions.get(function)
+    if data is None or fn is None:
+        return None
+    lines = data.decode("utf-8", "replace").splitlines()[fn.line - 1:fn.end_line]
+    m = re.search(r"\b" + re.escape(struct) + r"\s*\*\s*(\w+)\s*[=,;)]", "\n".join(lines))
+    return m.group(1) if m else None
+
+
+def driver_spelling(index: TreeIndex, driver: str, compat_path: str) -> str:
+    """``driver`` (a TYPE_ macro or a quoted name) as the compat array's file can spell it.
+
+    A macro that the file neither uses nor gets from a header it includes would not
+    compile there: the type's name, quoted, always does.
+    """
+    if driver.startswith('"') or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", driver):
+        return driver
+    text = (index.read(compat_path) or b"").decode("utf-8", "replace")
+    if re.search(r"\b" + re.escape(driver) + r"\b", text):
+        return driver
+    includes = set(re.findall(r'#\s*include\s+"([^"]+)"', text))
+    for p in index.grep(("define " + driver).encode()):
+        if p == compat_path or p.removeprefix("include/") in includes:
+            return driver
+    name = index.type_macros().get(driver)
+    return f'"{name}"' if name else driver
+
+
+def property_text(plan, function: str, var: str, index: TreeIndex, version, kind: str = "added") -> str:
+    """The advice text of a property plan (what ``--fix`` writes, in words)."""
+    hint = create_array_hint(index, version)
+    cond = plan.condition(var)
+    if kind == "removed":
+        guard = [f"3. {function}(): keep the removed writes for old machine types:",
+                 f"       if (!({cond})) {{", "           <the removed writes>", "       }"]
+    elif kind == "changed":
+        guard = [f"3. {function}(): the new value under the property, the old one otherwise:",
+                 f"       if ({cond}) {{", "           <the new write>", "       } else {",
+                 "           <the old write>", "       }"]
+    elif plan.kind == "bit":
+        guard = [f"3. {function}(): put the new writes under the property:",
+                 f"       if ({cond}) {{", "           ...", "       }"]
+    else:
+        guard = [f"3. {function}(): put the new behaviour under the property:",
+                 f"       if ({cond}) {{", "           ...", "       }"]
+    if plan.kind == "bit":
+        return "\n".join([
+            f"1. {plan.header or 'the header defining the cap_present bits'}, in the enum of cap_present bits:",
+            f"       #define {plan.bitnr} {plan.number if plan.number is not None else 'N'}",
+            f"       {plan.mask} = (1 << {plan.bitnr}),",
+            f"2. {plan.array_path}, {plan.array}[]:",
+            f'       DEFINE_PROP_BIT("{plan.prop}", {plan.struct}, cap_present,',
+            f"                       {plan.bitnr}, true),",
+            *guard,
+            f"4. {plan.compat_path}, {plan.compat_array}[]:",
+            "       " + plan.entry() + hint,
+        ])
+    return "\n".join([
+        f"1. {plan.struct}: a field in the device state:  bool {plan.field};",
+        f"2. {plan.array_path or ''}{', ' if plan.array_path else ''}{plan.array or 'the device property array'}[]:",
+        f'       DEFINE_PROP_BOOL("{plan.prop}", {plan.struct}, {plan.field}, true),',
+        *guard,
+        f"4. {plan.compat_path}, {plan.compat_array}[]:",
+        "       " + plan.entry() + hint,
+    ])
 
 
 def _arrays_from(model: FileModel, root: str) -> set[str]:
@@ -188,3 +330,75 @@ def device_of_vmsd(model: FileModel, var: str) -> tuple[str | None, str | None]:
             arrays = sorted(_arrays_from(model, t.class_init))
             return _type_ref(t), (arrays[0] if arrays else None)
     return None, None
+
+
+def vmstate_plan(index: TreeIndex, model: FileModel | None, top_var: str, struct: str, slug: str, version):
+    """The bool property a .needed function reads: on the device whose dc->vmsd is ``top_var``.
+
+    None when qlint cannot name the device, its property array, or when the
+    description's state is not the device's (the .needed opaque could not reach it).
+    """
+    from .fixplan import PropertyPlan
+
+    if model is None:
+        return None
+    driver, props = device_of_vmsd(model, top_var)
+    if driver is None or props is None:
+        return None
+    arr_struct = next((p.struct for p in model.props if p.array == props), None)
+    if arr_struct is not None and arr_struct != struct:
+        return None
+    arr_name, arr_path = compat_array_name(index, version)
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", slug).strip("_").lower()
+    return PropertyPlan(prop="x-migrate-" + slug.replace("_", "-"), kind="bool", struct=struct, array=props,
+                        array_path=model.path, driver=driver_spelling(index, driver, arr_path),
+                        compat_array=arr_name, compat_path=arr_path, compat_exists=array_exists(index, version),
+                        field="migrate_" + slug)
+
+
+def subsection_text(fix, index: TreeIndex, version) -> str:
+    """The advice text of a SubsectionFix: the same names ``--fix`` writes."""
+    p = fix.plan
+    lines = [
+        f"1. {p.struct}: a field in the device state:  bool {p.field};",
+        f"2. {p.array_path}, {p.array}[]:",
+        f'       DEFINE_PROP_BOOL("{p.prop}", {p.struct}, {p.field}, true),',
+        f"3. static bool {fix.needed_fn}(void *opaque)",
+        "   {",
+        f"       {p.struct} *s = opaque;",
+        f"       return s->{p.field};",
+        "   }",
+    ]
+    n = 4
+    if fix.needed_of:
+        lines.append(f"   and .needed = {fix.needed_fn}, in {fix.needed_of}")
+    else:
+        lines += [f"{n}. a subsection \"{fix.sub_name}\" ({fix.sub_var}) with .needed = {fix.needed_fn} holding"]
+        lines += [f"       {c}," for c in fix.carry]
+        lines += [f"   listed in {fix.parent_var}.subsections"]
+        n += 1
+        for var, text, _ in fix.moves:
+            lines.append(f"{n}. {var}: drop {text} from .fields (the subsection carries it)")
+            n += 1
+        for var, v, mv in fix.versions:
+            lines.append(f"{n}. {var}: keep .version_id = {v}" + (f", .minimum_version_id = {mv}" if mv else ""))
+            n += 1
+    lines += [f"{n}. {p.compat_path}, {p.compat_array}[]:", "       " + p.entry() + create_array_hint(index, version)]
+    return "\n".join(lines)
+
+
+def macro_field(index: TreeIndex, f) -> tuple[str, int, str] | None:
+    """(macro, position, path) of a field that a VMSTATE_* macro of the tree expands to (one level)."""
+    m = re.match(r"\s*(\w+)\s*\(", f.text)
+    if m is None:
+        return None
+    vm = index.vmstate_macro(m.group(1))
+    call_args = re.findall(r"[^,()\s][^,()]*", f.text[m.end():].rsplit(")", 1)[0])
+    if vm is None or len(call_args) != len(vm.params):
+        return None
+    subst = dict(zip(vm.params, (a.strip() for a in call_args)))
+    for k, (macro, args) in enumerate(vm.fields):
+        expanded = tuple(re.sub(r"\b\w+\b", lambda w: subst.get(w.group(0), w.group(0)), a) for a in args)
+        if macro == f.macro and expanded == tuple(f.args):
+            return vm.name, k, vm.path
+    return None

@@ -126,6 +126,8 @@ class Series:
     # (a git history can; an mbox on a plain tree cannot).
     release_lookup: Callable[[Snapshot, tuple[int, int]], Snapshot | None] | None = None
     release_versions: Callable[[], list[tuple[int, int]]] | None = None
+    # Point releases (X.Y.Z on stable branches and tags): (version, where found, snapshot)
+    point_releases: Callable[[], list[tuple[tuple[int, int, int], str, Snapshot]]] | None = None
 
     def __iter__(self) -> Iterable[Patch]:
         return iter(self.patches)

@@ -13,7 +13,7 @@ from . import reporters
 from .change import InputError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-SUBCOMMANDS = ("demo", "rules", "rule")
+SUBCOMMANDS = ("demo", "rules", "rule", "matrix", "machines")
 
 
 def _fail(msg: str) -> None:
@@ -22,13 +22,26 @@ def _fail(msg: str) -> None:
 
 
 def _emit(report, fmt: str) -> int:
+    if fmt == "patch":
+        _make_fixes(report)
     click.echo(reporters.get(fmt).render(report), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _make_fixes(report) -> None:
+    """Compute the fixes once; say on stderr which findings have none (stdout stays a patch)."""
+    from .fixgen import generate
+
+    report.fixes = generate(report)
+    for f, why in report.fixes.skipped:
+        click.echo(f"qlint: no automatic fix for {f.rule} at {f.path}:{f.line} ({why})", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.option("--fix", "fix", is_flag=True,
+              help="Print a patch (for git apply) that adds the fixes qlint can write; same as --format patch.")
 @click.option("--staged", is_flag=True, help="Review the index against HEAD (for a pre-commit hook).")
 @click.option("--patch", "patch_file", metavar="FILE|-",
               help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
@@ -38,7 +51,7 @@ def _emit(report, fmt: str) -> int:
 @click.option("--write-baseline", "write_baseline_file", metavar="FILE",
               help="Record the findings of this run as a baseline.")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
+def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
                baseline_file: str | None, write_baseline_file: str | None, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
@@ -46,7 +59,9 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
     (oldest first, each against its first parent); no argument reviews HEAD.
 
     Other commands: `qlint demo` reviews a bundled example; `qlint rules`
-    lists the rules; `qlint rule NAME` prints one rule's documentation.
+    lists the rules; `qlint rule NAME` prints one rule's documentation;
+    `qlint matrix PROPERTY` tells which migrations between releases work;
+    `qlint machines [REV]` lists the machine types each compat array reaches.
 
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
@@ -55,6 +70,10 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
 
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
+    if fix:
+        if fmt not in ("text", "patch"):
+            _fail(f"--fix prints a patch; it cannot be combined with --format {fmt}")
+        fmt = "patch"
     if len(revs) > 1 or (staged and revs) or (patch_file and (revs or staged)):
         _fail("give one revision, one range A..B, --staged, or --patch FILE")
     if not os.path.isdir(repo):
@@ -94,6 +113,57 @@ def review_cmd(repo: str, fmt: str, staged: bool, patch_file: str | None, base_r
     except ConfigError as exc:
         _fail(str(exc))
     sys.exit(_emit(apply(report, cfg, baseline), fmt))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.option("--rev", default="HEAD", metavar="REV", help="The tree whose history is read (default HEAD).")
+@click.option("--release", "given", multiple=True, metavar="X.Y.Z=REV",
+              help="Count REV as release X.Y.Z (a stable release this repository lacks); repeatable.")
+@click.option("--since", metavar="X.Y", help="Show releases from X.Y on (default: from the last one before the change).")
+@click.option("--format", "fmt", default="text", type=click.Choice(["text", "json", "html"]), help="Output format.")
+@click.argument("spec", metavar="PROPERTY|DRIVER.PROPERTY|COMMIT")
+def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, fmt: str, spec: str) -> None:
+    """The migration matrix of a compat property across the repository's releases.
+
+    For each group of machine types: the value every release gives them, which
+    migrations between releases work or fail (both directions), and for VMs
+    started on a release that shipped the unguarded behaviour, the -global
+    option each destination needs.  COMMIT stands for the property of the
+    first compat entry it adds.
+    """
+    import json
+
+    from . import matrix
+    from .history import parse_version
+
+    if not os.path.isdir(repo):
+        _fail(f"no such directory: {repo}")
+    releases = {}
+    for g in given:
+        name, sep, r = g.partition("=")
+        if not sep or not r or parse_version(name) is None:
+            _fail(f"--release wants X.Y.Z=REV, not {g!r}")
+        releases[name] = r
+    since_v = None
+    if since is not None:
+        since_v = parse_version(since)
+        if since_v is None:
+            _fail(f"--since wants a version like 7.2, not {since!r}")
+    tell = None
+    if sys.stderr.isatty():
+        def tell(name: str) -> None:
+            click.echo(f"\rqlint: reading release {name:12}", err=True, nl=False)
+    m = matrix.from_repo(repo, spec, rev, releases, since_v, tell)
+    if tell is not None:
+        click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
+    if fmt == "json":
+        click.echo(json.dumps(m.to_dict(), indent=2))
+    elif fmt == "html":
+        click.echo(matrix.render_html(m), nl=False)
+    else:
+        click.echo(matrix.render_text(m), nl=False)
+    sys.exit(EXIT_OK)
 
 
 def _tree_root(repo: str) -> Path:
@@ -150,27 +220,78 @@ def install_hook(repo: str, force: bool) -> int:
     return EXIT_OK
 
 
-def demo(fmt: str = "text") -> int:
-    """Build the bundled AER example in a temporary repository and review it."""
+def demo(fmt: str = "text", keep: str | None = None) -> int:
+    """Build the bundled AER example in a temporary repository (or in ``keep``) and review it."""
     from .engine import review
-    from .fixture_repo import build, fixtures_root
+    from .fixture_repo import build_demo
     from .gitsrc import review_range
 
-    root = fixtures_root()
-    patches = sorted((root / "demo").glob("*.patch"))
+    if fmt == "patch":
+        click.echo("qlint demo --fix: the demo series without patch 4 (the hand-written fix); the patch\n"
+                   "below is what qlint writes instead.  Compare with fixtures/demo/0004-*.patch.", err=True)
     with tempfile.TemporaryDirectory(prefix="qlint-demo-") as tmp:
-        _, base, ids = build(root / "tree", patches, Path(tmp) / "qemu")
+        dest = Path(keep) if keep else Path(tmp) / "qemu"
+        if keep and dest.exists() and any(dest.iterdir()):
+            _fail(f"{dest} exists and is not empty; give a new directory to --keep")
+        _, base, ids = build_demo(dest)
         if fmt == "text":
             click.echo(
-                "qlint demo: a small QEMU-style tree (VERSION 7.2.50) where patch 1 makes\n"
-                "pcie_aer_init() set a new AER register for every device, QEMU 8.0 is released,\n"
-                "and patch 4 adds the property, the guard and the hw_compat_7_2 entry.\n"
+                "qlint demo: a small QEMU-style tree released as 7.2.0, then (VERSION 7.2.50)\n"
+                "patch 1 makes pcie_aer_init() set a new AER register for every device, QEMU 8.0\n"
+                "is released, and patch 4 adds the property, the guard and the hw_compat_7_2\n"
+                "entry (also backported to a stable-8.0 branch released as 8.0.1).\n"
             )
-        series = review_range(str(Path(tmp) / "qemu"), f"{base}..{ids[-1]}")
+        # --fix: the series without its last patch (the hand-written fix), what qlint writes in its place
+        series = review_range(str(dest), f"{base}..{ids[-2] if fmt == 'patch' else ids[-1]}")
         report = review(series)
+        if fmt == "patch":
+            _make_fixes(report)
         click.echo(reporters.get(fmt).render(report), nl=False)
+        if keep and fmt == "text":
+            click.echo(f"\nThe demo repository is kept in {dest}; try\n"
+                       f"    qlint matrix -C {dest} x-pcie-err-unc-mask\n"
+                       f"and `qlint demo --fix` for the patch qlint writes in place of patch 4.")
     # the demo succeeds when it shows the break and accepts the fix
     return EXIT_OK
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.option("--format", "fmt", default="text", help="Output format: text or json.")
+@click.argument("rev", required=False, default="HEAD")
+def machines_cmd(repo: str, fmt: str, rev: str) -> None:
+    """List, for each compat array of the tree at REV (default HEAD), the machine types it reaches."""
+    import json
+
+    from .gitsrc import snapshot_at
+    from .index import TreeIndex
+    from .machines import listing
+
+    if fmt not in ("text", "json"):
+        _fail(f"unknown format {fmt!r} (choose from text, json)")
+    if not os.path.isdir(repo):
+        _fail(f"no such directory: {repo}")
+    snap, commit = snapshot_at(repo, rev)
+    data = listing(TreeIndex(snap))
+    if fmt == "json":
+        click.echo(json.dumps({"version": 1, "commit": commit, **data}, indent=2))
+        sys.exit(EXIT_OK)
+    by_name = {t["name"] + "\0" + t["path"]: t for t in data["machine_types"]}
+    for arr in data["arrays"]:
+        where = f" ({arr['path']})" if arr["path"] else ""
+        click.echo(f"{arr['name']}{where}")
+        groups: dict[tuple[str, str], list[str]] = {}
+        for ref in arr["machine_types"]:
+            t = by_name[ref["name"] + "\0" + ref["path"]]
+            groups.setdefault((t["board"], t["path"]), []).append(t["name"])
+        if not groups:
+            click.echo("    no machine type")
+        for (board, path), names in groups.items():
+            span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
+            click.echo(f"    {span:50} {path}")
+    for u in data["unresolved"]:
+        click.echo(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+    sys.exit(EXIT_OK)
 
 
 def _tested_examples(rule: str) -> str:
@@ -195,13 +316,16 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
-            fmt = "text"
+            fmt, keep = ("patch" if "--fix" in args[1:] else "text"), None
             if "--format" in args[1:]:
                 i = args.index("--format")
                 fmt = args[i + 1] if i + 1 < len(args) else "text"
+            if "--keep" in args[1:]:
+                i = args.index("--keep")
+                keep = args[i + 1] if i + 1 < len(args) else _fail("--keep needs a directory")
             if fmt not in reporters.formats():
                 _fail(f"unknown format {fmt!r}")
-            sys.exit(demo(fmt))
+            sys.exit(demo(fmt, keep))
         if args and args[0] == "install-hook":
             rest = args[1:]
             repo = "."
@@ -215,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
             for r in all_rules():
                 click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
             sys.exit(EXIT_OK)
+        if args and args[0] == "matrix":
+            matrix_cmd.main(args=args[1:], prog_name="qlint matrix", standalone_mode=False)
+            sys.exit(EXIT_OK)
         if args and args[0] == "rule":
             from .rulebase import all_rules
 
@@ -225,6 +352,9 @@ def main(argv: list[str] | None = None) -> None:
                     click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
                     sys.exit(EXIT_OK)
             _fail(f"no rule named {args[1]!r} (see `qlint rules`)")
+        if args and args[0] == "machines":
+            machines_cmd.main(args=args[1:], prog_name="qlint machines", standalone_mode=False)
+            sys.exit(EXIT_OK)
         review_cmd.main(args=args, prog_name="qlint", standalone_mode=False)
     except InputError as exc:
         _fail(str(exc))

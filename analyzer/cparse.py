@@ -92,6 +92,25 @@ def parse(path: str, data: bytes) -> FileModel:
     return model
 
 
+def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(first line, last line, depth) of every statement directly inside a block, for ``--fix``.
+
+    A fix wraps whole statements in a guard, and a config write may sit inside a
+    larger one (``if (pci_add_capability(...) < 0) { return; }``).
+    """
+    tree = _PARSER.parse(data)
+    out: list[tuple[int, int, int]] = []
+    stack = [(tree.root_node, 0)]
+    while stack:
+        n, depth = stack.pop()
+        inner = depth + 1 if n.type == "compound_statement" else depth
+        for c in n.named_children:
+            if n.type == "compound_statement" and c.type != "comment":
+                out.append((c.start_point[0] + 1, c.end_point[0] + 1, inner))
+            stack.append((c, inner))
+    return sorted(out)
+
+
 def has_syntax_errors(data: bytes) -> bool:
     return _PARSER.parse(data).root_node.has_error
 

@@ -14,6 +14,7 @@ from .semdiff import IndexPool, PatchReview
 class Report:
     series: Series
     findings: list[Finding] = field(default_factory=list)
+    fixes: object | None = None  # analyzer.fixplan.FixSet, made for --fix / --format patch
 
     @property
     def errors(self) -> list[Finding]:

@@ -33,8 +33,13 @@ class Finding:
     suggestion: str | None = None  # exact lines to add, and where
     related: list[Related] = field(default_factory=list)
     confidence: str = "high"
+    # post-release fixes: which migrations between releases work, and the rescue (qlint matrix)
+    matrix: dict | None = None
+    matrix_text: str = ""  # the same, preformatted for text and mail
     # what identifies the finding besides rule and path: never a line number
     anchor: str = ""
+    # what --fix adds (a plan from analyzer.fixplan), or None when qlint cannot write the fix
+    fix: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -44,7 +49,12 @@ class Finding:
         return h.hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        fix, self.fix = self.fix, None  # plans are --fix's input, not part of the JSON schema
+        try:
+            d = asdict(self)
+        finally:
+            self.fix = fix
         d.pop("anchor")
+        d.pop("fix")
         d["fingerprint"] = self.fingerprint
         return d

@@ -226,10 +226,38 @@ class ReleaseFinder:
                     found.setdefault((int(v.group(1)), int(v.group(2))), prev_commit)
             prev_oid, prev_commit = oid, c
             if not c.parents:
+                # a root commit that sets X.Y.0 (a history imported at a release) is that release
+                v = VERSION_RE.match(self.repo[oid].data) if oid is not None else None
+                if v and int(v.group(3)) == 0:
+                    found.setdefault((int(v.group(1)), int(v.group(2))), c)
                 break
             c = c.parents[0]
         self._by_tip[key] = found
         return found
+
+
+def snapshot_at(repo_path: str, rev: str) -> tuple[Snapshot, str]:
+    """(the tree of commit ``rev``, its full id), read-only; a bare repository works too."""
+    repo = open_repo(repo_path)
+    if ".." in rev:
+        raise InputError(f"give one revision, not a range: {rev}")
+    c = _resolve(repo, rev)
+    return GitSnapshot(repo, c.tree, str(c.id)), str(c.id)
+
+
+def point_releases(repo: pygit2.Repository, tip: pygit2.Commit):
+    """A lazy list of the stable point releases the repository has (for Series.point_releases)."""
+    cache: list = []
+
+    def get():
+        if not cache:
+            from .history import find_history, snapshot
+
+            cache.append([(r.version, r.source, snapshot(repo, r))
+                          for r in find_history(repo, tip).releases if r.version[2]])
+        return cache[0]
+
+    return get
 
 
 def review_range(repo_path: str, spec: str) -> Series:
@@ -252,6 +280,7 @@ def review_range(repo_path: str, spec: str) -> Series:
         description=spec,
         release_lookup=release_lookup,
         release_versions=lambda: sorted(finder.releases(tip_commit)),
+        point_releases=point_releases(repo, tip_commit),
     )
 
 
@@ -282,4 +311,5 @@ def review_staged(repo_path: str) -> Series:
         release_lookup=lambda _s, v: (GitSnapshot(repo, finder.releases(head)[v].tree, f"v{v[0]}.{v[1]}.0")
                                       if v in finder.releases(head) else None),
         release_versions=lambda: sorted(finder.releases(head)),
+        point_releases=point_releases(repo, head),
     )

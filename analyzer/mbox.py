@@ -206,7 +206,7 @@ def apply_series(mails: list[Mail], base: Snapshot, description: str) -> list[Pa
 
 
 def review_patch(repo_path: str, data: bytes, base_rev: str, name: str) -> Series:
-    from .gitsrc import GitSnapshot, ReleaseFinder, _resolve, open_repo
+    from .gitsrc import GitSnapshot, ReleaseFinder, _resolve, open_repo, point_releases
 
     repo = open_repo(repo_path)
     commit = _resolve(repo, base_rev)
@@ -227,6 +227,7 @@ def review_patch(repo_path: str, data: bytes, base_rev: str, name: str) -> Serie
         release_lookup=lambda _s, v: (GitSnapshot(repo, finder.releases(commit)[v].tree, f"v{v[0]}.{v[1]}.0")
                                       if v in finder.releases(commit) else None),
         release_versions=lambda: sorted(finder.releases(commit)),
+        point_releases=point_releases(repo, commit),
     )
 
 

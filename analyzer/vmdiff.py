@@ -61,6 +61,17 @@ def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> lis
     """Replace calls of VMSTATE_* macros defined in the tree by the fields they expand to."""
     out: list[VMField] = []
     for f in fields:
+        tmp_arg = {"VMSTATE_WITH_TMP": 3, "VMSTATE_WITH_TMP_TEST": 4}.get(f.macro)
+        if tmp_arg == len(f.args) and depth < _MAX_EXPANSION:
+            # the wire holds the temporary's description's fields, in place of this one
+            tmp = _find_desc(index, f.args[-1].lstrip("&"))
+            if tmp is not None and tmp.fields:
+                test = f.args[1] if f.macro.endswith("_TEST") else None
+                inner = tuple(VMField(x.macro if test is None or x.test else x.macro + "_TEST",
+                                      x.args if test is None or x.test else x.args + (test,), f.line, f.text)
+                              for x in tmp.fields)
+                out.extend(expand(inner, index, depth + 1))
+                continue
         vm = index.vmstate_macro(f.macro) if depth < _MAX_EXPANSION and not _is_core(f.macro) else None
         if vm is None or len(vm.params) != len(f.args):
             out.append(f)

@@ -129,7 +129,7 @@ class CompatEntryUnknownProperty(Rule):
             message=f"compat entry for \"{e.property}\" names no type: {e.driver}",
             path=e.path, line=e.line, end_line=e.line, function=None,
             details=(f"Types of this family are named {scheme} ({n.path}:{n.line}); here {what}. The entry "
-                     f"names no type, so it never applies: VMs of {advice.machine_types(_array_version(e.array) or v)} keep the "
+                     f"names no type, so it never applies: VMs of {advice.machine_types(_array_version(e.array) or v, review.new_index, array=e.array)} keep the "
                      f"new behaviour on this tree and differ from the release they were started on."),
             quoted=review.quote(e.path, e.line, e.line),
             suggestion=fix,

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import re
-
 from qlint.analyzer import advice
+from qlint.analyzer import behaviour as beh
+from qlint.analyzer.change import InputError
 from qlint.analyzer.index import TreeIndex
 from qlint.analyzer.model import CompatEntry, PropertyDef
 from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview, guard_uses_prop, runs_at_default
+from qlint.analyzer.semdiff import PatchReview
 
 
 class CompatEntryWrongVersion(Rule):
@@ -75,6 +75,16 @@ class CompatEntryWrongVersion(Rule):
             drv_name = idx.type_name(e.driver, e.driver_is_macro) or e.driver
             if arr.version == correct:
                 if correct != current:
+                    mx = _matrix(review, e, _release_before(review, first))
+                    started = (f"VMs of machine types {advice.vstr(correct)} and older that were started on "
+                               f"{', '.join(shipped)} ")
+                    if mx:
+                        rescue = started + "can only migrate to a fixed QEMU with the rescue below."
+                    else:
+                        value = matrix_display(props[0].default)
+                        rescue = (started + f"cannot migrate to a fixed QEMU without -global "
+                                  f"{drv_name}.{e.property}={value} (the value they were started with) on the "
+                                  f"destination until they are powered off and started on a fixed QEMU.")
                     yield self.finding(
                         review,
                         severity="note",
@@ -84,14 +94,11 @@ class CompatEntryWrongVersion(Rule):
                         details=(
                             f"The behaviour guarded by \"{e.property}\" first shipped in QEMU "
                             f"{advice.vstr(first)}, so machine types {advice.vstr(correct)} and older get the old "
-                            f"behaviour back while {advice.vstr(first)} and newer keep what they had. VMs of "
-                            f"machine types {advice.vstr(correct)} and older that were started on "
-                            f"{', '.join(shipped)} cannot migrate to a fixed QEMU without "
-                            f"-global {drv_name}.{e.property}={props[0].default} (the value they were started "
-                            f"with) on the destination until they are restarted."
+                            f"behaviour back while {advice.vstr(first)} and newer keep what they had. " + rescue
                         ),
                         quoted=review.quote(e.path, e.line, e.line),
                         anchor=f"post-release:{e.array}:{e.property}",
+                        **mx,
                     )
                 continue
             want, want_path = advice.compat_array_name(idx, correct, arr.family)
@@ -116,6 +123,50 @@ class CompatEntryWrongVersion(Rule):
                 suggestion=f"move it to {want_path}, {want}[]:\n    {e.text.strip().rstrip(',')},",
                 anchor=f"wrong:{e.array}:{e.property}",
             )
+
+
+def matrix_display(value: str | None) -> str:
+    from qlint.analyzer.matrix import display
+    from qlint.analyzer.propdiff import norm_value
+
+    return display(norm_value(value))
+
+
+def _matrix(review: PatchReview, e: CompatEntry, since) -> dict:
+    """The migration matrix of the fixed property over the releases since ``since`` and this tree."""
+    from qlint.analyzer import matrix
+
+    series = review.series
+    if series.release_versions is None or series.release_lookup is None:
+        return {}
+    idx = review.new_index
+    try:
+        drv = idx.type_name(e.driver, e.driver_is_macro)
+        subj = matrix.resolve_subject(idx, f"{drv}.{e.property}" if drv else e.property)
+    except InputError:
+        return {}
+    current = review.current_version
+    cols = []
+    for v in series.release_versions():
+        if (since is None or v >= since) and v <= current:
+            snap = series.release_lookup(review.patch.new, v)
+            if snap is not None:
+                cols.append(matrix.Column(f"{v[0]}.{v[1]}.0", (v[0], v[1], 0), "main line", review.pool.get(snap)))
+    for v, source, snap in series.point_releases() if series.point_releases else ():
+        if (since is None or v[:2] >= since) and v[:2] <= current:
+            cols.append(matrix.Column(".".join(map(str, v)), v, source, review.pool.get(snap)))
+    cols.sort(key=lambda c: c.version)
+    tree_v = idx.version() or (current[0], current[1], 50)
+    cols.append(matrix.Column(f"{'.'.join(map(str, tree_v))} (this patch)", tree_v, "tree", idx, tip=True))
+    m = matrix.build(cols, subj)
+    if not m.groups:
+        return {}
+    text = []
+    for g in m.groups:
+        text += matrix.render_group(m, g)
+    if m.point_release_note or not series.point_releases or not series.point_releases():
+        text += ["", "  (No stable branch or point-release tag in this repository: point releases are not shown.)"]
+    return {"matrix": m.to_dict(), "matrix_text": "\n".join(text)}
 
 
 def _is_default(prop: PropertyDef, value: str) -> bool:
@@ -162,29 +213,7 @@ def _props_named(review: PatchReview, idx: TreeIndex, e: CompatEntry) -> list[Pr
 
 def _behaviour(review: PatchReview, idx: TreeIndex, prop: PropertyDef) -> list[tuple[str, str, str]]:
     """(path, function, statement) that run only as ``prop`` allows, in the new tree."""
-    paths = {f.path for f in review.c_files if f.path} | {prop.path}
-    field = prop.field.split(".")[-1]
-    stem = prop.bit.removesuffix("_BITNR").removesuffix("_BIT") if prop.bit else None
-    near = set(idx.grep(field.encode()))
-    if stem:
-        near &= set(idx.grep(stem.encode()))
-    else:
-        near &= set(idx.grep(b"->" + field.encode())) | set(idx.grep(b"." + field.encode()))
-    if len(near) <= 40:
-        paths |= near
-    out = []
-    for path in sorted(paths):
-        m = idx.model(path)
-        if m is None:
-            continue
-        for fn in m.functions.values():
-            for guards, stmt, _line in fn.guarded:
-                using = [g for g in guards if guard_uses_prop(g, m, idx, prop)]
-                # only what runs with the property at its default is the new behaviour; code that
-                # runs when compat switches it off emulates the old one
-                if using and all(runs_at_default(g, m, idx, prop) is not False for g in using):
-                    out.append((path, fn.name, stmt))
-    return out
+    return beh.guarded_behaviour(idx, prop, {f.path for f in review.c_files if f.path})
 
 
 def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
@@ -209,31 +238,10 @@ def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
     return out
 
 
-def _release_text(rel: TreeIndex, path: str, fn: str) -> bytes | None:
-    """A file at a release, following renames: same path, else the file that defines ``fn``."""
-    data = rel.read(path)
-    if data is not None:
-        return data
-    rx = re.compile(rb"^\w[^;\n]*\b" + re.escape(fn.encode()) + rb"\s*\(", re.M)
-    for p in rel.grep(fn.encode()):
-        d = rel.read(p)
-        if d is not None and p.endswith(".c") and rx.search(d):
-            return d
-    return None
-
-
 def _shipped_in(review: PatchReview, rel: TreeIndex, behaviour, replaced, props: list[PropertyDef]) -> bool:
     if behaviour:
-        for path, fn, sq in behaviour + replaced:
-            data = _release_text(rel, path, fn)
-            if data is not None and sq.encode() in b"".join(data.split()):
-                return True
-        return False
-    for p in props:
-        m = rel.model(p.path)
-        if m is not None and any(q.name == p.name and q.array == p.array for q in m.props):
-            return True
-    return False
+        return beh.has_statements(rel, behaviour + replaced)
+    return any(beh.defines_property(rel, p) for p in props)
 
 
 _UNKNOWN = object()

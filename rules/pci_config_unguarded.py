@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
+from qlint.analyzer.fixplan import GuardFix
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -73,7 +74,7 @@ class PciConfigUnguarded(Rule):
             vs = advice.vstr(v)
             details = (
                 f"{ch.function}() builds the initial config space of devices that already exist, so this "
-                f"changes the {' and '.join(targets)} that a VM started with {advice.machine_types(v)} gets. "
+                f"changes the {' and '.join(targets)} that a VM started with {advice.machine_types(v, review.new_index)} gets. "
                 f"Config space is part of the migration stream and the destination compares it with its own "
                 f"on load (get_pci_config_device(): bytes under cmask and outside wmask/w1cmask must match), "
                 f"so such a VM can no longer migrate between QEMU {vs} and a QEMU built from this tree, in "
@@ -83,9 +84,14 @@ class PciConfigUnguarded(Rule):
             )
             f = review.patch.changed(ch.path)
             model = review.new_model(f) if f is not None else None
-            suggestion = None
+            suggestion, fix = None, None
             if model is not None:
-                suggestion = advice.property_fix(review.new_index, model, writes, v)
+                plan = advice.property_plan(review.new_index, model, writes, v)
+                var = advice.guard_var(review.new_index, model, writes, plan)
+                suggestion = advice.property_text(plan, ch.function, var, review.new_index, v, ch.kind)
+                fix = GuardFix(plan, ch.path, ch.function, ch.kind, var,
+                               tuple((w.line, w.end_line) for w in ch.new),
+                               tuple(w.text for w in ch.old), tuple((w.line, w.end_line) for w in ch.old))
             yield self.finding(
                 review,
                 message=message,
@@ -96,5 +102,6 @@ class PciConfigUnguarded(Rule):
                 details=details,
                 quoted=quoted,
                 suggestion=suggestion,
+                fix=fix,
                 anchor=ch.kind + ":" + ",".join(sorted(f"{w.target}@{w.offset}" for w in writes)),
             )

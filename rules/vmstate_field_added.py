@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
+from qlint.analyzer.fixplan import SubsectionFix
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -82,6 +83,7 @@ class VmstateFieldAdded(Rule):
             quoted = []
             for fc, _ in items:
                 quoted += review.quote(fc.path, fc.line, fc.line) or ["+" + fc.new.text.splitlines()[0]]
+            fix = _fix_plan(review, d, [fc for fc, _ in items])
             yield self.finding(
                 review,
                 message=f"VMState \"{name}\" gains {names}, {'; '.join(reasons)}",
@@ -89,15 +91,44 @@ class VmstateFieldAdded(Rule):
                 details=(
                     f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
                     f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "
-                    f"{advice.machine_types(v)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
+                    f"{advice.machine_types(v, review.new_index)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
                     f"{advice.vstr(v)} sends one this tree reads wrongly. Move the new state into a subsection "
                     f"whose .needed function returns a property that defaults to on and is switched off in the "
                     f"current compat array."
                 ),
                 quoted=quoted,
-                suggestion=_subsection_fix(review, d, fc0.new),
+                suggestion=(advice.subsection_text(fix, review.tip_index, v) if fix is not None
+                            else _subsection_fix(review, d, fc0.new)),
+                fix=fix,
                 anchor=f"added:{name}:" + ",".join(sorted(fc.new.identity for fc, _ in items)),
             )
+
+
+def _fix_plan(review: PatchReview, d, items) -> SubsectionFix | None:
+    """Move the new fields into a subsection gated by a new property of the device."""
+    x = items[0].new
+    slug = x.field.replace(".", "_").replace("->", "_")
+    struct = x.args[1] if len(x.args) > 1 else ""
+    model = review.new_index.model(d.path) if d.path else None
+    plan = advice.vmstate_plan(review.tip_index, model, d.var, struct, slug, review.current_version)
+    if plan is None or not struct:
+        return None
+    moves, macro_drop = [], None
+    for fc in items:
+        f = fc.new
+        if f.text.startswith(f.macro + "("):
+            moves.append((d.var, f.text, f.line))
+        else:  # the field comes from a VMSTATE_* macro of the tree: take it out of the macro
+            drop = advice.macro_field(review.new_index, f)
+            if drop is None or macro_drop is not None:
+                return None
+            macro_drop = drop
+    return SubsectionFix(path=d.path, parent_var=d.var, parent_name=d.name, struct=struct, plan=plan,
+                         sub_var=f"{d.var}_{plan.field.removeprefix('migrate_')}",
+                         sub_name=f"{d.name}/{plan.field.removeprefix('migrate_')}",
+                         needed_fn=f"{d.var}_{plan.field.removeprefix('migrate_')}_needed",
+                         carry=tuple(f"{fc.new.macro}({', '.join(fc.new.args)})" for fc in items),
+                         moves=tuple(moves), macro_drop=macro_drop)
 
 
 def _subsection_fix(review: PatchReview, d, x) -> str:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import re
+
 from qlint.analyzer import advice
+from qlint.analyzer.fixplan import SubsectionFix, UnusedFix, WidenFix
+from qlint.analyzer.model import VMField
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -43,8 +47,13 @@ class VmstateFieldRemoved(Rule):
             if kind == "removed":
                 what = ", ".join(f"{fc.old.field} ({fc.old.macro})" for fc in items)
                 msg = f"VMState \"{name}\" drops {what}"
+                plans = [_unused_plan(review, fc) for fc in items]
+                plan = tuple(plans) if all(plans) else None
                 fix = (f"keep the wire layout: in {d.var}, replace each dropped field by "
                        f"VMSTATE_UNUSED(<its size in bytes>)")
+                if plan:
+                    fix = f"keep the wire layout: in {d.var}, " + "; ".join(
+                        f"VMSTATE_UNUSED({p.size}) where {p.old_text} was" for p in plan)
             else:
                 parts = []
                 for fc in items:
@@ -53,8 +62,15 @@ class VmstateFieldRemoved(Rule):
                     else:
                         parts.append(f"the size of {fc.old.field}")
                 msg = f"VMState \"{name}\" changes {', '.join(parts)}"
+                plan = _widen_plan(review, items[0]) if len(items) == 1 else None
                 fix = ("keep the old field as it was; send the new form in a subsection whose .needed reads a "
                        "compat property")
+                if plan is not None:
+                    fix = (f"keep the old width on the wire: in {d.var}, replace {plan.new_text} by\n"
+                           f"    VMSTATE_WITH_TMP({plan.sub.struct}, {plan.tmp_struct}, {plan.tmp_var}),\n"
+                           f"where {plan.tmp_struct} holds {plan.sub.struct} *parent and {plan.old_ctype} "
+                           f"{plan.field}, copied from the parent in pre_save and back in post_load; and send the "
+                           f"new width in a subsection:\n" + advice.subsection_text(plan.sub, review.tip_index, v))
             quoted = []
             for fc in items:
                 quoted += ["-" + line for line in fc.old.text.splitlines()][:2]
@@ -68,10 +84,81 @@ class VmstateFieldRemoved(Rule):
                 function=d.var,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
-                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v)} cannot "
+                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index)} cannot "
                     f"migrate to or from this tree: every later field of \"{name}\" is read at the wrong place."
                 ),
                 quoted=quoted,
                 suggestion=fix,
+                fix=plan,
                 anchor=f"{kind}:{name}:" + ",".join(sorted(fc.old.identity for fc in items)),
             )
+
+
+# bytes on the wire of the fixed-size VMSTATE_* forms
+_SIZES = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "UINT32": 4, "INT32": 4,
+          "UINT64": 8, "INT64": 8, "UINTTL": None}
+
+
+def field_size(f: VMField) -> int | None:
+    """Bytes ``f`` puts on the wire, when its macro says so (VMSTATE_UINT32, VMSTATE_UINT8_ARRAY(f, s, 6))."""
+    base = f.macro.removeprefix("VMSTATE_")
+    for suffix in ("_TEST", "_V"):
+        base = base.removesuffix(suffix)
+    if base in _SIZES:
+        return _SIZES[base]
+    if base.endswith("_ARRAY") and base[:-6] in _SIZES and len(f.args) >= 3:
+        unit = _SIZES[base[:-6]]
+        try:
+            return unit * int(f.args[2], 0) if unit else None
+        except ValueError:
+            return None
+    return None
+
+
+def _unused_plan(review: PatchReview, fc) -> UnusedFix | None:
+    """VMSTATE_UNUSED of the dropped field's size, after the field that preceded it."""
+    size = field_size(fc.old)
+    if size is None or not fc.old.text.startswith(fc.old.macro + "("):
+        return None
+    f = review.patch.changed(fc.path)
+    old_model = review.old_model(f) if f is not None else None
+    od = next((d for d in (old_model.vmstates if old_model else []) if d.var == fc.desc.var
+               or d.name == fc.desc.name), None)
+    if od is None:
+        return None
+    kept = {x.text for x in fc.desc.fields}
+    after = None
+    for x in od.fields:
+        if x.line >= fc.old.line:
+            break
+        if x.text in kept:
+            after = x.text
+    return UnusedFix(path=fc.path, var=fc.desc.var, size=size, after=after, old_text=fc.old.text)
+
+
+_CTYPES = {"UINT8": "uint8_t", "INT8": "int8_t", "UINT16": "uint16_t", "INT16": "int16_t",
+           "UINT32": "uint32_t", "INT32": "int32_t", "UINT64": "uint64_t", "INT64": "int64_t", "BOOL": "bool"}
+
+
+def _widen_plan(review: PatchReview, fc) -> WidenFix | None:
+    """A scalar that became wider: the old width through VMSTATE_WITH_TMP, the new one in a subsection."""
+    old, new, d = fc.old, fc.new, fc.desc
+    ob, nb = old.macro.removeprefix("VMSTATE_"), new.macro.removeprefix("VMSTATE_")
+    if ob not in _CTYPES or nb not in _CTYPES or len(new.args) != 2 or old.field != new.field \
+            or not re.fullmatch(r"\w+", new.field) or not new.text.startswith(new.macro + "("):
+        return None
+    if (field_size(new) or 0) <= (field_size(old) or 0):
+        return None
+    struct = new.args[1]
+    model = review.new_index.model(fc.path)
+    plan = advice.vmstate_plan(review.tip_index, model, d.var, struct, new.field, review.current_version)
+    if plan is None:
+        return None
+    short = plan.field.removeprefix("migrate_")
+    sub = SubsectionFix(path=fc.path, parent_var=d.var, parent_name=d.name, struct=struct, plan=plan,
+                        sub_var=f"{d.var}_{short}", sub_name=f"{d.name}/{short}", needed_fn=f"{d.var}_{short}_needed",
+                        carry=(new.text,))
+    camel = "".join(p.capitalize() for p in new.field.split("_"))
+    return WidenFix(sub=sub, var=d.var, new_text=new.text, field=new.field, old_ctype=_CTYPES[ob],
+                    tmp_struct=f"{struct.removesuffix('State')}{camel}Tmp", tmp_var=f"{d.var}_{new.field}_tmp",
+                    tmp_name=f"{d.name}/{new.field}_tmp")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
+from qlint.analyzer.fixplan import SubsectionFix
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -68,15 +69,30 @@ class VmstateSubsectionUnguarded(Rule):
                 path=ns.path, line=ns.line, end_line=ns.line, function=sub.var,
                 details=(
                     f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
-                    f"VMs of {advice.machine_types(v)} cannot migrate from this tree to {advice.vstr(v)}"
+                    f"VMs of {advice.machine_types(v, review.new_index)} cannot migrate from this tree to {advice.vstr(v)}"
                     + (" whenever the guest state makes it needed" if sev == "warning" else "")
                     + ". Tie .needed to a property that defaults to on and that the current compat array "
                       "switches off."
                 ),
                 quoted=review.quote(ns.path, ns.line, ns.line),
-                suggestion=_fix(review, sub, v, ns.parent.var, ns.path),
+                suggestion=(advice.subsection_text(fix, review.tip_index, v) if (fix := _fix_plan(review, sub, ns))
+                            else _fix(review, sub, v, ns.parent.var, ns.path)),
+                fix=fix,
                 anchor=f"subsection:{ns.parent.name}:{sub.name}",
             )
+
+
+def _fix_plan(review: PatchReview, sub, ns) -> SubsectionFix | None:
+    """A .needed function reading a new property of the device (and the old .needed, if any)."""
+    slug = sub.name.rsplit("/", 1)[-1]
+    struct = next((f.args[1] for f in sub.fields if len(f.args) > 1), "")
+    model = review.new_index.model(ns.path)
+    plan = advice.vmstate_plan(review.tip_index, model, ns.parent.var, struct, slug, review.current_version)
+    if plan is None or not struct or (sub.path and sub.path != ns.path):
+        return None
+    return SubsectionFix(path=ns.path, parent_var=ns.parent.var, parent_name=ns.parent.name, struct=struct,
+                         plan=plan, sub_var=sub.var, sub_name=sub.name, needed_fn=f"{sub.var}_needed"
+                         if not sub.needed else f"{sub.var}_compat_needed", needed_of=sub.var)
 
 
 def _fix(review: PatchReview, sub, v, parent_var: str, path_c: str) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
+from qlint.analyzer.fixplan import SubsectionFix
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -42,6 +43,7 @@ class VmstateVersionBump(Rule):
         for vc in review.vmstate.versions:
             o, n = vc.old, vc.new
             line = _line_of(review, vc.path, n, ("version_id", "minimum_version_id"))
+            fix = _fix_plan(review, vc)
             if None not in (o.minimum, n.minimum) and n.minimum > o.minimum:
                 yield self.finding(
                     review,
@@ -54,6 +56,8 @@ class VmstateVersionBump(Rule):
                         f"tree. Keep minimum_version_id and load the old versions with _V fields."
                     ),
                     quoted=review.quote(vc.path, line, line),
+                    suggestion=advice.subsection_text(fix, review.tip_index, v) if fix is not None else None,
+                    fix=fix,
                     anchor=f"min:{n.name}",
                 )
             if None not in (o.version, n.version) and n.version > o.version:
@@ -71,13 +75,54 @@ class VmstateVersionBump(Rule):
                         + f"QEMU {advice.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
                         f"migrate from this tree back to {advice.vstr(v)}, whatever its machine type. "
                         f"A subsection whose .needed reads a property that the current compat array switches off "
-                        f"keeps backward migration for {advice.machine_types(v)}."
+                        f"keeps backward migration for {advice.machine_types(v, review.new_index)}."
                     ),
                     quoted=review.quote(vc.path, line, line),
-                    suggestion="move the new fields into a subsection with a compat-property .needed "
-                               "(see `qlint rule vmstate-field-added`) and keep version_id",
+                    suggestion=(advice.subsection_text(fix, review.tip_index, v) if fix is not None else
+                                "move the new fields into a subsection with a compat-property .needed "
+                                "(see `qlint rule vmstate-field-added`) and keep version_id"),
+                    fix=fix,
                     anchor=f"version:{n.name}",
                 )
+
+
+def _fix_plan(review: PatchReview, vc) -> SubsectionFix | None:
+    """Keep the old versions; the fields of the new version go in a subsection gated by a property.
+
+    A description nested with VMSTATE_STRUCT gets no subsection of its own (its
+    .needed would see the nested struct, not the device): the parent that nests
+    it carries the fields, named through the nesting field (``rx.head``).
+    """
+    o, n = vc.old, vc.new
+    if o.version is None or n.version is None:
+        return None
+    new_fields = [f for f in n.fields if f.macro.endswith("_V") and (f.version or 0) > (o.version or 0)]
+    if any(len(f.args) < 3 for f in new_fields):
+        return None
+    model = review.new_index.model(vc.path)
+    if model is None:
+        return None
+    top, prefix = n, ""
+    if vc.nested_in:
+        nesting = [(d, f) for d in model.vmstates for f in d.fields if n.var in f.nested]
+        if len(nesting) != 1:
+            return None
+        top, via = nesting[0]
+        prefix = via.field + "."
+    struct = (top.fields[0].args[1] if top.fields and len(top.fields[0].args) > 1 else "")
+    first = new_fields[0].field if new_fields else "version"
+    slug = (prefix + first).replace(".", "_")
+    plan = advice.vmstate_plan(review.tip_index, model, top.var, struct, slug, review.current_version)
+    if plan is None or not struct:
+        return None
+    carry = tuple(f"{f.macro[:-2]}({prefix}{f.args[0]}, {struct}{''.join(', ' + a for a in f.args[2:-1])})"
+                  for f in new_fields)
+    short = plan.field.removeprefix("migrate_")
+    return SubsectionFix(path=vc.path, parent_var=top.var, parent_name=top.name, struct=struct, plan=plan,
+                         sub_var=f"{top.var}_{short}", sub_name=f"{top.name}/{short}",
+                         needed_fn=f"{top.var}_{short}_needed", carry=carry,
+                         moves=tuple((n.var, f.text, f.line) for f in new_fields),
+                         versions=((n.var, o.version_id, o.minimum_version_id if n.minimum != o.minimum else None),))
 
 
 def _line_of(review: PatchReview, path: str, d, keys) -> int:

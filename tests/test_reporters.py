@@ -22,7 +22,7 @@ from qlint.analyzer import reporters
 from qlint.analyzer.change import Patch, Series
 from qlint.analyzer.engine import Report, review
 from qlint.analyzer.finding import Finding, Related
-from qlint.analyzer.fixture_repo import build, fixtures_root
+from qlint.analyzer.fixture_repo import build_demo
 from qlint.analyzer.gitsrc import review_range
 from qlint.analyzer.rulebase import all_rules
 
@@ -32,9 +32,8 @@ UPDATE = os.environ.get("QLINT_UPDATE_GOLDEN") == "1"
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory) -> Report:
-    root = fixtures_root()
     dest = tmp_path_factory.mktemp("demo") / "qemu"
-    _, base, ids = build(root / "tree", sorted((root / "demo").glob("*.patch")), dest)
+    _, base, ids = build_demo(dest)
     return review(review_range(str(dest), f"{base}..{ids[-1]}"))
 
 

@@ -40,6 +40,10 @@ def _finding(f) -> list[str]:
         out.append("")
         out.append("Suggested fix:")
         out.extend(("    " + s).rstrip() for s in f.suggestion.splitlines())
+    if f.matrix_text:
+        out.append("")
+        out.append("Migrations between releases, and the rescue:")
+        out.extend(s.rstrip() for s in f.matrix_text.splitlines())
     if f.related:
         out.append("")
         out.extend(f"See {r.path}:{r.line}: {r.message}" for r in f.related)

@@ -6,7 +6,8 @@ import textwrap
 
 
 def _para(text: str, indent: str = "  ") -> list[str]:
-    return textwrap.wrap(text, width=78, initial_indent=indent, subsequent_indent=indent) or [indent]
+    return textwrap.wrap(text, width=78, initial_indent=indent, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [indent]
 
 
 def render(report) -> str:
@@ -37,6 +38,10 @@ def render(report) -> str:
             if f.suggestion:
                 out.append(f"  Fix{fn}:")
                 out.extend("    " + s for s in f.suggestion.splitlines())
+                out.append("")
+            if f.matrix_text:
+                out.append("  Migrations between releases, and the rescue:")
+                out.extend(("  " + s).rstrip() for s in f.matrix_text.splitlines())
                 out.append("")
             for r in f.related:
                 out.append(f"  {r.path}:{r.line}: {r.message}")

@@ -1,0 +1,756 @@
+"""Versioned machine types and the compat arrays each one gets.
+
+A board defines its versioned machine types with a macro of its own
+(``DEFINE_Q35_MACHINE(7, 2)``, ``DEFINE_VIRT_MACHINE(7, 2)``,
+``DEFINE_SPAPR_MACHINE(7_2, "7.2", false)``, and in older trees
+``DEFINE_Q35_MACHINE(v7_2, "pc-q35-7.2", NULL, pc_q35_7_2_machine_options)``).
+The macro builds a TypeInfo whose ``.name`` is the machine type and whose
+class_init calls the version's options function; each options function calls
+the next newer one and then ``compat_props_add(m->compat_props, ARRAY,
+ARRAY_len)``.  This module follows that C: it expands the board's macro
+invocations with a small C preprocessor (token pasting, stringification,
+variadic macros, rescanning; #defines from the board file and the headers it
+includes), reads the options functions of the file and walks their calls.
+
+Only files with a ``compat_props_add`` or ``SET_MACHINE_COMPAT`` call are
+read, with regular expressions and the tokenizer below; no syntax tree is
+built.  A board whose macros do not expand to a versioned TypeInfo is left
+out and listed in :attr:`MachineMap.unresolved`; callers fall back to generic
+wording for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from .cparse import COMPAT_ARRAY_RE
+from .index import TreeIndex
+
+
+@dataclass(frozen=True)
+class MachineType:
+    name: str  # "pc-q35-7.2"
+    board: str  # "pc-q35": the name without the version
+    version: tuple[int, int]  # (7, 2)
+    path: str  # file that defines it
+    arrays: tuple[str, ...]  # every compat array its options chain adds, its own first
+
+
+@dataclass
+class MachineMap:
+    types: list[MachineType] = field(default_factory=list)
+    # board files whose options functions add compat arrays but whose machine types
+    # could not be read: path -> the arrays those functions add
+    unresolved: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # machine types whose options chain goes through another board's machine type
+    # (xenfv-4.2 through pc-i440fx-4.2, pc-1.3 through pc-i440fx-1.4): type -> that board
+    derived: dict[MachineType, str] = field(default_factory=dict)
+
+    def reached_by(self, array: str) -> list[MachineType]:
+        return [t for t in self.types if array in t.arrays]
+
+    def unresolved_with(self, array: str) -> list[str]:
+        return sorted(p for p, arrs in self.unresolved.items() if array in arrs)
+
+
+def machine_types(index: TreeIndex) -> list[MachineType]:
+    """Every versioned machine type of the tree."""
+    return analyze(index).types
+
+
+def reached_by(index: TreeIndex, array: str) -> list[MachineType]:
+    """Machine types whose options chain adds compat array ``array``."""
+    return analyze(index).reached_by(array)
+
+
+def newest_per_board(types: list[MachineType]) -> list[MachineType]:
+    """The newest machine type of each board, by board name."""
+    best: dict[tuple[str, str], MachineType] = {}
+    for t in types:
+        key = (t.board, t.path)
+        cur = best.get(key)
+        if cur is None or _order(t) > _order(cur):
+            best[key] = t
+    return sorted(best.values(), key=lambda t: (t.board, t.path))
+
+
+def _order(t: MachineType) -> tuple:
+    """Release, then bug-fix release (pc-q35-8.2 < pc-q35-8.2.1 < pc-q35-9.0)."""
+    m = _VERSIONED_RE.match(t.name)
+    micro = int(m.group(4)[1:]) if m and m.group(4) else -1
+    return (t.version, micro, t.name)
+
+
+# ---------------------------------------------------------------------------
+# the analysis, cached on the index
+
+_HINT_RE = re.compile(rb"\bcompat_props_add\s*\(|\bSET_MACHINE_COMPAT\s*\(")
+_MAX_HEADERS = 400
+_MAX_STEPS = 200_000
+_VERSIONED_RE = re.compile(r"^([A-Za-z][\w.-]*?)-(\d+)\.(\d+)((?:\.\d+)?)(.*)$")
+
+
+def _has_hint(data: bytes) -> bool:
+    return (b"compat_props_add" in data or b"SET_MACHINE_COMPAT" in data) and bool(_HINT_RE.search(data))
+
+
+_VERSIONED_ARRAY_RE = re.compile(r"_\d+_\d+$")
+
+
+def analyze(index: TreeIndex) -> MachineMap:
+    """Every versioned machine type, the arrays it gets, and the boards that could not be read."""
+    cached = getattr(index, "_machine_map", None)
+    if cached is not None:
+        return cached
+    result = MachineMap()
+    candidates = [p for p, oid in index.files() if p.endswith(".c") and index._scan("machines-hint", p, oid, _has_hint)]
+    boards = {p: _board_file(index, p) for p in candidates}
+    boards = {p: b for p, b in boards.items() if b is not None}
+    found = []  # (name, path, roots, name match)
+    root_of: dict[tuple[str, str], str] = {}  # (path, options function) -> the board whose class_init calls it
+    for path, bf in sorted(boards.items()):
+        for name, roots in bf.machines:
+            m = _VERSIONED_RE.match(name)
+            if not m:
+                continue
+            board = m.group(1) + m.group(5)
+            found.append((name, path, roots, m, board))
+            for r in roots:
+                where = _function_file(boards, path, r)
+                if where is not None:
+                    root_of.setdefault((where, r), board)
+    reached_fns: set[tuple[str, str]] = set()
+    types: list[MachineType] = []
+    for name, path, roots, m, board in found:
+        arrays: list[str] = []
+        visited: list[tuple[str, str]] = []
+        for root in roots:
+            for arr in _chain_arrays(boards, path, root, visited):
+                if arr not in arrays:
+                    arrays.append(arr)
+        reached_fns.update(visited)
+        t = MachineType(name, board, (int(m.group(2)), int(m.group(3))), path, tuple(arrays))
+        types.append(t)
+        base = next((root_of[v] for v in visited if root_of.get(v, board) != board), None)
+        if base is not None:
+            result.derived[t] = base
+    for path, bf in sorted(boards.items()):
+        adding = {f: [a for a in arrs if _VERSIONED_ARRAY_RE.search(a)] for f, arrs in bf.own_arrays.items()}
+        adding = {f: arrs for f, arrs in adding.items() if arrs}
+        if adding and not any((path, f) in reached_fns for f in adding):
+            result.unresolved[path] = tuple(sorted({a for arrs in adding.values() for a in arrs}))
+    types.sort(key=_order, reverse=True)
+    types.sort(key=lambda t: (t.board, t.path))
+    result.types = types
+    index._machine_map = result  # type: ignore[attr-defined]
+    return result
+
+
+@dataclass
+class _BoardFile:
+    machines: list[tuple[str, list[str]]]  # (machine type name, options functions its class_init calls)
+    own_arrays: dict[str, list[str]]  # options function -> arrays it adds itself
+    calls: dict[str, list[str]]  # options function -> functions it calls, in order
+
+
+def _chain_arrays(boards: dict[str, _BoardFile], path: str, root: str, reached: list) -> list[str]:
+    """Arrays added by options function ``root`` of ``path`` and every options function it calls.
+
+    ``reached`` collects the (path, function) pairs walked, in order.
+    """
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+
+    def walk(p: str, fn: str) -> None:
+        if (p, fn) in seen:
+            return
+        seen.add((p, fn))
+        reached.append((p, fn))
+        bf = boards[p]
+        for a in bf.own_arrays.get(fn, []):
+            if a not in out:
+                out.append(a)
+        for callee in bf.calls.get(fn, []):
+            where = _function_file(boards, p, callee)
+            if where is not None:
+                walk(where, callee)
+
+    where = _function_file(boards, path, root)
+    if where is not None:
+        walk(where, root)
+    return out
+
+
+def _function_file(boards: dict[str, _BoardFile], prefer: str, fn: str) -> str | None:
+    """The board file defining options function ``fn``: ``prefer`` first, else the only other one."""
+    if fn in boards[prefer].calls:
+        return prefer
+    others = [p for p, b in boards.items() if fn in b.calls]
+    return others[0] if len(others) == 1 else None
+
+
+_BOARD_CACHE: dict[tuple, "_BoardFile | None"] = {}
+
+
+def _board_file(index: TreeIndex, path: str) -> _BoardFile | None:
+    """The machine types and options functions of one board file (cached on its and its headers' blobs)."""
+    oid = index.snap.blob_id(path)
+    if oid is None:
+        return None
+    pre = index._scan("machines-pp", path, oid, _preprocess)
+    if pre is None:
+        return None
+    code, defines, includes = pre
+    sources = _header_sources(index, path, includes)
+    key = (path, oid, tuple(o for _, o in sources))
+    if key in _BOARD_CACHE:
+        return _BOARD_CACHE[key]
+    toks = _tokens(code)
+    fns = _machine_class_functions(toks)
+    result = None
+    if fns:
+        table = dict(defines)
+        for hpath, hoid in sources:
+            hres = index._scan("machines-pp", hpath, hoid, _preprocess)
+            if hres is not None:
+                for k, v in hres[1].items():
+                    table.setdefault(k, v)
+        own = {name: _with_nested(arrs, table) for name, (arrs, _calls) in fns.items()}
+        calls = {name: cl for name, (_arrs, cl) in fns.items()}
+        machines: list[tuple[str, list[str]]] = []
+        ex = _Expander(table)
+        suffix = _machine_suffix(ex)
+        for inv in _top_level_invocations(toks):
+            if inv[0].text not in table:
+                continue
+            ex.steps = 0
+            try:
+                expanded = ex.expand(inv)
+            except _TooDeep:
+                continue
+            machines.extend(_typeinfos(expanded, suffix))
+        result = _BoardFile(machines, own, calls)
+    if len(_BOARD_CACHE) > 256:
+        _BOARD_CACHE.pop(next(iter(_BOARD_CACHE)))
+    _BOARD_CACHE[key] = result
+    return result
+
+
+# ---------------------------------------------------------------------------
+# reading a file: comments out, directives apart, tokens
+
+_COMMENT_OR_LITERAL_RE = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'', re.S)
+_DEFINE_RE = re.compile(r"#\s*define\s+([A-Za-z_]\w*)(\([^)]*\))?(.*)", re.S)
+_INCLUDE_RE = re.compile(r'#\s*include\s*"([^"]+)"')
+
+
+def _strip_comments(text: str) -> str:
+    def repl(m: re.Match) -> str:
+        s = m.group(0)
+        if s.startswith("//"):
+            return " "
+        if s.startswith("/*"):
+            return " " + "\n" * s.count("\n")
+        return s
+
+    return _COMMENT_OR_LITERAL_RE.sub(repl, text)
+
+
+def _preprocess(data: bytes) -> tuple[str, dict, list[str]]:
+    """(code without directives, {macro: (params or None, body)}, included paths) of a file."""
+    text = _strip_comments(data.decode("utf-8", "replace"))
+    lines = text.split("\n")
+    code: list[str] = []
+    defines: dict[str, tuple[tuple[str, ...] | None, str]] = {}
+    includes: list[str] = []
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if ln.lstrip().startswith("#"):
+            logical = [ln]
+            while logical[-1].endswith("\\") and i + 1 < len(lines):
+                logical[-1] = logical[-1][:-1]
+                i += 1
+                logical.append(lines[i])
+                code.append("")
+            d = " ".join(logical).strip()
+            m = _DEFINE_RE.match(d)
+            if m:
+                params = None
+                if m.group(2) is not None:
+                    params = tuple(p.strip() for p in m.group(2)[1:-1].split(",") if p.strip())
+                defines.setdefault(m.group(1), (params, m.group(3).strip()))
+            else:
+                im = _INCLUDE_RE.match(d)
+                if im:
+                    includes.append(im.group(1))
+            code.append("")
+        else:
+            code.append(ln)
+        i += 1
+    return "\n".join(code), defines, includes
+
+
+class _Tok:
+    __slots__ = ("text", "kind", "space", "hide")
+
+    def __init__(self, text: str, kind: str, space: bool = False, hide: frozenset = frozenset()):
+        self.text, self.kind, self.space, self.hide = text, kind, space, hide
+
+    def with_hide(self, extra: frozenset) -> "_Tok":
+        if extra <= self.hide:
+            return self
+        return _Tok(self.text, self.kind, self.space, self.hide | extra)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging
+        return self.text
+
+
+_TOKEN_RE = re.compile(
+    r'(?P<ws>\s+)|(?P<str>"(?:[^"\\\n]|\\.)*")|(?P<chr>\'(?:[^\'\\\n]|\\.)*\')'
+    r"|(?P<id>[A-Za-z_]\w*)|(?P<num>\.?\d(?:[eEpP][+-]|[\w.])*)"
+    r"|(?P<punct>##|\.\.\.|->|<<=|>>=|[-+*/%&|^!=<>]=|&&|\|\||<<|>>|\+\+|--|\S)"
+)
+
+
+def _tokens(text: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    space = False
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "punct"
+        if kind == "ws":
+            space = True
+            continue
+        out.append(_Tok(m.group(0), "str" if kind in ("str", "chr") else kind, space))
+        space = False
+    return out
+
+
+_KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case", "defined"}
+
+
+def _matching(toks: list[_Tok], i: int) -> int:
+    """Index of the bracket closing toks[i], or -1."""
+    pairs = {"(": ")", "{": "}", "[": "]"}
+    depth = 0
+    for j in range(i, len(toks)):
+        t = toks[j].text
+        if t in pairs:
+            depth += 1
+        elif t in (")", "}", "]"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _machine_class_functions(toks: list[_Tok]) -> dict[str, tuple[list[str], list[str]]]:
+    """Functions of the file taking one ``MachineClass *``: name -> (arrays they add, functions they call)."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    i, n = 0, len(toks)
+    while i < n:
+        t = toks[i]
+        if t.text == "{":
+            j = _matching(toks, i)
+            i = j + 1 if j > 0 else n
+            continue
+        if (t.kind == "id" and i + 6 < n and toks[i + 1].text == "(" and toks[i + 2].text == "MachineClass"
+                and toks[i + 3].text == "*" and toks[i + 4].kind == "id" and toks[i + 5].text == ")"
+                and toks[i + 6].text == "{"):
+            end = _matching(toks, i + 6)
+            if end < 0:
+                break
+            body = toks[i + 7:end]
+            out[t.text] = (_arrays_added(t.text, body), _calls(body))
+            i = end + 1
+            continue
+        i += 1
+    return out
+
+
+def _calls(body: list[_Tok]) -> list[str]:
+    out: list[str] = []
+    for k in range(len(body) - 1):
+        t = body[k]
+        if (t.kind == "id" and body[k + 1].text == "(" and t.text not in _KEYWORDS
+                and (k == 0 or body[k - 1].text not in (".", "->")) and t.text not in out):
+            out.append(t.text)
+    return out
+
+
+def _arrays_added(fn: str, body: list[_Tok]) -> list[str]:
+    """compat_props_add(x, ARRAY, ARRAY_len) and SET_MACHINE_COMPAT(m, ARRAY).
+
+    An array declared in the function itself is named ``fn:array`` unless its name says its
+    version (``spapr_compat_10_0``), as the tree index names it.
+    """
+    local = {body[k + 1].text for k in range(len(body) - 2)
+             if body[k].text == "GlobalProperty" and body[k + 1].kind == "id" and body[k + 2].text == "["}
+    out: list[str] = []
+    for k, t in enumerate(body):
+        if t.text not in ("compat_props_add", "SET_MACHINE_COMPAT") or k + 1 >= len(body) or body[k + 1].text != "(":
+            continue
+        end = _matching(body, k + 1)
+        args = _split_args(body[k + 2:end]) if end > 0 else []
+        if len(args) >= 2 and len(args[1]) == 1 and args[1][0].kind == "id":
+            name = args[1][0].text
+            if name in local and not COMPAT_ARRAY_RE.match(name):
+                name = f"{fn}:{name}"
+            if name not in out:
+                out.append(name)
+    return out
+
+
+_MACRO_ARRAY_RE = re.compile(r"^[A-Z][A-Z0-9_]*_COMPAT_\d+_\d+$")
+
+
+def _with_nested(arrays: list[str], table: dict) -> list[str]:
+    """Old trees' compat macros include others (``#define PC_COMPAT_2_10 HW_COMPAT_2_10 {...}``)."""
+    out: list[str] = []
+    stack = list(reversed(arrays))
+    while stack:
+        a = stack.pop()
+        if a in out:
+            continue
+        out.append(a)
+        raw = table.get(a) if _MACRO_ARRAY_RE.match(a) else None
+        if raw is not None and raw[0] is None:
+            stack.extend(reversed([w for w in re.findall(r"\b[A-Z][A-Z0-9_]*\b", raw[1]) if _MACRO_ARRAY_RE.match(w)]))
+    return out
+
+
+def _split_args(toks: list[_Tok]) -> list[list[_Tok]]:
+    args: list[list[_Tok]] = [[]]
+    depth = 0
+    for t in toks:
+        if t.text in ("(", "[", "{"):
+            depth += 1
+        elif t.text in (")", "]", "}"):
+            depth -= 1
+        if t.text == "," and depth == 0:
+            args.append([])
+        else:
+            args[-1].append(t)
+    return args
+
+
+def _top_level_invocations(toks: list[_Tok]) -> list[list[_Tok]]:
+    """``NAME(args)`` statements at file scope, NAME in upper case: the candidate machine-defining macros."""
+    out: list[list[_Tok]] = []
+    i, n = 0, len(toks)
+    prev = ""
+    while i < n:
+        t = toks[i]
+        if (t.kind == "id" and i + 1 < n and toks[i + 1].text == "(" and prev in ("", ";", "}", ")")
+                and re.fullmatch(r"[A-Z_][A-Z0-9_]*", t.text)):
+            j = _matching(toks, i + 1)
+            if j < 0:
+                break
+            out.append(toks[i:j + 1])
+            prev, i = ")", j + 1
+            continue
+        if t.text in ("{", "(", "["):
+            j = _matching(toks, i)
+            if j < 0:
+                break
+            prev, i = toks[j].text, j + 1
+            continue
+        prev = t.text
+        i += 1
+    return out
+
+
+# ---------------------------------------------------------------------------
+# macros: the board file's and its headers'
+
+
+def _include_candidates(path: str, inc: str) -> list[str]:
+    d = path.rsplit("/", 1)[0] if "/" in path else ""
+    return ["include/" + inc, (d + "/" + inc) if d else inc, inc]
+
+
+def _header_sources(index: TreeIndex, path: str, includes: list[str]) -> list[tuple[str, str]]:
+    """(path, blob id) of the headers ``path`` includes, recursively, in the order a compiler meets them."""
+    out: list[tuple[str, str]] = []
+    seen = {path}
+    queue = deque((path, inc) for inc in includes)
+    while queue and len(out) < _MAX_HEADERS:
+        src, inc = queue.popleft()
+        for cand in _include_candidates(src, inc):
+            if cand in seen:
+                break
+            oid = index.snap.blob_id(cand)
+            if oid is None:
+                continue
+            seen.add(cand)
+            out.append((cand, oid))
+            res = index._scan("machines-pp", cand, oid, _preprocess)
+            if res is not None:
+                queue.extend((cand, i) for i in res[2])
+            break
+    return out
+
+
+_MACRO_CACHE: dict[tuple, "_Macro"] = {}
+
+
+class _Macro:
+    __slots__ = ("name", "params", "variadic", "body")
+
+    def __init__(self, name: str, params: tuple[str, ...] | None, body: str):
+        self.name = name
+        self.variadic = False
+        if params is not None:
+            ps = list(params)
+            if ps and ps[-1].endswith("..."):
+                self.variadic = True
+                last = ps[-1][:-3].strip()
+                ps[-1] = last or "__VA_ARGS__"
+            params = tuple(ps)
+        self.params = params
+        self.body = _tokens(body)
+
+
+def _machine_suffix(ex: "_Expander") -> str:
+    m = ex.macro("TYPE_MACHINE_SUFFIX")
+    if m is not None and m.params is None:
+        s = "".join(_unquote(t.text) for t in m.body if t.kind == "str")
+        if s:
+            return s
+    return "-machine"
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _Expander:
+    """C macro expansion with hide sets (Prosser's algorithm), enough for machine-defining macros."""
+
+    def __init__(self, table: dict):
+        self.table = table  # name -> (params or None, body text)
+        self.steps = 0
+
+    def macro(self, name: str) -> "_Macro | None":
+        raw = self.table.get(name)
+        if raw is None:
+            return None
+        key = (name,) + raw
+        m = _MACRO_CACHE.get(key)
+        if m is None:
+            m = _MACRO_CACHE[key] = _Macro(name, raw[0], raw[1])
+            if len(_MACRO_CACHE) > 20000:
+                _MACRO_CACHE.pop(next(iter(_MACRO_CACHE)))
+        return m
+
+    def expand(self, toks: list[_Tok]) -> list[_Tok]:
+        toks = list(toks)
+        out: list[_Tok] = []
+        i = 0
+        while i < len(toks):
+            self.steps += 1
+            if self.steps > _MAX_STEPS:
+                raise _TooDeep
+            t = toks[i]
+            m = self.macro(t.text) if t.kind == "id" else None
+            if m is None or t.text in t.hide:
+                out.append(t)
+                i += 1
+                continue
+            if m.params is None:
+                body = [b.with_hide(t.hide | {t.text}) for b in m.body]
+                if body:
+                    body[0] = _Tok(body[0].text, body[0].kind, t.space, body[0].hide)
+                toks[i:i + 1] = body
+                continue
+            if i + 1 >= len(toks) or toks[i + 1].text != "(":
+                out.append(t)
+                i += 1
+                continue
+            end = _matching(toks, i + 1)
+            if end < 0:
+                out.append(t)
+                i += 1
+                continue
+            args = _split_args(toks[i + 2:end])
+            hs = (t.hide & toks[end].hide) | {t.text}
+            body = self._substitute(m, args, frozenset(hs))
+            if body:
+                body[0] = _Tok(body[0].text, body[0].kind, t.space, body[0].hide)
+            toks[i:end + 1] = body
+        return out
+
+    def _substitute(self, m: _Macro, args: list[list[_Tok]], hs: frozenset) -> list[_Tok]:
+        params = m.params or ()
+        if len(params) == 0 and args == [[]]:
+            args = []
+        if m.variadic:
+            fixed = len(params) - 1
+            va: list[_Tok] = []
+            for k, a in enumerate(args[fixed:]):
+                if k:
+                    va.append(_Tok(",", "punct"))
+                va.extend(a)
+            args = args[:fixed] + [va]
+        args = args + [[] for _ in range(len(params) - len(args))]
+        bind = dict(zip(params, args))
+        body = m.body
+        out: list[_Tok] = []
+        k = 0
+        while k < len(body):
+            b = body[k]
+            if b.text == "#" and k + 1 < len(body) and body[k + 1].text in bind:
+                out.append(_Tok(_stringify(bind[body[k + 1].text]), "str", b.space))
+                k += 2
+                continue
+            if b.kind == "id" and b.text in bind:
+                pasted = (k > 0 and body[k - 1].text == "##") or (k + 1 < len(body) and body[k + 1].text == "##")
+                arg = bind[b.text] if pasted else self._expand_arg(bind[b.text])
+                if not arg:
+                    out.append(_Tok("", "placemarker", b.space))
+                else:
+                    first = arg[0]
+                    out.append(_Tok(first.text, first.kind, b.space, first.hide))
+                    out.extend(arg[1:])
+                k += 1
+                continue
+            out.append(_Tok(b.text, b.kind, b.space, b.hide))
+            k += 1
+        out = _paste(out)
+        return [t.with_hide(hs) for t in out if t.kind != "placemarker"]
+
+    def _expand_arg(self, arg: list[_Tok]) -> list[_Tok]:
+        return self.expand(list(arg))
+
+
+def _paste(toks: list[_Tok]) -> list[_Tok]:
+    out: list[_Tok] = []
+    k = 0
+    while k < len(toks):
+        t = toks[k]
+        if t.text == "##" and t.kind == "punct" and out and k + 1 < len(toks):
+            left, right = out.pop(), toks[k + 1]
+            text = left.text + right.text
+            if left.kind == "placemarker":
+                merged = right
+            elif right.kind == "placemarker":
+                merged = left
+            else:
+                parsed = _tokens(text)
+                kind = parsed[0].kind if len(parsed) == 1 else "punct"
+                merged = _Tok(text, kind, left.space, left.hide)
+            out.append(merged)
+            k += 2
+            continue
+        out.append(t)
+        k += 1
+    return out
+
+
+def _stringify(arg: list[_Tok]) -> str:
+    parts = []
+    for k, t in enumerate(arg):
+        if k and t.space:
+            parts.append(" ")
+        parts.append(t.text.replace("\\", "\\\\").replace('"', '\\"') if t.kind == "str" else t.text)
+    return '"' + "".join(parts) + '"'
+
+
+def _unquote(s: str) -> str:
+    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] == '"' else s
+
+
+def _typeinfos(toks: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
+    """(machine type name, options functions its class_init calls) of each TypeInfo in an expansion."""
+    fn_bodies: dict[str, list[_Tok]] = {}
+    n = len(toks)
+    for i in range(n - 1):
+        if toks[i].kind == "id" and toks[i + 1].text == "(":
+            close = _matching(toks, i + 1)
+            if close > 0 and close + 1 < n and toks[close + 1].text == "{":
+                end = _matching(toks, close + 1)
+                if end > 0:
+                    fn_bodies.setdefault(toks[i].text, toks[close + 2:end])
+    out = []
+    for i in range(n - 2):
+        if toks[i].text == "." and toks[i + 1].text == "name" and toks[i + 2].text == "=":
+            j = i + 3
+            depth = 0
+            parts = []
+            while j < n:
+                tt = toks[j].text
+                if tt in ("(", "[", "{"):
+                    depth += 1
+                elif tt in (")", "]", "}"):
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif tt == "," and depth == 0:
+                    break
+                if toks[j].kind == "str":
+                    parts.append(_unquote(toks[j].text))
+                j += 1
+            name = "".join(parts)
+            if suffix and name.endswith(suffix):
+                name = name[: -len(suffix)]
+            if not name:
+                continue
+            # the class_init of this TypeInfo: the next ``.class_init = fn`` in the initialiser
+            ci = None
+            for k in range(j, min(n - 3, j + 60)):
+                if toks[k].text == "}":
+                    break
+                if toks[k].text == "." and toks[k + 1].text == "class_init" and toks[k + 2].text == "=":
+                    ci = toks[k + 3].text
+                    break
+            if ci is None:
+                for k in range(min(i, n - 4), max(-1, i - 60), -1):
+                    if toks[k].text == "{":
+                        break
+                    if toks[k].text == "." and toks[k + 1].text == "class_init" and toks[k + 2].text == "=":
+                        ci = toks[k + 3].text
+                        break
+            body = fn_bodies.get(ci, []) if ci else []
+            out.append((name, _calls(body) if body else _calls(toks)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the listing of `qlint machines`
+
+_ARRAY_KEY_RE = re.compile(r"^(\w+?)_compat_(\d+)_(\d+)$", re.I)
+
+
+def _array_key(name: str) -> tuple:
+    m = _ARRAY_KEY_RE.match(name)
+    if m:
+        return (m.group(1).lower(), 0, -int(m.group(2)), -int(m.group(3)), name)
+    return (name.split("_")[0].lower(), 1, 0, 0, name)
+
+
+def listing(index: TreeIndex) -> dict:
+    """Every compat array (defined in the tree or added by a machine type) and the machine types it reaches."""
+    mm = analyze(index)
+    paths: dict[str, str] = {}
+    for a in index.compat_arrays():
+        if a.style != "inline":
+            paths.setdefault(a.name, a.path)
+    names = set(paths) | {a for t in mm.types for a in t.arrays} | {a for arrs in mm.unresolved.values() for a in arrs}
+    arrays = []
+    for name in sorted(names, key=_array_key):
+        arrays.append({
+            "name": name,
+            "path": paths.get(name),
+            "machine_types": [{"name": t.name, "path": t.path} for t in mm.reached_by(name)],
+        })
+    return {
+        "arrays": arrays,
+        "machine_types": [
+            {"name": t.name, "board": t.board, "version": f"{t.version[0]}.{t.version[1]}", "path": t.path,
+             "arrays": list(t.arrays), "via": mm.derived.get(t)}
+            for t in mm.types
+        ],
+        "unresolved": [{"path": p, "arrays": list(a)} for p, a in sorted(mm.unresolved.items())],
+    }
