@@ -372,6 +372,8 @@ class _Extractor:
                 continue
             if t == "declaration":
                 self._declaration(n)
+            if t == "struct_specifier":
+                self._struct(n)
             stack.extend(reversed(n.children))
 
     # -- top-level facts ---------------------------------------------------
@@ -479,6 +481,26 @@ class _Extractor:
                     self._compat_array(name, value, n)
                 elif type_name == "Property":
                     self._prop_array(name, value)
+
+    def _struct(self, n) -> None:
+        """``struct Tag { ... }`` (and ``typedef struct Tag { ... } Name;``): the member names."""
+        body = n.child_by_field_name("body")
+        if body is None:
+            return
+        names = []
+        tag = n.child_by_field_name("name")
+        if tag is not None:
+            names.append(_text(tag))
+        if n.parent is not None and n.parent.type == "type_definition":
+            names += [nm for d in n.parent.children_by_field_name("declarator")
+                      if (nm := _declarator_name(d))]
+        if not names:
+            return
+        members = frozenset(_members(body))
+        for nm in names:
+            if nm in self.m.struct_fields and self.m.struct_fields[nm] != members:
+                members = members | self.m.struct_fields[nm]  # #ifdef'd twice: either may build
+            self.m.struct_fields[nm] = members
 
     def _typeinfo(self, var: str, init, decl) -> None:
         fields = _designated(init)
@@ -912,6 +934,8 @@ class _Scope:
             f = left.child_by_field_name("field")
             fname = _text(f) if f is not None else ""
             r = _unparen(right)
+            if optext == "=" and fname:
+                self.fn.fields_written.append((fname, _norm(right), tuple(guards), n.start_point[0] + 1))
             if r is not None and r.type == "identifier" and optext == "=":
                 self.fn.assigned_fns.add(_text(r))
             if fname in ("props", "props_") and r is not None and r.type == "identifier":
@@ -1082,6 +1106,32 @@ def _cond(node, types: dict[str, str] | None = None):
             return ("bitnr", refs[0][1], idents[-1], _field_struct(refs[0][0], types))
         return ("call", _call_name(node) or _norm(node))
     return ("other", _norm(node))
+
+
+def _members(body) -> list[str]:
+    """Member names of a field_declaration_list, through anonymous struct/union members."""
+    out: list[str] = []
+    for c in body.named_children:
+        if c.type == "field_declaration":
+            decls = c.children_by_field_name("declarator")
+            for d in decls:
+                nm = _declarator_name(d)
+                if not nm:  # void (*fn)(int): the name sits inside a parenthesised declarator
+                    stack = [d]
+                    while stack and not nm:
+                        x = stack.pop()
+                        nm = _text(x) if x.type == "field_identifier" else None
+                        stack.extend(reversed(x.named_children))
+                if nm:
+                    out.append(nm)
+            t = c.child_by_field_name("type")
+            if not decls and t is not None and t.type in ("struct_specifier", "union_specifier"):
+                inner = t.child_by_field_name("body")
+                if inner is not None:
+                    out += _members(inner)
+        elif c.type.startswith("preproc_"):
+            out += _members(c)  # members under #ifdef: either branch may build
+    return out
 
 
 def _field_struct(node, types: dict[str, str]) -> str | None:

@@ -37,6 +37,14 @@ _COMPAT_HINT_RE = re.compile(
     rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b|\.compat_props\s*=\s*\(GlobalProperty"
 )
 
+# Type names built from a model name: #define X86_CPU_TYPE_SUFFIX "-" TYPE_X86_CPU and
+# #define X86_CPU_TYPE_NAME(name) (name X86_CPU_TYPE_SUFFIX) (or name "-" TYPE_X86_CPU directly).
+_SUFFIX_MACRO_RE = re.compile(rb'^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+"([^"\\\n]+)"[ \t]+(TYPE_\w+)[ \t]*(?:/[*/].*)?$', re.M)
+_NAME_MACRO_RE = re.compile(
+    rb'^[ \t]*#[ \t]*define[ \t]+(\w+)\([ \t]*(\w+)[ \t]*\)[ \t]+\(?[ \t]*(\w+)[ \t]+'
+    rb'(?:"([^"\\\n]+)"[ \t]+(TYPE_\w+)|(\w+))[ \t]*\)?[ \t]*(?:/[*/].*)?$', re.M)
+_C_STRING_RE = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
+
 _MODEL_CACHE: dict[str, FileModel] = {}
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 
@@ -64,6 +72,33 @@ class QomType:
     derived: bool = False  # made by a registration helper (virtio-pci generic/transitional names)
     instance_init: str | None = None
     abstract: bool = False
+
+
+@dataclass(frozen=True)
+class TypeNaming:
+    """A family of QOM types named MODEL + separator + base type (CPU models, PNV chips, ...)."""
+
+    base: str  # the TYPE_* macro of the base type, as written
+    separator: str
+    suffix_macro: str | None  # X86_CPU_TYPE_SUFFIX
+    name_macro: str | None  # X86_CPU_TYPE_NAME
+    path: str
+    line: int
+
+    def spelled(self, model: str) -> str:
+        if self.suffix_macro:
+            return f'"{model}" {self.suffix_macro}'
+        return f'"{model}{self.separator}" {self.base}'
+
+
+@dataclass(frozen=True)
+class NameCheck:
+    """What a compat driver built from a model name and a type macro names."""
+
+    ok: bool
+    naming: TypeNaming
+    model: str
+    why: str = ""  # "separator" (the literal lacks the scheme's separator) or "model" (no such model)
 
 
 @dataclass
@@ -478,6 +513,131 @@ class TreeIndex:
             out.extend(pr for pr in m.props if pr.field == fieldname or pr.field.endswith("." + fieldname))
         self._field_cache[key] = out
         return out
+
+    def struct_fields(self, name: str) -> frozenset[str] | None:
+        """Member names of struct (or typedef) ``name`` as the tree defines it; None when not found."""
+        key = ("struct", name)
+        if key not in self._misc_cache:
+            rx = re.compile(rb"struct\s+" + re.escape(name.encode()) + rb"\s*\{|\}\s*" + re.escape(name.encode()) + rb"\s*;")
+            found: frozenset[str] | None = None
+            for p in self.grep(name.encode()):
+                if not rx.search(self.snap.read(p) or b""):
+                    continue
+                m = self.model(p)
+                if m is not None and name in m.struct_fields:
+                    found = (found or frozenset()) | m.struct_fields[name]
+            self._misc_cache[key] = found
+        return self._misc_cache[key]
+
+    # -- type names built by code (CPU models) -----------------------------------------
+
+    def type_namings(self) -> list[TypeNaming]:
+        """Every MODEL-separator-base naming scheme the tree defines with macros."""
+        key = ("namings",)
+        if key in self._misc_cache:
+            return self._misc_cache[key]
+
+        def scan(d: bytes):
+            if b"define" not in d or b" TYPE_" not in d:
+                return []
+            out = []
+            # a separator only ("-"): "max-" TYPE_ARM_CPU names one type, it is no scheme
+            suffixes = {m.group(1): (m.group(2), m.group(3), d.count(b"\n", 0, m.start()) + 1)
+                        for m in _SUFFIX_MACRO_RE.finditer(d) if not re.search(rb"\w", m.group(2))}
+            names = {}
+            for m in _NAME_MACRO_RE.finditer(d):
+                if m.group(2) != m.group(3):
+                    continue  # the parameter must come first: name SUFFIX
+                if m.group(6) and m.group(6) in suffixes:
+                    names[m.group(6)] = m.group(1)
+                elif m.group(4) and not re.search(rb"\w", m.group(4)):
+                    out.append((m.group(5), m.group(4), None, m.group(1), d.count(b"\n", 0, m.start()) + 1))
+            for suf, (sep, base, line) in suffixes.items():
+                out.append((base, sep, suf, names.get(suf), line))
+            return [tuple(x.decode() if isinstance(x, bytes) else x for x in t) for t in out]
+
+        found: list[TypeNaming] = []
+        for path, oid in self.files():
+            if not path.endswith(".h"):
+                continue
+            for base, sep, suf, name, line in self._scan("tnaming", path, oid, scan) or []:
+                found.append(TypeNaming(base, sep, suf, name, path, line))
+        self._misc_cache[key] = found
+        return found
+
+    def registered_models(self, naming: TypeNaming) -> tuple[frozenset[str], tuple[re.Pattern, ...]]:
+        """Model names the tree may register under ``naming``: string literals of the C files beside
+        its header (model tables, aliases) and of files that format names with its NAME macro, plus
+        the printf formats there ("%s-v%d") as patterns over those literals."""
+        key = ("models", naming)
+        if key in self._misc_cache:
+            return self._misc_cache[key]
+        here = naming.path.rsplit("/", 1)[0] + "/"
+        paths = {p for p, _ in self.files() if p.startswith(here) and p.endswith(".c")}
+        if naming.name_macro:
+            # registrars elsewhere: NAME("%s") formats a model name at run time (a literal argument, as
+            # in a compat entry or a board's default CPU, only uses a name)
+            rx = re.compile(re.escape(naming.name_macro.encode()) + rb'\(\s*"[^"\n]*%')
+            paths |= {p for p in self.grep(naming.name_macro.encode())
+                      if p.endswith(".c") and rx.search(self.snap.read(p) or b"")}
+        lits: set[str] = set()
+        fmts: list[str] = []
+        for p in sorted(paths):
+            for raw in _C_STRING_RE.findall(self.snap.read(p) or b""):
+                t = raw.decode("utf-8", "replace")
+                if "%" in t:
+                    fmts.append(t)
+                elif t:
+                    lits.add(t)
+        pats = []
+        for f in set(fmts):
+            parts = re.split(r"(%l*[sdiux])", f)
+            if sum(1 for x in parts if x.endswith("s") and x.startswith("%")) != 1 or parts[1:2] != ["%s"] or parts[0]:
+                continue  # only "%s<fixed text and numbers>": a model name with a suffix built by code
+            rx = "".join("(.+)" if x == "%s" else r"\d+" if x.startswith("%") else re.escape(x) for x in parts)
+            if rx != "(.+)":
+                pats.append(re.compile(rx))
+        res = (frozenset(lits), tuple(pats))
+        self._misc_cache[key] = res
+        return res
+
+    def check_built_name(self, text: str) -> NameCheck | None:
+        """A compat driver written as "MODEL" SUFFIX, "MODEL-" TYPE_X or NAME("MODEL"), checked against
+        the tree's naming schemes and model tables.  None when it follows no scheme qlint knows."""
+        namings = self.type_namings()
+        call = re.fullmatch(r'\(?\s*(\w+)\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)\s*\)?', text)
+        toks = re.findall(r'"((?:[^"\\]|\\.)*)"|(\w+)', text)
+        idents = [i for _, i in toks if i]
+        naming, model, why = None, None, ""
+        if call:
+            naming = next((n for n in namings if n.name_macro == call.group(1)), None)
+            model = call.group(2)
+        elif len(idents) == 1 and toks[-1][1] and all(not i for _, i in toks[:-1]):
+            lit = "".join(s for s, _ in toks[:-1])
+            last = idents[0]
+            by_suffix = next((n for n in namings if n.suffix_macro == last), None)
+            by_base = [n for n in namings if n.base == last]
+            if by_suffix is not None:
+                naming, model = by_suffix, lit
+            elif by_base and lit:
+                # every scheme over this base agrees on the separator, or qlint cannot tell
+                if len({n.separator for n in by_base}) != 1:
+                    return None
+                naming = by_base[0]
+                if lit.endswith(naming.separator):
+                    model = lit[: -len(naming.separator)]
+                else:
+                    model, why = lit, "separator"
+        if naming is None or not model:
+            return None
+        if why:
+            return NameCheck(False, naming, model, why)
+        lits, pats = self.registered_models(naming)
+        if not lits:
+            return None  # no model table beside the scheme: qlint cannot tell
+        if model in lits or any((m := p.fullmatch(model)) and m.group(1) in lits for p in pats):
+            return NameCheck(True, naming, model)
+        return NameCheck(False, naming, model, "model")
 
     def cmask_registers(self) -> set[str]:
         """Constant registers the PCI core marks in cmask (compared on migration load)."""

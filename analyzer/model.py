@@ -258,6 +258,8 @@ class Function:
     call_sites: list[tuple[str, tuple[Guard, ...], int]] = field(default_factory=list)
     # every statement that runs under at least one condition: (guards, normalised text, line)
     guarded: list[tuple[tuple[Guard, ...], str, int]] = field(default_factory=list)
+    # plain stores into a struct field (s->f = v / s.f = v): (field, normalised value, guards, line)
+    fields_written: list[tuple[str, str, tuple[Guard, ...], int]] = field(default_factory=list)
 
 
 @dataclass
@@ -280,6 +282,9 @@ class FileModel:
     prop_macros: dict[str, tuple[tuple[str, ...], list[tuple[str, tuple[str, ...]]], int]] = field(default_factory=dict)
     vmstates: list[VMStateDesc] = field(default_factory=list)
     vmstate_macros: list[VMStateMacro] = field(default_factory=list)
+    # struct definitions of the file: struct tag and typedef name -> member names (members of
+    # anonymous struct/union members included, since C reaches them directly)
+    struct_fields: dict[str, frozenset[str]] = field(default_factory=dict)
     has_errors: bool = False
 
     def function_at(self, line: int) -> str | None:

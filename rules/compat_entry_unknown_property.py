@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 
+from qlint.analyzer import advice
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 
@@ -18,6 +20,16 @@ class CompatEntryUnknownProperty(Rule):
     silent rather than guess; a driver qlint cannot resolve at all gets a
     note that names it.
 
+    Also flags an entry whose driver names no type at all because it is
+    built from a model name and a type macro the wrong way.  Types registered
+    by code (CPU models) are named by a scheme the tree defines with macros,
+    `#define X86_CPU_TYPE_SUFFIX "-" TYPE_X86_CPU` and
+    `#define X86_CPU_TYPE_NAME(name) (name X86_CPU_TYPE_SUFFIX)`, over a table
+    of models whose names are registered with it.  A driver such as
+    `"EPYC-IBPB" TYPE_X86_CPU` lacks the separator, and `"EPYC-IPBP-" TYPE_X86_CPU`
+    names a model that the C files beside the scheme's header never mention
+    (model tables, aliases, and names formatted from them such as `"%s-v%d"`).
+
     ## Why is this bad?
     A compat entry whose property no matching type has never takes effect: the
     old machine types it was written for keep the new behaviour, silently.
@@ -26,11 +38,13 @@ class CompatEntryUnknownProperty(Rule):
     ## Example
     ```c
     { TYPE_PCI_DEVICE, "x-pcie-err-unc-msk", "off" },   /* property is x-pcie-err-unc-mask */
+    { "EPYC-IBPB" TYPE_X86_CPU, "xlevel", "0x8000000a" },   /* type is "EPYC-IBPB-" TYPE_X86_CPU */
     ```
 
     ## Use instead
     ```c
     { TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },
+    { "EPYC-IBPB" X86_CPU_TYPE_SUFFIX, "xlevel", "0x8000000a" },
     ```
     """
 
@@ -42,8 +56,15 @@ class CompatEntryUnknownProperty(Rule):
         idx = review.new_index
         resolved = {id(e) for e, _ in review.resolved_added_entries()}
         for e in review.compat_added:
-            if id(e) in resolved or (e.driver_is_macro and not e.driver.isidentifier()):
-                continue  # names composed at build time ("Opteron_G3" "-" TYPE_X86_CPU) are registered by code
+            if id(e) in resolved:
+                continue
+            if e.driver_is_macro and not e.driver.isidentifier():
+                # names composed at build time ("Opteron_G3" "-" TYPE_X86_CPU) are registered by code:
+                # check them against the tree's naming scheme and model table, else say nothing
+                nc = idx.check_built_name(e.driver)
+                if nc is not None and not nc.ok:
+                    yield self._no_such_type(review, e, nc)
+                continue
             name = idx.type_name(e.driver, e.driver_is_macro)
             if name is None:
                 continue  # a macro qlint cannot resolve (or one #ifdef'd per target): nothing to say
@@ -82,3 +103,41 @@ class CompatEntryUnknownProperty(Rule):
                             f'"{close[0]}", "{e.value}" }},') if close else None,
                 anchor=f"{e.array}:{e.driver}:{e.property}",
             )
+
+    def _no_such_type(self, review: PatchReview, e, nc):
+        n = nc.naming
+        scheme = f'MODEL {n.suffix_macro} ("{n.separator}" {n.base})' if n.suffix_macro else f'MODEL "{n.separator}" {n.base}'
+        if nc.why == "separator":
+            base = review.new_index.type_macros().get(n.base)
+            glued = f' ("{nc.model}{base}")' if base else ""
+            what = f'"{nc.model}" runs straight into {n.base} without the "{n.separator}" separator{glued}'
+            fixed = n.spelled(nc.model)
+        else:
+            what = f'no model "{nc.model}" is registered (no model table or alias beside {n.path} names it)'
+            close = difflib.get_close_matches(nc.model, sorted(review.new_index.registered_models(n)[0]), n=1)
+            fixed = n.spelled(close[0]) if close else None
+        v = review.current_version
+        if fixed is None:
+            fix = None
+        elif e.array.isupper():  # a #define PC_COMPAT_X_Y of .driver/.property/.value initialisers
+            fix = f"{e.path}, {e.array}:\n    .driver   = {fixed},\\"
+        else:
+            value = e.value if re.search(r"\w\s*\(", e.value) else f'"{e.value}"'
+            fix = f"{e.path}, {e.array}[]:\n    {{ {fixed}, \"{e.property}\", {value} }},"
+        return self.finding(
+            review,
+            message=f"compat entry for \"{e.property}\" names no type: {e.driver}",
+            path=e.path, line=e.line, end_line=e.line, function=None,
+            details=(f"Types of this family are named {scheme} ({n.path}:{n.line}); here {what}. The entry "
+                     f"names no type, so it never applies: VMs of {advice.machine_types(_array_version(e.array) or v, review.new_index, array=e.array)} keep the "
+                     f"new behaviour on this tree and differ from the release they were started on."),
+            quoted=review.quote(e.path, e.line, e.line),
+            suggestion=fix,
+            anchor=f"no-type:{e.array}:{e.driver}:{e.property}",
+        )
+
+
+def _array_version(array: str) -> tuple[int, int] | None:
+    """The release a compat array stands for (hw_compat_2_12, PC_COMPAT_2_12 -> 2.12)."""
+    m = re.search(r"_(\d+)_(\d+)$", array)
+    return (int(m.group(1)), int(m.group(2))) if m else None

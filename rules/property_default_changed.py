@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from qlint.analyzer import advice, propdiff
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
@@ -13,6 +15,19 @@ class PropertyDefaultChanged(Rule):
     realize time, such as an "auto" number of queues) when no compat array of
     the current release or older restores the old value for that type.
 
+    A new property can change a default too.  QOM objects are
+    zero-initialised, so an existing type that gains a number property
+    (`DEFINE_PROP_UINT32` and the like) over a struct field that existed
+    before, and that code of the type or its parents already read, used that
+    field at 0.  A non-zero default (or a sentinel that realize replaces by a
+    non-zero value, `if (s->f == UNSPECIFIED) { s->f = 2; }`) changes the
+    device for old machine types unless an entry sets it back to 0 on every
+    concrete type that gains the property.  Not reported: new fields, fields
+    that old code already set to something else than 0, fields another
+    property already set, bits and bools (host-side switches such as
+    ioeventfd look the same as guest-visible ones; feature bits are
+    feature-default-on's), strings, pointers and links, and new devices.
+
     ## Why is this bad?
     Properties shape what the guest sees and what is migrated: a VM started
     with an old machine type on the new QEMU gets the new default, so it no
@@ -23,12 +38,18 @@ class PropertyDefaultChanged(Rule):
     ```c
     -    DEFINE_PROP_UINT16("num-queues", AcmeState, num_queues, 1),
     +    DEFINE_PROP_UINT16("num-queues", AcmeState, num_queues, 4),
+
+    /* virtio-acme-pci had no "vectors": VirtIOPCIProxy.nvectors was 0 */
+    +    DEFINE_PROP_UINT32("vectors", VirtIOPCIProxy, nvectors, 2),
     ```
 
     ## Use instead
     ```c
     GlobalProperty hw_compat_7_2[] = {
         { "acme-dev", "num-queues", "1" },
+        { "virtio-acme-pci", "vectors", "0" },
+        { "virtio-acme-pci-transitional", "vectors", "0" },
+        { "virtio-acme-pci-non-transitional", "vectors", "0" },
     };
     ```
     """
@@ -41,6 +62,7 @@ class PropertyDefaultChanged(Rule):
         v = review.current_version
         if v is None:
             return
+        yield from self._implicit(review, v)
         tip = review.tip_index
         for pc in propdiff.prop_changes(review) + propdiff.macro_prop_changes(review):
             if pc.kind != "default":
@@ -85,6 +107,51 @@ class PropertyDefaultChanged(Rule):
                 suggestion=f"{path}, {arr}[]:\n    " + advice.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
                            + advice.create_array_hint(tip, v),
                 anchor=f"default:{pc.new.array}:{name}",
+            )
+
+
+    def _implicit(self, review: PatchReview, v):
+        """New number properties over fields the device used at their implicit zero."""
+        tip = review.tip_index
+        for ch in propdiff.implicit_default_changes(review):
+            p = ch.prop
+            name = tip.string_name(p.name)
+            entries = tip.entries_for(name, v)
+            if not entries and _series_adds_entry_for(review, ch.owners):
+                continue
+            uncovered = []
+            for t in ch.affected:
+                ok = False
+                for _a, e in entries:
+                    d = tip.type_name(e.driver, e.driver_is_macro)
+                    if d is None or not tip.covers(d, t):
+                        continue
+                    val = propdiff.norm_value(e.value)
+                    if val == "0" or not re.fullmatch(r"-?\d+", val):
+                        ok = True  # restores 0 (or a value qlint cannot read)
+                        break
+                if not ok:
+                    uncovered.append(t)
+            if not uncovered:
+                continue
+            arr, path = advice.compat_array_name(tip, v)
+            shown = p.default if propdiff.norm_value(p.default) == ch.effective else f"{p.default}, {ch.effective} once realized"
+            yield self.finding(
+                review,
+                message=f"new property \"{name}\" sets {p.struct}.{p.field} to {ch.effective} by default where existing "
+                        f"types used it at 0; no compat entry restores 0 for {', '.join(uncovered)}",
+                path=ch.path, line=p.line, end_line=p.line, function=None,
+                details=(
+                    f"Before this patch {', '.join(ch.affected)} had no \"{name}\" property, so {p.struct}.{p.field}, "
+                    f"which {ch.read_at} already reads, stayed 0 (QOM objects are zero-initialised). Its default is "
+                    f"now {shown}: VMs of {advice.machine_types(v, review.new_index)} get {ch.effective} on this tree where QEMU "
+                    f"{advice.vstr(v)} gives them 0, the device changes under the guest and migration between the "
+                    f"two fails or misbehaves. Keep 0 for old machine types with an entry per type in {arr}[]."
+                ),
+                quoted=review.quote(ch.path, p.line, p.line),
+                suggestion=f"{path}, {arr}[]:\n    " + "\n    ".join(
+                    advice.entry_line(f'"{t}"', name, "0") for t in uncovered) + advice.create_array_hint(tip, v),
+                anchor=f"implicit-default:{p.array}:{name}",
             )
 
 

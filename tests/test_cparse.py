@@ -187,3 +187,38 @@ static Property acme_props[] = {
     props = cparse.macro_props("ACME_BASE_PROPERTIES", params, calls, ("AcmeState", "conf"), "acme_props", "x.c", 1)
     edid = next(p for p in props if p.name == "edid")
     assert (edid.struct, edid.field, edid.bit, edid.default) == ("AcmeState", "conf.flags", "ACME_FLAG_EDID", "true")
+
+
+def test_struct_members_and_field_stores():
+    m = parse(
+        """
+typedef struct AcmeProxy AcmeProxy;
+struct AcmeProxy {
+    PCIDevice parent_obj;
+    uint32_t flags;
+    union {
+        struct { int a; };
+        int b;
+    };
+#ifdef CONFIG_ACME
+    uint32_t nvectors;
+#endif
+    void (*notify)(AcmeProxy *p);
+    uint8_t regs[4];
+};
+typedef struct { int x, *y; } AcmeAnon;
+
+static void acme_realize(AcmeProxy *p)
+{
+    if (p->nvectors == ACME_NVECTORS_UNSPECIFIED) {
+        p->nvectors = 2;
+    }
+    p->flags |= 1;
+}
+"""
+    )
+    assert m.struct_fields["AcmeProxy"] == {"parent_obj", "flags", "a", "b", "nvectors", "notify", "regs"}
+    assert m.struct_fields["AcmeAnon"] == {"x", "y"}
+    (f, value, guards, line), = m.functions["acme_realize"].fields_written  # |= is no plain store
+    assert (f, value) == ("nvectors", "2")
+    assert guards[0].cond[:4] == ("cmp", "==", "nvectors", "ACME_NVECTORS_UNSPECIFIED")
