@@ -12,7 +12,7 @@ import pygit2
 
 from pathlib import Path
 
-from .change import FileChange, InputError, OverlaySnapshot, Patch, Series, Snapshot
+from .change import FileChange, InputError, LazyFileChange, OverlaySnapshot, Patch, Series, Snapshot
 
 # Files whose text qlint reads; everything else is listed but not loaded.
 SOURCE_SUFFIXES = (".c", ".h", ".inc")
@@ -38,7 +38,7 @@ def open_repo(path: str) -> pygit2.Repository:
 
 _BLOBS: dict[str, bytes | None] = {}
 _BLOB_BYTES = 0
-_BLOB_BUDGET = 512 * 1024 * 1024
+_BLOB_BUDGET = 128 * 1024 * 1024
 
 
 def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
@@ -141,12 +141,53 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         ident=str(commit.id),
         short=str(commit.id)[:10],
         subject=subject,
-        files=_files_of(repo, diff),
+        files=_lazy_files_of(repo, diff),
         old=old,
         new=new,
         index=index,
         total=total,
     )
+
+
+def _lazy_files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
+    """The files of a tree-to-tree diff; texts and changed lines are read when first asked for."""
+    diff.find_similar()
+    files: list[FileChange] = []
+    for d in diff.deltas:
+        status = d.status_char()
+        old_path = d.old_file.path if status != "A" else ""
+        new_path = d.new_file.path if status != "D" else ""
+        old_oid = str(d.old_file.id) if old_path else None
+        new_oid = str(d.new_file.id) if new_path else None
+        files.append(LazyFileChange(new_path, old_path, status,
+                                    lambda r=repo, o=old_oid, n=new_oid, op=old_path, np=new_path: _load(r, o, n, op, np)))
+    return files
+
+
+def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old_path: str, new_path: str) -> tuple:
+    """(old_data, new_data, added, removed, binary) of one changed file, as git diff -U0 sees it."""
+    if not (wanted(new_path) or wanted(old_path)):
+        return None, None, set(), set(), False
+    try:
+        old = repo[old_oid].data if old_oid else None
+        new = repo[new_oid].data if new_oid else None
+    except (KeyError, ValueError):
+        return None, None, set(), set(), True
+    added: set[int] = set()
+    removed: set[int] = set()
+    # Patch.create_from reads the buffers while the patch lives: keep them referenced here
+    patch = pygit2.Patch.create_from(old, new, old_as_path=old_path or new_path, new_as_path=new_path or old_path,
+                                     context_lines=0)
+    if patch.delta.is_binary:
+        return None, None, set(), set(), True
+    for h in patch.hunks:
+        for ln in h.lines:
+            if ln.origin == "+":
+                added.add(ln.new_lineno)
+            elif ln.origin == "-":
+                removed.add(ln.old_lineno)
+    del patch
+    return old, new, added, removed, False
 
 
 def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:

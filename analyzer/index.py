@@ -10,9 +10,10 @@ are cached by blob id, so walking a range re-reads only what changed.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from . import cparse
+from . import cache, cparse
 from .change import Snapshot
 from .model import CompatArray, FileModel, PropertyDef
 
@@ -37,20 +38,38 @@ _COMPAT_HINT_RE = re.compile(
     rb"GlobalProperty\s+\w+\s*\[\s*\]\s*=|#\s*define\s+\w+_COMPAT_\d+_\d+\b|\.compat_props\s*=\s*\(GlobalProperty"
 )
 
-_MODEL_CACHE: dict[str, FileModel] = {}
+_MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
+_MODEL_CACHE_SIZE = 300  # models are large; the disk cache holds the rest
+_UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 
 
-def parse_cached(path: str, blob_id: str | None, data: bytes) -> FileModel:
+def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True) -> FileModel:
+    """The model of ``data`` (file ``path``), from memory, the disk cache, or the parser.
+
+    ``keep=False``: a model wanted only once (for the prefilter's digest) is not written to disk.
+    """
     if blob_id is None:
         return cparse.parse(path, data)
     key = blob_id + ":" + path
+    st = cache.store()
     m = _MODEL_CACHE.get(key)
+    if m is not None:
+        _MODEL_CACHE.move_to_end(key)
+        if keep and key in _UNSTORED:
+            _UNSTORED.discard(key)
+            st.put("model", key, m)
+        return m
+    m = st.get("model", key)
     if m is None:
         m = cparse.parse(path, data)
-        _MODEL_CACHE[key] = m
-        if len(_MODEL_CACHE) > 4000:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        if keep:
+            st.put("model", key, m)
+        else:
+            _UNSTORED.add(key)
+    _MODEL_CACHE[key] = m
+    if len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+        _MODEL_CACHE.popitem(last=False)
     return m
 
 
@@ -205,8 +224,14 @@ class TreeIndex:
     def _scan(self, kind: str, path: str, oid: str, fn):
         key = (kind, oid)
         if key not in _SCAN_CACHE:
-            data = self.snap.read_oid(oid)
-            _SCAN_CACHE[key] = fn(data) if data is not None else None
+            st = cache.store()
+            got = st.get("scan-" + kind, oid)
+            if got is None:
+                data = self.snap.read_oid(oid)
+                got = (fn(data),) if data is not None else (None,)
+                if data is not None and not oid.startswith("mem:"):
+                    st.put("scan-" + kind, oid, got)
+            _SCAN_CACHE[key] = got[0]
         return _SCAN_CACHE[key]
 
     def grep(self, needle: bytes) -> list[str]:
