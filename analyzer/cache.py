@@ -173,6 +173,17 @@ def store() -> Store:
     return _STORE
 
 
+def forget() -> None:
+    """Drop the store without touching its connection (in a forked child: the parent owns it)."""
+    global _STORE
+    if _STORE is not None:
+        _ORPHANS.append(_STORE)  # never closed here: closing would act on the parent's connection
+    _STORE = None
+
+
+_ORPHANS: list[Store] = []
+
+
 def reset() -> None:
     """Close the store (flushing pending writes); the next use opens it again from the environment."""
     global _STORE

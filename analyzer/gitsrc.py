@@ -83,21 +83,52 @@ class GitSnapshot(Snapshot):
         return str(e.id) if e is not None and e.type_str == "blob" else None
 
     def files(self) -> Iterator[tuple[str, str]]:
+        """(path, blob id) of every file, sorted by path.
+
+        Derived from the previous listing through a tree diff when there is one (a range walks
+        snapshots that differ in a few files); the order never depends on that history.
+        """
         if self._files is None:
-            out: list[tuple[str, str]] = []
-            stack: list[tuple[str, pygit2.Tree]] = [("", self.tree)]
-            while stack:
-                prefix, tree = stack.pop()
-                for e in tree:
-                    if e.type_str == "tree":
-                        try:
-                            stack.append((prefix + e.name + "/", self.repo[e.id]))
-                        except KeyError:
-                            continue
-                    elif e.type_str == "blob":
-                        out.append((prefix + e.name, str(e.id)))
-            self._files = out
+            self._files = _listing(self.repo, self.tree)
         return iter(self._files)
+
+
+_LAST_LISTING: list = []  # [(tree id, {path: blob id}, sorted list)] of the last full listing
+
+
+def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]]:
+    tid = str(tree.id)
+    if _LAST_LISTING and _LAST_LISTING[0][0] == tid:
+        return _LAST_LISTING[0][2]
+    files: dict[str, str] | None = None
+    if _LAST_LISTING and _LAST_LISTING[0][1] is not None:
+        prev_tid, prev, _ = _LAST_LISTING[0]
+        try:
+            diff = repo.diff(repo[prev_tid], tree)
+            files = dict(prev)
+            for d in diff.deltas:
+                if d.status_char() != "A":
+                    files.pop(d.old_file.path, None)
+                if d.status_char() != "D" and d.new_file.mode != pygit2.enums.FileMode.COMMIT:
+                    files[d.new_file.path] = str(d.new_file.id)
+        except Exception:  # any trouble: list the whole tree
+            files = None
+    if files is None:
+        files = {}
+        stack: list[tuple[str, pygit2.Tree]] = [("", tree)]
+        while stack:
+            prefix, t = stack.pop()
+            for e in t:
+                if e.type_str == "tree":
+                    try:
+                        stack.append((prefix + e.name + "/", repo[e.id]))
+                    except KeyError:
+                        continue
+                elif e.type_str == "blob":
+                    files[prefix + e.name] = str(e.id)
+    out = sorted(files.items())
+    _LAST_LISTING[:] = [(tid, files, out)]
+    return out
 
 
 def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:

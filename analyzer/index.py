@@ -42,6 +42,26 @@ _MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
 _MODEL_CACHE_SIZE = 300  # models are large; the disk cache holds the rest
 _UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
+# needle -> (the files map of the snapshot last searched, paths in it holding the needle)
+_GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
+
+
+def cached_model(path: str, blob_id: str) -> FileModel | None:
+    """The model of blob ``blob_id`` at ``path`` if memory or the disk cache has it (no parsing)."""
+    key = blob_id + ":" + path
+    m = _MODEL_CACHE.get(key)
+    if m is not None:
+        _MODEL_CACHE.move_to_end(key)
+        if key in _UNSTORED:
+            _UNSTORED.discard(key)
+            cache.store().put("model", key, m)
+        return m
+    m = cache.store().get("model", key)
+    if m is not None:
+        _MODEL_CACHE[key] = m
+        if len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    return m
 
 
 def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True) -> FileModel:
@@ -180,6 +200,7 @@ class TreeIndex:
     def __init__(self, snap: Snapshot):
         self.snap = snap
         self._files: list[tuple[str, str]] | None = None
+        self._files_map: dict[str, str] | None = None
         self._type_macros: dict[str, str] | None = None
         self._types: dict[str, list[QomType]] | None = None
         self._children: dict[str, set[str]] | None = None
@@ -216,10 +237,15 @@ class TreeIndex:
         return self.snap.read(path)
 
     def model(self, path: str) -> FileModel | None:
+        oid = self.snap.blob_id(path)
+        if oid is not None:
+            m = cached_model(path, oid)
+            if m is not None:
+                return m
         data = self.snap.read(path)
         if data is None:
             return None
-        return parse_cached(path, self.snap.blob_id(path), data)
+        return parse_cached(path, oid, data)
 
     def _scan(self, kind: str, path: str, oid: str, fn):
         key = (kind, oid)
@@ -238,13 +264,33 @@ class TreeIndex:
         """Paths of interesting files containing ``needle``."""
         if needle in self._needle_cache:
             return self._needle_cache[needle]
-        out = []
-        for path, oid in self.files():
-            data = self.snap.read_oid(oid)
-            if data is not None and needle in data:
-                out.append(path)
+        fmap = self.files_map()
+        prev = _GREP.get(needle)
+        if prev is not None and prev[0] is fmap:
+            hits = prev[1]
+        else:
+            # from the last snapshot this needle was looked for in: only files that differ are read
+            base, hits = (prev[0], set(prev[1])) if prev is not None else ({}, set())
+            for path, oid in fmap.items():
+                if base.get(path) != oid:
+                    data = self.snap.read_oid(oid)
+                    if data is not None and needle in data:
+                        hits.add(path)
+                    else:
+                        hits.discard(path)
+            if len(base) > len(fmap) or prev is not None:
+                hits &= fmap.keys()
+            _GREP[needle] = (fmap, hits)
+            if len(_GREP) > 2000:
+                _GREP.pop(next(iter(_GREP)))
+        out = [p for p, _ in self.files() if p in hits]
         self._needle_cache[needle] = out
         return out
+
+    def files_map(self) -> dict[str, str]:
+        if self._files_map is None:
+            self._files_map = dict(self.files())
+        return self._files_map
 
     # -- compat arrays ----------------------------------------------------------
 

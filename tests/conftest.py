@@ -24,6 +24,7 @@ def _private_cache(tmp_path_factory, monkeypatch):
     index._MODEL_CACHE.clear()
     index._SCAN_CACHE.clear()
     index._UNSTORED.clear()
+    index._GREP.clear()
     prefilter._MEMO.clear()
     yield
     cache.reset()
