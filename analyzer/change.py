@@ -144,12 +144,34 @@ class Patch:
     index: int = 1
     total: int = 1
     message_id: str | None = None
+    # (status A/D/M, path, old blob id, new blob id) of every touched file, without rename
+    # detection, when the source lists it cheaply: the prefilter reads it instead of ``files``
+    touched: list[tuple[str, str, str | None, str | None]] | None = None
 
     def changed(self, path: str) -> FileChange | None:
         for f in self.files:
             if f.path == path or (not f.path and f.old_path == path):
                 return f
         return None
+
+
+class LazyPatch(Patch):
+    """A Patch whose file list is computed when first asked for (a skipped patch never is)."""
+
+    def __init__(self, load_files: Callable[[], list[FileChange]], **kw):
+        self._load_files = load_files
+        self._files: list[FileChange] | None = None
+        super().__init__(files=None, **kw)
+
+    @property
+    def files(self) -> list[FileChange]:
+        if self._files is None:
+            self._files = self._load_files()
+        return self._files
+
+    @files.setter
+    def files(self, value) -> None:
+        self._files = value
 
 
 @dataclass

@@ -103,6 +103,15 @@ _MEMO: dict[str, str] = {}
 
 def can_matter(patch: Patch) -> bool:
     """False when no touched C file changes a relevant fact: no rule can say anything about the patch."""
+    if patch.touched is not None:
+        for status, path, old_oid, new_oid in patch.touched:
+            if not path.endswith(C_SUFFIXES) or path.startswith(IGNORED_DIRS):
+                continue
+            old = file_digest(path, old_oid, lambda o=old_oid: patch.old.read_oid(o)) if old_oid else EMPTY
+            new = file_digest(path, new_oid, lambda o=new_oid: patch.new.read_oid(o)) if new_oid else EMPTY
+            if old != new:
+                return True
+        return False
     for f in patch.files:
         if not c_file(f):
             continue

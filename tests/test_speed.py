@@ -261,3 +261,37 @@ def test_property_defs_stay_plain_data():
     m = cparse.parse("hw/misc/foo.c", DEVICE % (b"", b""))
     assert pickle.loads(pickle.dumps(m)) == m
     assert isinstance(m.props[0], PropertyDef)
+
+
+def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
+    """Snapshots list their files through a diff from the last listing: same result as a full walk."""
+    from qlint.analyzer import gitsrc
+
+    setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
+    repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
+    trees = [repo[c].tree for c in [base, *ids]]
+
+    def full(tree):
+        gitsrc._LAST_LISTING.clear()
+        return gitsrc._listing(repo, tree)
+
+    expected = [full(t) for t in trees]
+    assert all(e == sorted(e) for e in expected) and expected[0] != expected[-1]
+    gitsrc._LAST_LISTING.clear()
+    for order in (range(len(trees)), reversed(range(len(trees))), [0, len(trees) - 1, 1]):
+        for i in order:
+            assert gitsrc._listing(repo, trees[i]) == expected[i]
+
+
+def test_raw_listing_matches_the_patches(tmp_path):
+    """The one-command listing the prefilter reads names the same files and blobs as the patches."""
+    from qlint.analyzer import gitsrc
+
+    setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
+    repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
+    series = review_range(str(tmp_path / "repo"), f"{base}..{ids[-1]}")
+    assert all(p.touched is not None for p in series.patches)
+    for p in series.patches:
+        from_files = sorted((f.status, f.path or f.old_path, p.old.blob_id(f.old_path) if f.old_path else None,
+                             p.new.blob_id(f.path) if f.path else None) for f in p.files)
+        assert sorted(p.touched) == from_files
