@@ -44,6 +44,18 @@ _UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 # needle -> (the files map of the snapshot last searched, paths in it holding the needle)
 _GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
+# scan kind -> (the files map last scanned, {path: blob id} of the files whose scan was true)
+_HITS: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+# compat-holding files (path, blob id) -> their compat arrays: most snapshots share them
+_COMPAT_MEMO: dict[tuple, list[CompatArray]] = {}
+# whole-tree aggregates (type macros, QOM types) by the files they come from; shared, never mutated
+_AGG_MEMO: dict[tuple, object] = {}
+
+
+def _memo_put(key: tuple, value) -> None:
+    _AGG_MEMO[key] = value
+    if len(_AGG_MEMO) > 16:
+        _AGG_MEMO.pop(next(iter(_AGG_MEMO)))
 
 
 def cached_model(path: str, blob_id: str) -> FileModel | None:
@@ -202,6 +214,7 @@ class TreeIndex:
         self._files: list[tuple[str, str]] | None = None
         self._files_map: dict[str, str] | None = None
         self._type_macros: dict[str, str] | None = None
+        self._tmacro_key: tuple = ()
         self._types: dict[str, list[QomType]] | None = None
         self._children: dict[str, set[str]] | None = None
         self._compat: list[CompatArray] | None = None
@@ -296,15 +309,43 @@ class TreeIndex:
 
     def compat_arrays(self) -> list[CompatArray]:
         if self._compat is None:
-            out: list[CompatArray] = []
-            for path, oid in self.files():
-                hit = self._scan("compat", path, oid, lambda d: bool(_COMPAT_HINT_RE.search(d)))
-                if hit:
+            hits = self._hits("compat", lambda d: bool(_COMPAT_HINT_RE.search(d)))
+            key = tuple(hits)
+            got = _COMPAT_MEMO.get(key)
+            if got is None:
+                got = []
+                for path, _oid in hits:
                     m = self.model(path)
                     if m is not None:
-                        out.extend(m.compat_arrays)
-            self._compat = out
+                        got.extend(m.compat_arrays)
+                _COMPAT_MEMO[key] = got
+                if len(_COMPAT_MEMO) > 64:
+                    _COMPAT_MEMO.pop(next(iter(_COMPAT_MEMO)))
+            self._compat = got
         return self._compat
+
+    def _hits(self, kind: str, fn, pred=bool) -> list[tuple[str, str]]:
+        """(path, blob id), in file order, of the files whose scan ``kind`` is true.
+
+        Derived from the last snapshot this was asked of: only files that differ are scanned.
+        """
+        fmap = self.files_map()
+        prev = _HITS.get(kind)
+        if prev is not None and prev[0] is fmap:
+            hit = prev[1]
+        else:
+            base, hit = (prev[0], dict(prev[1])) if prev is not None else ({}, {})
+            for path, oid in fmap.items():
+                if base.get(path) != oid:
+                    if pred(self._scan(kind, path, oid, fn)):
+                        hit[path] = oid
+                    else:
+                        hit.pop(path, None)
+            if prev is not None:
+                for path in [p for p in hit if p not in fmap]:
+                    del hit[path]
+            _HITS[kind] = (fmap, hit)
+        return [(p, o) for p, o in self.files() if hit.get(p) == o]
 
     def entries_for(self, prop_name: str, up_to: tuple[int, int]) -> list[tuple[CompatArray, "CompatEntry"]]:
         """(array, entry) for every entry setting ``prop_name`` in arrays of release ``up_to`` or older."""
@@ -333,8 +374,14 @@ class TreeIndex:
                     found[k] = v
                 return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
 
+            hits = self._hits("tmacro", scan, lambda r: bool(r and (r[0] or r[1] or r[2])))
+            self._tmacro_key = tuple(hits)
+            got = _AGG_MEMO.get(("tmacro", self._tmacro_key))
+            if got is not None:
+                self._type_macros = got
+                return got
             ambiguous: set[str] = set()
-            for path, oid in self.files():
+            for path, oid in hits:
                 res = self._scan("tmacro", path, oid, scan)
                 if res:
                     for k, v in res[0].items():
@@ -349,6 +396,7 @@ class TreeIndex:
             for k in ambiguous:
                 macros.pop(k, None)
             self._type_macros = macros
+            _memo_put(("tmacro", self._tmacro_key), macros)
         return self._type_macros
 
     def string_name(self, name: str) -> str:
@@ -375,9 +423,16 @@ class TreeIndex:
         return "".join(out) if out else None
 
     def _scan_all_types(self) -> None:
+        self.type_macros()
+        hits = self._hits("types", lambda d: _scan_types(d) if b"TypeInfo" in d else [])
+        key = ("types", tuple(hits), self._tmacro_key)
+        got = _AGG_MEMO.get(key)
+        if got is not None:
+            self._types, self._children, self._opaque_files = got
+            return
         types: dict[str, list[QomType]] = {}
         children: dict[str, set[str]] = {}
-        for path, oid in self.files():
+        for path, oid in hits:
             res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
             for raw_name, raw_parent, ci, ii, line, derived, abstract in res or []:
                 if raw_name == _OPAQUE:
@@ -391,6 +446,7 @@ class TreeIndex:
                 if parent:
                     children.setdefault(parent, set()).add(name)
         self._types, self._children = types, children
+        _memo_put(key, (types, children, self._opaque_files))
 
     def _resolve_raw(self, raw: str) -> str | None:
         if raw.startswith('"'):

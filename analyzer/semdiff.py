@@ -10,7 +10,7 @@ entries the patch adds.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -546,14 +546,25 @@ def _reachable(model: FileModel, root: str | None) -> set[str]:
 
 
 class IndexPool:
-    """One TreeIndex per snapshot, shared by every patch of a series."""
+    """One TreeIndex per snapshot, shared by the patches of a series that are reviewed near each other.
+
+    The most recently used indexes are kept (the series' base and tip, used by every patch, stay
+    among them); an index dropped here is rebuilt when asked again, from the per-file caches.
+    A long range would otherwise keep a whole-tree index for every commit it reviews.
+    """
+
+    SIZE = 12
 
     def __init__(self):
-        self._by_id: dict[str, TreeIndex] = {}
+        self._by_id: OrderedDict[str, TreeIndex] = OrderedDict()
 
     def get(self, snap) -> TreeIndex:
         idx = self._by_id.get(snap.label)
         if idx is None:
             idx = TreeIndex(snap)
             self._by_id[snap.label] = idx
+            if len(self._by_id) > self.SIZE:
+                self._by_id.popitem(last=False)
+        else:
+            self._by_id.move_to_end(snap.label)
         return idx

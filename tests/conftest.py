@@ -25,6 +25,9 @@ def _private_cache(tmp_path_factory, monkeypatch):
     index._SCAN_CACHE.clear()
     index._UNSTORED.clear()
     index._GREP.clear()
+    index._HITS.clear()
+    index._COMPAT_MEMO.clear()
+    index._AGG_MEMO.clear()
     prefilter._MEMO.clear()
     yield
     cache.reset()

@@ -32,6 +32,9 @@ def _forget_memory() -> None:
     index._SCAN_CACHE.clear()
     index._UNSTORED.clear()
     index._GREP.clear()
+    index._HITS.clear()
+    index._COMPAT_MEMO.clear()
+    index._AGG_MEMO.clear()
     prefilter._MEMO.clear()
 
 
