@@ -20,10 +20,10 @@ import hashlib
 
 from . import cache
 from .change import FileChange, Patch
+from .index import NOT_MIGRATION_CODE as IGNORED_DIRS  # the semantic diff's own selection
 from .model import FileModel
 
 C_SUFFIXES = (".c", ".h")
-IGNORED_DIRS = ("tests/", "linux-headers/", "include/standard-headers/")
 EMPTY = ""  # the digest of a file with no relevant facts (or no file)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .change import FileChange, Patch, Series
-from .index import TreeIndex, _variable_offset, parse_cached
+from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
@@ -136,7 +136,7 @@ class PatchReview:
         return [
             f for f in self.patch.files
             if not f.binary and (f.path or f.old_path).endswith(C_SUFFIXES)
-            and not (f.path or f.old_path).startswith(("tests/", "linux-headers/", "include/standard-headers/"))
+            and not (f.path or f.old_path).startswith(NOT_MIGRATION_CODE)
         ]
 
     def old_model(self, f: FileChange) -> FileModel | None:

@@ -255,6 +255,12 @@ def test_can_matter():
     # a file no rule reads
     doc = Patch("x", "x", "s", [FileChange("docs/a.rst", "docs/a.rst", "M", b"a", b"b")], _Empty(), _Empty())
     assert not prefilter.can_matter(doc)
+    # user-mode emulation and the TCG code generator hold no migrated state, whatever they look like
+    new = DEVICE % (b"", b'    DEFINE_PROP_BOOL("y", FooState, y, true),')
+    for path in ("linux-user/foo.c", "tcg/foo.c"):
+        p = _mem_patch(old, new)
+        p.files[0].path = p.files[0].old_path = path
+        assert not prefilter.can_matter(p)
 
 
 def test_property_defs_stay_plain_data():
