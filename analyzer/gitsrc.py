@@ -84,7 +84,7 @@ class GitSnapshot(Snapshot):
         return str(e.id) if e is not None and e.type_str == "blob" else None
 
     def files(self) -> Iterator[tuple[str, str]]:
-        """(path, blob id) of every file, sorted by path.
+        """(path, blob id) of every file, in the order of a depth-first walk of the tree.
 
         Derived from the previous listing through a tree diff when there is one (a range walks
         snapshots that differ in a few files); the order never depends on that history.
@@ -127,9 +127,29 @@ def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]
                         continue
                 elif e.type_str == "blob":
                     files[prefix + e.name] = str(e.id)
-    out = sorted(files.items())
+    out = sorted(files.items(), key=_walk_key)
     _LAST_LISTING[:] = [(tid, files, out)]
     return out
+
+
+_WALK_KEYS: dict[str, list] = {}
+
+
+def _walk_key(item: tuple[str, str]) -> list:
+    """Sort key of the order a depth-first walk of git trees meets files (lookups take the first match).
+
+    In a directory: its files in name order first, then its subdirectories from the last to the
+    first in git's tree order (which compares a directory as ``name/``).
+    """
+    path = item[0]
+    key = _WALK_KEYS.get(path)
+    if key is None:
+        parts = path.split("/")
+        key = [(1, tuple(-ord(c) for c in d + "/") + (1,)) for d in parts[:-1]]
+        key.append((0, parts[-1]))
+        if len(_WALK_KEYS) < 200_000:
+            _WALK_KEYS[path] = key
+    return key
 
 
 def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:

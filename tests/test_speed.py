@@ -284,8 +284,19 @@ def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
         gitsrc._LAST_LISTING.clear()
         return gitsrc._listing(repo, tree)
 
+    def walk(tree, prefix=""):  # the order qlint always listed files in
+        out, stack = [], [(prefix, tree)]
+        while stack:
+            pre, t = stack.pop()
+            for e in t:
+                if e.type_str == "tree":
+                    stack.append((pre + e.name + "/", repo[e.id]))
+                else:
+                    out.append((pre + e.name, str(e.id)))
+        return out
+
     expected = [full(t) for t in trees]
-    assert all(e == sorted(e) for e in expected) and expected[0] != expected[-1]
+    assert expected == [walk(t) for t in trees] and expected[0] != expected[-1]
     gitsrc._LAST_LISTING.clear()
     for order in (range(len(trees)), reversed(range(len(trees))), [0, len(trees) - 1, 1]):
         for i in order:
