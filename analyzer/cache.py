@@ -66,6 +66,7 @@ class Store:
         self.path = path
         self.db: sqlite3.Connection | None = None
         self.pending: dict[tuple[str, str], bytes] = {}
+        self.last_size = 0  # bytes of the last value get() returned (a hint for memory budgets)
         if path is None:
             return
         try:
@@ -99,6 +100,7 @@ class Store:
             _STATS["misses"] += 1
             return None
         _STATS["hits"] += 1
+        self.last_size = len(raw)
         return value
 
     def get_many(self, kind: str, keys: list[str]) -> dict:

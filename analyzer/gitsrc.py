@@ -39,7 +39,7 @@ def open_repo(path: str) -> pygit2.Repository:
 
 _BLOBS: dict[str, bytes | None] = {}
 _BLOB_BYTES = 0
-_BLOB_BUDGET = 128 * 1024 * 1024
+_BLOB_BUDGET = 64 * 1024 * 1024
 
 
 def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:

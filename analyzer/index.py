@@ -41,7 +41,10 @@ _COMPAT_HINT_RE = re.compile(
 )
 
 _MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
-_MODEL_CACHE_SIZE = 300  # models are large; the disk cache holds the rest
+# Models in memory, by the size of their source (a model takes ~8x that); the disk cache holds the rest.
+_MODEL_BUDGET = 12 * 1024 * 1024
+_MODEL_SIZES: dict[str, int] = {}
+_MODEL_BYTES = 0
 _UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 # needle -> (the files map of the snapshot last searched, paths in it holding the needle)
@@ -54,10 +57,32 @@ _COMPAT_MEMO: dict[tuple, list[CompatArray]] = {}
 _AGG_MEMO: dict[tuple, object] = {}
 
 
+def clear_memory() -> None:
+    """Forget every in-memory cache of this module (what a new process starts with)."""
+    global _MODEL_BYTES
+    for c in (_MODEL_CACHE, _MODEL_SIZES, _UNSTORED, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _AGG_MEMO):
+        c.clear()
+    _MODEL_BYTES = 0
+
+
 def _memo_put(key: tuple, value) -> None:
     _AGG_MEMO[key] = value
-    if len(_AGG_MEMO) > 16:
+    if len(_AGG_MEMO) > 4:
         _AGG_MEMO.pop(next(iter(_AGG_MEMO)))
+
+
+def _remember(key: str, m: FileModel, size: int) -> None:
+    """Keep a model in memory, dropping the least recently used beyond the budget."""
+    global _MODEL_BYTES
+    if key in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end(key)
+        return
+    _MODEL_CACHE[key] = m
+    _MODEL_SIZES[key] = size
+    _MODEL_BYTES += size
+    while _MODEL_BYTES > _MODEL_BUDGET and len(_MODEL_CACHE) > 1:
+        old, _ = _MODEL_CACHE.popitem(last=False)
+        _MODEL_BYTES -= _MODEL_SIZES.pop(old, 0)
 
 
 def cached_model(path: str, blob_id: str) -> FileModel | None:
@@ -70,11 +95,10 @@ def cached_model(path: str, blob_id: str) -> FileModel | None:
             _UNSTORED.discard(key)
             cache.store().put("model", key, m)
         return m
-    m = cache.store().get("model", key)
+    st = cache.store()
+    m = st.get("model", key)
     if m is not None:
-        _MODEL_CACHE[key] = m
-        if len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-            _MODEL_CACHE.popitem(last=False)
+        _remember(key, m, st.last_size)
     return m
 
 
@@ -86,24 +110,18 @@ def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True)
     if blob_id is None:
         return cparse.parse(path, data)
     key = blob_id + ":" + path
-    st = cache.store()
-    m = _MODEL_CACHE.get(key)
+    m = cached_model(path, blob_id) if keep or key in _MODEL_CACHE else None
     if m is not None:
-        _MODEL_CACHE.move_to_end(key)
-        if keep and key in _UNSTORED:
-            _UNSTORED.discard(key)
-            st.put("model", key, m)
         return m
-    m = st.get("model", key)
+    st = cache.store()
+    m = st.get("model", key) if not keep else None
     if m is None:
         m = cparse.parse(path, data)
         if keep:
             st.put("model", key, m)
         else:
             _UNSTORED.add(key)
-    _MODEL_CACHE[key] = m
-    if len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-        _MODEL_CACHE.popitem(last=False)
+    _remember(key, m, len(data))
     return m
 
 
@@ -325,7 +343,7 @@ class TreeIndex:
                     if m is not None:
                         got.extend(m.compat_arrays)
                 _COMPAT_MEMO[key] = got
-                if len(_COMPAT_MEMO) > 64:
+                if len(_COMPAT_MEMO) > 16:
                     _COMPAT_MEMO.pop(next(iter(_COMPAT_MEMO)))
             self._compat = got
         return self._compat

@@ -28,13 +28,7 @@ CASES = sorted(p for p in (FIXTURES / "examples").glob("*/invalid/*") if p.is_di
 def _forget_memory() -> None:
     """What a new process would start with (the disk cache stays)."""
     cache.reset()
-    index._MODEL_CACHE.clear()
-    index._SCAN_CACHE.clear()
-    index._UNSTORED.clear()
-    index._GREP.clear()
-    index._HITS.clear()
-    index._COMPAT_MEMO.clear()
-    index._AGG_MEMO.clear()
+    index.clear_memory()
     prefilter._MEMO.clear()
 
 
