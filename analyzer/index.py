@@ -317,8 +317,9 @@ class TreeIndex:
                         hits.discard(path)
             if len(base) > len(fmap) or prev is not None:
                 hits &= fmap.keys()
+            _GREP.pop(needle, None)
             _GREP[needle] = (fmap, hits)
-            if len(_GREP) > 2000:
+            if len(_GREP) > 64:  # each entry may hold another snapshot's file map
                 _GREP.pop(next(iter(_GREP)))
         out = [p for p, _ in self.files() if p in hits]
         self._needle_cache[needle] = out
