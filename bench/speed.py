@@ -26,7 +26,6 @@ import datetime
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,8 +96,9 @@ def timed(cmd: list[str], env: dict | None = None, stdout=subprocess.PIPE) -> tu
 
 
 def qlint_cmd() -> list[str]:
-    exe = shutil.which("qlint")
-    return [exe] if exe else [sys.executable, "-m", "qlint.analyzer.cli"]
+    """The qlint of this Python (its venv's script), never another one found on PATH."""
+    exe = Path(sys.executable).with_name("qlint")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "qlint.analyzer.cli"]
 
 
 def load_note() -> str:
@@ -152,8 +152,8 @@ def main() -> int:
             env = dict(os.environ, QLINT_CACHE_DIR=str(Path(tmp) / cdir))
             env.pop("QLINT_NO_CACHE", None)
             dt, peak, r = timed(qlint_cmd() + ["-C", a.repo, "--format", "json", "--jobs", str(jobs), rng], env=env)
-            if r.returncode not in (0, 1):
-                print(f"qlint ({kind}, --jobs {jobs}) failed: {r.stderr.decode()[:300]}")
+            if r.returncode not in (0, 1) or not r.stdout.startswith(b"{"):
+                print(f"qlint ({kind}, --jobs {jobs}) failed ({r.returncode}): {r.stderr.decode()[:300]}")
                 return 2
             name = f"qlint, {kind} cache, --jobs {jobs}"
             outputs[name] = r.stdout
