@@ -62,7 +62,6 @@ class GitSnapshot(Snapshot):
         super().__init__(label)
         self.repo = repo
         self.tree = tree
-        self._files: list[tuple[str, str]] | None = None
 
     def _entry(self, path: str):
         try:
@@ -89,9 +88,8 @@ class GitSnapshot(Snapshot):
         Derived from the previous listing through a tree diff when there is one (a range walks
         snapshots that differ in a few files); the order never depends on that history.
         """
-        if self._files is None:
-            self._files = _listing(self.repo, self.tree)
-        return iter(self._files)
+        # not kept here: a range holds thousands of snapshots; the tree index keeps what it needs
+        return iter(_listing(self.repo, self.tree))
 
 
 _LAST_LISTING: list = []  # [(tree id, {path: blob id}, sorted list)] of the last full listing

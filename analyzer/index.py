@@ -232,6 +232,69 @@ def _scan_types(data: bytes) -> list[tuple]:
     return out
 
 
+def _tmacro_scan(d: bytes):
+    """(TYPE-style string macros, macro aliases, macros defined twice with different values) of a file."""
+    if b"#" not in d:
+        return ({}, {}, set())
+    found: dict[str, str] = {}
+    twice: set[str] = set()
+    for k, v in _TYPE_MACRO_RE.findall(d):
+        k, v = k.decode(), v.decode("utf-8", "replace")
+        if k in found and found[k] != v:
+            twice.add(k)  # #ifdef TARGET_X86_64 ... #else ...: depends on the build
+        found[k] = v
+    return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
+
+
+def _types_scan(d: bytes):
+    return _scan_types(d) if b"TypeInfo" in d else []
+
+
+def _compat_scan(d: bytes) -> bool:
+    return bool(_COMPAT_HINT_RE.search(d))
+
+
+def _tmacro_hit(res) -> bool:
+    return bool(res and (res[0] or res[1] or res[2]))
+
+
+def changes_tree_facts(patch) -> bool:
+    """Can the patch change compat tables, type macros or QOM types of the tree (what entries_for,
+    type_name and covers answer)?  False when no file it touches holds any, before or after."""
+    touched = patch.touched
+    if touched is None:
+        touched = [(f.status, f.path or f.old_path,
+                    patch.old.blob_id(f.old_path) if f.old_path else None,
+                    patch.new.blob_id(f.path) if f.path else None) for f in patch.files]
+        touched += [("D", f.old_path, patch.old.blob_id(f.old_path), None)
+                    for f in patch.files if f.old_path and f.path and f.old_path != f.path]
+    for _status, path, old, new in touched:
+        if not _interesting(path):
+            continue
+        for snap, oid in ((patch.old, old), (patch.new, new)):
+            if oid is None:
+                continue
+            if (_scan_oid("compat", oid, snap, _compat_scan) or _tmacro_hit(_scan_oid("tmacro", oid, snap, _tmacro_scan))
+                    or _scan_oid("types", oid, snap, _types_scan)):
+                return True
+    return False
+
+
+def _scan_oid(kind: str, oid: str, snap, fn):
+    """The per-file scan ``kind`` of blob ``oid``: memory, disk cache, or the blob itself."""
+    key = (kind, oid)
+    if key not in _SCAN_CACHE:
+        st = cache.store()
+        got = st.get("scan-" + kind, oid)
+        if got is None:
+            data = snap.read_oid(oid)
+            got = (fn(data),) if data is not None else (None,)
+            if data is not None and not oid.startswith("mem:"):
+                st.put("scan-" + kind, oid, got)
+        _SCAN_CACHE[key] = got[0]
+    return _SCAN_CACHE[key]
+
+
 class TreeIndex:
     def __init__(self, snap: Snapshot):
         self.snap = snap
@@ -285,17 +348,7 @@ class TreeIndex:
         return parse_cached(path, oid, data)
 
     def _scan(self, kind: str, path: str, oid: str, fn):
-        key = (kind, oid)
-        if key not in _SCAN_CACHE:
-            st = cache.store()
-            got = st.get("scan-" + kind, oid)
-            if got is None:
-                data = self.snap.read_oid(oid)
-                got = (fn(data),) if data is not None else (None,)
-                if data is not None and not oid.startswith("mem:"):
-                    st.put("scan-" + kind, oid, got)
-            _SCAN_CACHE[key] = got[0]
-        return _SCAN_CACHE[key]
+        return _scan_oid(kind, oid, self.snap, fn)
 
     def grep(self, needle: bytes) -> list[str]:
         """Paths of interesting files containing ``needle``."""
@@ -334,7 +387,7 @@ class TreeIndex:
 
     def compat_arrays(self) -> list[CompatArray]:
         if self._compat is None:
-            hits = self._hits("compat", lambda d: bool(_COMPAT_HINT_RE.search(d)))
+            hits = self._hits("compat", _compat_scan)
             key = tuple(hits)
             got = _COMPAT_MEMO.get(key)
             if got is None:
@@ -387,19 +440,7 @@ class TreeIndex:
             macros: dict[str, str] = {}
             aliases: dict[str, str] = {}
 
-            def scan(d: bytes):
-                if b"#" not in d:
-                    return ({}, {}, set())
-                found: dict[str, str] = {}
-                twice: set[str] = set()
-                for k, v in _TYPE_MACRO_RE.findall(d):
-                    k, v = k.decode(), v.decode("utf-8", "replace")
-                    if k in found and found[k] != v:
-                        twice.add(k)  # #ifdef TARGET_X86_64 ... #else ...: depends on the build
-                    found[k] = v
-                return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
-
-            hits = self._hits("tmacro", scan, lambda r: bool(r and (r[0] or r[1] or r[2])))
+            hits = self._hits("tmacro", _tmacro_scan, _tmacro_hit)
             self._tmacro_key = tuple(hits)
             got = _AGG_MEMO.get(("tmacro", self._tmacro_key))
             if got is not None:
@@ -407,7 +448,7 @@ class TreeIndex:
                 return got
             ambiguous: set[str] = set()
             for path, oid in hits:
-                res = self._scan("tmacro", path, oid, scan)
+                res = self._scan("tmacro", path, oid, _tmacro_scan)
                 if res:
                     for k, v in res[0].items():
                         if k in macros and macros[k] != v:
@@ -449,7 +490,7 @@ class TreeIndex:
 
     def _scan_all_types(self) -> None:
         self.type_macros()
-        hits = self._hits("types", lambda d: _scan_types(d) if b"TypeInfo" in d else [])
+        hits = self._hits("types", _types_scan)
         key = ("types", tuple(hits), self._tmacro_key)
         got = _AGG_MEMO.get(key)
         if got is not None:
@@ -458,7 +499,7 @@ class TreeIndex:
         types: dict[str, list[QomType]] = {}
         children: dict[str, set[str]] = {}
         for path, oid in hits:
-            res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
+            res = self._scan("types", path, oid, _types_scan)
             for raw_name, raw_parent, ci, ii, line, derived, abstract in res or []:
                 if raw_name == _OPAQUE:
                     self._opaque_files.add(path)
