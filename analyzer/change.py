@@ -95,6 +95,42 @@ class FileChange:
         return self.path or self.old_path
 
 
+class LazyFileChange(FileChange):
+    """A FileChange whose texts and changed lines are read only when something asks for them.
+
+    ``load()`` returns (old_data, new_data, added, removed, binary).  A long range keeps
+    only paths and blob ids in memory; the prefilter decides most patches from blob ids alone.
+    """
+
+    def __init__(self, path: str, old_path: str, status: str, load: Callable[[], tuple]):
+        self.path, self.old_path, self.status = path, old_path, status
+        self._load = load
+        self._loaded: tuple | None = None
+
+    def _get(self, i: int):
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded[i]
+
+    def _set(self, i: int, v) -> None:
+        cur = list(self._loaded if self._loaded is not None else self._load())
+        cur[i] = v
+        self._loaded = tuple(cur)
+
+    def unload(self) -> None:
+        """Forget the texts (they are read again if asked for)."""
+        self._loaded = None
+
+    old_data = property(lambda self: self._get(0), lambda self, v: self._set(0, v))
+    new_data = property(lambda self: self._get(1), lambda self, v: self._set(1, v))
+    added = property(lambda self: self._get(2), lambda self, v: self._set(2, v))
+    removed = property(lambda self: self._get(3), lambda self, v: self._set(3, v))
+    binary = property(lambda self: self._get(4), lambda self, v: self._set(4, v))
+
+    def __repr__(self) -> str:
+        return f"LazyFileChange({self.status} {self.old_path!r} -> {self.path!r})"
+
+
 @dataclass
 class Patch:
     """One commit (or one mail of a series)."""
@@ -108,12 +144,34 @@ class Patch:
     index: int = 1
     total: int = 1
     message_id: str | None = None
+    # (status A/D/M, path, old blob id, new blob id) of every touched file, without rename
+    # detection, when the source lists it cheaply: the prefilter reads it instead of ``files``
+    touched: list[tuple[str, str, str | None, str | None]] | None = None
 
     def changed(self, path: str) -> FileChange | None:
         for f in self.files:
             if f.path == path or (not f.path and f.old_path == path):
                 return f
         return None
+
+
+class LazyPatch(Patch):
+    """A Patch whose file list is computed when first asked for (a skipped patch never is)."""
+
+    def __init__(self, load_files: Callable[[], list[FileChange]], **kw):
+        self._load_files = load_files
+        self._files: list[FileChange] | None = None
+        super().__init__(files=None, **kw)
+
+    @property
+    def files(self) -> list[FileChange]:
+        if self._files is None:
+            self._files = self._load_files()
+        return self._files
+
+    @files.setter
+    def files(self, value) -> None:
+        self._files = value
 
 
 @dataclass

@@ -50,9 +50,14 @@ def _make_fixes(report) -> None:
 @click.option("--baseline", "baseline_file", metavar="FILE", help="Report only findings not in this baseline.")
 @click.option("--write-baseline", "write_baseline_file", metavar="FILE",
               help="Record the findings of this run as a baseline.")
+@click.option("--jobs", "-j", "jobs", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Processes for a range (default 0: one, or one per CPU up to 8 for 200 commits or more).")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Neither read nor write the fact cache (also QLINT_NO_CACHE=1).")
 @click.argument("revs", nargs=-1)
-def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str, config_file: str | None,
-               baseline_file: str | None, write_baseline_file: str | None, revs: tuple[str, ...]) -> None:
+def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str,
+               config_file: str | None, baseline_file: str | None, write_baseline_file: str | None, jobs: int,
+               no_cache: bool, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks.
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -65,9 +70,13 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
 
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
+    from . import cache
     from .engine import review
     from .gitsrc import review_range, review_staged
 
+    if no_cache:
+        os.environ["QLINT_NO_CACHE"] = "1"
+        cache.reset()
     if fmt not in reporters.formats():
         _fail(f"unknown format {fmt!r} (choose from {', '.join(reporters.formats())})")
     if fix:
@@ -106,7 +115,7 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
     except ConfigError as exc:
         _fail(str(exc))
     enabled = rules_enabled(cfg)
-    report = review(series, [r for r in all_rules() if r.name in enabled], progress=_progress())
+    report = review(series, [r for r in all_rules() if r.name in enabled], progress=_progress(), jobs=jobs)
     try:
         if write_baseline_file:
             write_baseline(apply(report, cfg, None), Path(write_baseline_file))

@@ -6,13 +6,14 @@ Only objects are read: no checkout, no index write, no ref update.
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Iterator
 
 import pygit2
 
 from pathlib import Path
 
-from .change import FileChange, InputError, OverlaySnapshot, Patch, Series, Snapshot
+from .change import FileChange, InputError, LazyFileChange, LazyPatch, OverlaySnapshot, Patch, Series, Snapshot
 
 # Files whose text qlint reads; everything else is listed but not loaded.
 SOURCE_SUFFIXES = (".c", ".h", ".inc")
@@ -38,7 +39,7 @@ def open_repo(path: str) -> pygit2.Repository:
 
 _BLOBS: dict[str, bytes | None] = {}
 _BLOB_BYTES = 0
-_BLOB_BUDGET = 512 * 1024 * 1024
+_BLOB_BUDGET = 64 * 1024 * 1024
 
 
 def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
@@ -61,7 +62,6 @@ class GitSnapshot(Snapshot):
         super().__init__(label)
         self.repo = repo
         self.tree = tree
-        self._files: list[tuple[str, str]] | None = None
 
     def _entry(self, path: str):
         try:
@@ -83,21 +83,71 @@ class GitSnapshot(Snapshot):
         return str(e.id) if e is not None and e.type_str == "blob" else None
 
     def files(self) -> Iterator[tuple[str, str]]:
-        if self._files is None:
-            out: list[tuple[str, str]] = []
-            stack: list[tuple[str, pygit2.Tree]] = [("", self.tree)]
-            while stack:
-                prefix, tree = stack.pop()
-                for e in tree:
-                    if e.type_str == "tree":
-                        try:
-                            stack.append((prefix + e.name + "/", self.repo[e.id]))
-                        except KeyError:
-                            continue
-                    elif e.type_str == "blob":
-                        out.append((prefix + e.name, str(e.id)))
-            self._files = out
-        return iter(self._files)
+        """(path, blob id) of every file, in the order of a depth-first walk of the tree.
+
+        Derived from the previous listing through a tree diff when there is one (a range walks
+        snapshots that differ in a few files); the order never depends on that history.
+        """
+        # not kept here: a range holds thousands of snapshots; the tree index keeps what it needs
+        return iter(_listing(self.repo, self.tree))
+
+
+_LAST_LISTING: list = []  # [(tree id, {path: blob id}, sorted list)] of the last full listing
+
+
+def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]]:
+    tid = str(tree.id)
+    if _LAST_LISTING and _LAST_LISTING[0][0] == tid:
+        return _LAST_LISTING[0][2]
+    files: dict[str, str] | None = None
+    if _LAST_LISTING and _LAST_LISTING[0][1] is not None:
+        prev_tid, prev, _ = _LAST_LISTING[0]
+        try:
+            diff = repo.diff(repo[prev_tid], tree)
+            files = dict(prev)
+            for d in diff.deltas:
+                if d.status_char() != "A":
+                    files.pop(d.old_file.path, None)
+                if d.status_char() != "D" and d.new_file.mode != pygit2.enums.FileMode.COMMIT:
+                    files[d.new_file.path] = str(d.new_file.id)
+        except Exception:  # any trouble: list the whole tree
+            files = None
+    if files is None:
+        files = {}
+        stack: list[tuple[str, pygit2.Tree]] = [("", tree)]
+        while stack:
+            prefix, t = stack.pop()
+            for e in t:
+                if e.type_str == "tree":
+                    try:
+                        stack.append((prefix + e.name + "/", repo[e.id]))
+                    except KeyError:
+                        continue
+                elif e.type_str == "blob":
+                    files[prefix + e.name] = str(e.id)
+    out = sorted(files.items(), key=_walk_key)
+    _LAST_LISTING[:] = [(tid, files, out)]
+    return out
+
+
+_WALK_KEYS: dict[str, list] = {}
+
+
+def _walk_key(item: tuple[str, str]) -> list:
+    """Sort key of the order a depth-first walk of git trees meets files (lookups take the first match).
+
+    In a directory: its files in name order first, then its subdirectories from the last to the
+    first in git's tree order (which compares a directory as ``name/``).
+    """
+    path = item[0]
+    key = _WALK_KEYS.get(path)
+    if key is None:
+        parts = path.split("/")
+        key = [(1, tuple(-ord(c) for c in d + "/") + (1,)) for d in parts[:-1]]
+        key.append((0, parts[-1]))
+        if len(_WALK_KEYS) < 200_000:
+            _WALK_KEYS[path] = key
+    return key
 
 
 def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
@@ -125,28 +175,120 @@ def commits_in_range(repo: pygit2.Repository, spec: str) -> list[pygit2.Commit]:
     return [c]
 
 
-def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total: int) -> Patch:
+def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total: int,
+               touched: list | None = None) -> Patch:
     if commit.parents:
         parent_tree = commit.parents[0].tree
     else:
         parent_tree = None
     old = GitSnapshot(repo, parent_tree, str(commit.parents[0].id)) if parent_tree is not None else _EmptySnapshot()
     new = GitSnapshot(repo, commit.tree, str(commit.id))
-    if parent_tree is None:
-        diff = commit.tree.diff_to_tree(swap=True, context_lines=0)
-    else:
-        diff = repo.diff(parent_tree, commit.tree, context_lines=0)
+
+    def files() -> list[FileChange]:
+        if parent_tree is None:
+            diff = commit.tree.diff_to_tree(swap=True, context_lines=0)
+        else:
+            diff = repo.diff(parent_tree, commit.tree, context_lines=0)
+        return _lazy_files_of(repo, diff)
+
     subject = commit.message.splitlines()[0] if commit.message else ""
-    return Patch(
+    return LazyPatch(
+        files,
         ident=str(commit.id),
         short=str(commit.id)[:10],
         subject=subject,
-        files=_files_of(repo, diff),
         old=old,
         new=new,
         index=index,
         total=total,
+        touched=touched,
     )
+
+
+def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, list]:
+    """{commit: [(status, path, old blob, new blob)]} of the non-merge commits of start..end.
+
+    One `git log --raw` for the whole range (git lists tree changes far faster than a tree diff
+    per commit through pygit2).  Without rename detection: the prefilter only needs blob ids, and a
+    rename seen as a deletion plus an addition can only make it more careful.  Empty when git is
+    missing or fails: the prefilter then reads each patch's files.
+    """
+    try:
+        r = subprocess.run(
+            ["git", "--git-dir", repo.path, "-c", "log.showSignature=false", "log", "--raw", "--no-renames", "-z",
+             "--no-abbrev", "--no-merges", "--no-color", "--format=%x00%H%x00", f"{start}..{end}"],
+            capture_output=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if r.returncode != 0:
+        return {}
+    out: dict[str, list] = {}
+    cur: list | None = None
+    toks = r.stdout.split(b"\0")
+    i = 0
+    null = "0" * 40
+    while i < len(toks):
+        t = toks[i].strip(b"\n")
+        i += 1
+        if t.startswith(b":") and i < len(toks):
+            meta = t[1:].decode().split()
+            path = toks[i].decode("utf-8", "surrogateescape")
+            i += 1
+            if cur is None or len(meta) < 5 or "160000" in (meta[0], meta[1]):
+                continue  # a submodule: no text
+            status = meta[4][0]
+            old_oid = meta[2] if meta[2] != null else None
+            new_oid = meta[3] if meta[3] != null else None
+            if status not in "ADM" or (old_oid is None and status != "A") or (new_oid is None and status != "D"):
+                out.pop(ident, None)  # something this listing does not model: the patch reads its files
+                cur = None
+                continue
+            cur.append((status, path, old_oid, new_oid))
+        elif len(t) == 40 and re.fullmatch(rb"[0-9a-f]{40}", t):
+            ident = t.decode()
+            cur = out.setdefault(ident, [])
+    return out
+
+
+def _lazy_files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
+    """The files of a tree-to-tree diff; texts and changed lines are read when first asked for."""
+    diff.find_similar()
+    files: list[FileChange] = []
+    for d in diff.deltas:
+        status = d.status_char()
+        old_path = d.old_file.path if status != "A" else ""
+        new_path = d.new_file.path if status != "D" else ""
+        old_oid = str(d.old_file.id) if old_path else None
+        new_oid = str(d.new_file.id) if new_path else None
+        files.append(LazyFileChange(new_path, old_path, status,
+                                    lambda r=repo, o=old_oid, n=new_oid, op=old_path, np=new_path: _load(r, o, n, op, np)))
+    return files
+
+
+def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old_path: str, new_path: str) -> tuple:
+    """(old_data, new_data, added, removed, binary) of one changed file, as git diff -U0 sees it."""
+    if not (wanted(new_path) or wanted(old_path)):
+        return None, None, set(), set(), False
+    try:
+        old = repo[old_oid].data if old_oid else None
+        new = repo[new_oid].data if new_oid else None
+    except (KeyError, ValueError):
+        return None, None, set(), set(), True
+    added: set[int] = set()
+    removed: set[int] = set()
+    # Patch.create_from reads the buffers while the patch lives: keep them referenced here
+    patch = pygit2.Patch.create_from(old, new, old_as_path=old_path or new_path, new_as_path=new_path or old_path,
+                                     context_lines=0)
+    if patch.delta.is_binary:
+        return None, None, set(), set(), True
+    for h in patch.hunks:
+        for ln in h.lines:
+            if ln.origin == "+":
+                added.add(ln.new_lineno)
+            elif ln.origin == "-":
+                removed.add(ln.old_lineno)
+    del patch
+    return old, new, added, removed, False
 
 
 def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
@@ -265,7 +407,11 @@ def review_range(repo_path: str, spec: str) -> Series:
     commits = commits_in_range(repo, spec)
     if not commits:
         raise InputError(f"no commits in range {spec}")
-    patches = [_patch_for(repo, c, i + 1, len(commits)) for i, c in enumerate(commits)]
+    raw = {}
+    if ".." in spec and len(commits) > 1:
+        a, b = spec.split("..", 1)
+        raw = _raw_changes(repo, str(_resolve(repo, a or "HEAD").id), str(_resolve(repo, b or "HEAD").id))
+    patches = [_patch_for(repo, c, i + 1, len(commits), raw.get(str(c.id))) for i, c in enumerate(commits)]
     finder = ReleaseFinder(repo)
     tip_commit = commits[-1]
 

@@ -10,13 +10,16 @@ are cached by blob id, so walking a range re-reads only what changed.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from . import cparse
+from . import cache, cparse
 from .change import Snapshot
 from .model import CompatArray, FileModel, PropertyDef
 
-# Top-level directories that hold no device models or compat tables.
+# Top-level directories that hold no device models or compat tables (user-mode emulation, the
+# TCG code generator, tools, tests...): no migrated state, so neither the index nor the semantic
+# diff reads them.
 _SKIP_DIRS = (
     "tests/", "roms/", "pc-bios/", "docs/", "python/", "scripts/", "subprojects/",
     "linux-headers/", "tools/", "contrib/", "qga/", "linux-user/", "bsd-user/",
@@ -45,20 +48,88 @@ _NAME_MACRO_RE = re.compile(
     rb'(?:"([^"\\\n]+)"[ \t]+(TYPE_\w+)|(\w+))[ \t]*\)?[ \t]*(?:/[*/].*)?$', re.M)
 _C_STRING_RE = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
 
-_MODEL_CACHE: dict[str, FileModel] = {}
+_MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
+# Models in memory, by the size of their source (a model takes ~8x that); the disk cache holds the rest.
+_MODEL_BUDGET = 12 * 1024 * 1024
+_MODEL_SIZES: dict[str, int] = {}
+_MODEL_BYTES = 0
+_UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
+# needle -> (the files map of the snapshot last searched, paths in it holding the needle)
+_GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
+# scan kind -> (the files map last scanned, {path: blob id} of the files whose scan was true)
+_HITS: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+# compat-holding files (path, blob id) -> their compat arrays: most snapshots share them
+_COMPAT_MEMO: dict[tuple, list[CompatArray]] = {}
+# whole-tree aggregates (type macros, QOM types) by the files they come from; shared, never mutated
+_AGG_MEMO: dict[tuple, object] = {}
 
 
-def parse_cached(path: str, blob_id: str | None, data: bytes) -> FileModel:
+def clear_memory() -> None:
+    """Forget every in-memory cache of this module (what a new process starts with)."""
+    global _MODEL_BYTES
+    for c in (_MODEL_CACHE, _MODEL_SIZES, _UNSTORED, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _AGG_MEMO):
+        c.clear()
+    _MODEL_BYTES = 0
+
+
+def _memo_put(key: tuple, value) -> None:
+    _AGG_MEMO[key] = value
+    if len(_AGG_MEMO) > 4:
+        _AGG_MEMO.pop(next(iter(_AGG_MEMO)))
+
+
+def _remember(key: str, m: FileModel, size: int) -> None:
+    """Keep a model in memory, dropping the least recently used beyond the budget."""
+    global _MODEL_BYTES
+    if key in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end(key)
+        return
+    _MODEL_CACHE[key] = m
+    _MODEL_SIZES[key] = size
+    _MODEL_BYTES += size
+    while _MODEL_BYTES > _MODEL_BUDGET and len(_MODEL_CACHE) > 1:
+        old, _ = _MODEL_CACHE.popitem(last=False)
+        _MODEL_BYTES -= _MODEL_SIZES.pop(old, 0)
+
+
+def cached_model(path: str, blob_id: str) -> FileModel | None:
+    """The model of blob ``blob_id`` at ``path`` if memory or the disk cache has it (no parsing)."""
+    key = blob_id + ":" + path
+    m = _MODEL_CACHE.get(key)
+    if m is not None:
+        _MODEL_CACHE.move_to_end(key)
+        if key in _UNSTORED:
+            _UNSTORED.discard(key)
+            cache.store().put("model", key, m)
+        return m
+    st = cache.store()
+    m = st.get("model", key)
+    if m is not None:
+        _remember(key, m, st.last_size)
+    return m
+
+
+def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True) -> FileModel:
+    """The model of ``data`` (file ``path``), from memory, the disk cache, or the parser.
+
+    ``keep=False``: a model wanted only once (for the prefilter's digest) is not written to disk.
+    """
     if blob_id is None:
         return cparse.parse(path, data)
     key = blob_id + ":" + path
-    m = _MODEL_CACHE.get(key)
+    m = cached_model(path, blob_id) if keep or key in _MODEL_CACHE else None
+    if m is not None:
+        return m
+    st = cache.store()
+    m = st.get("model", key) if not keep else None
     if m is None:
         m = cparse.parse(path, data)
-        _MODEL_CACHE[key] = m
-        if len(_MODEL_CACHE) > 4000:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        if keep:
+            st.put("model", key, m)
+        else:
+            _UNSTORED.add(key)
+    _remember(key, m, len(data))
     return m
 
 
@@ -115,6 +186,10 @@ class PropSet:
 def _variable_offset(offset: str) -> bool:
     """An offset relative to a capability's position (pos, offset, dev->exp.exp_cap...)."""
     return any(re.search(r"[a-z]", t) for t in offset.split("+"))
+
+
+# What the semantic diff never reads: the above, and headers copied from Linux.
+NOT_MIGRATION_CODE = _SKIP_DIRS + ("include/standard-headers/",)
 
 
 def _interesting(path: str) -> bool:
@@ -192,11 +267,76 @@ def _scan_types(data: bytes) -> list[tuple]:
     return out
 
 
+def _tmacro_scan(d: bytes):
+    """(TYPE-style string macros, macro aliases, macros defined twice with different values) of a file."""
+    if b"#" not in d:
+        return ({}, {}, set())
+    found: dict[str, str] = {}
+    twice: set[str] = set()
+    for k, v in _TYPE_MACRO_RE.findall(d):
+        k, v = k.decode(), v.decode("utf-8", "replace")
+        if k in found and found[k] != v:
+            twice.add(k)  # #ifdef TARGET_X86_64 ... #else ...: depends on the build
+        found[k] = v
+    return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
+
+
+def _types_scan(d: bytes):
+    return _scan_types(d) if b"TypeInfo" in d else []
+
+
+def _compat_scan(d: bytes) -> bool:
+    return bool(_COMPAT_HINT_RE.search(d))
+
+
+def _tmacro_hit(res) -> bool:
+    return bool(res and (res[0] or res[1] or res[2]))
+
+
+def changes_tree_facts(patch) -> bool:
+    """Can the patch change compat tables, type macros or QOM types of the tree (what entries_for,
+    type_name and covers answer)?  False when no file it touches holds any, before or after."""
+    touched = patch.touched
+    if touched is None:
+        touched = [(f.status, f.path or f.old_path,
+                    patch.old.blob_id(f.old_path) if f.old_path else None,
+                    patch.new.blob_id(f.path) if f.path else None) for f in patch.files]
+        touched += [("D", f.old_path, patch.old.blob_id(f.old_path), None)
+                    for f in patch.files if f.old_path and f.path and f.old_path != f.path]
+    for _status, path, old, new in touched:
+        if not _interesting(path):
+            continue
+        for snap, oid in ((patch.old, old), (patch.new, new)):
+            if oid is None:
+                continue
+            if (_scan_oid("compat", oid, snap, _compat_scan) or _tmacro_hit(_scan_oid("tmacro", oid, snap, _tmacro_scan))
+                    or _scan_oid("types", oid, snap, _types_scan)):
+                return True
+    return False
+
+
+def _scan_oid(kind: str, oid: str, snap, fn):
+    """The per-file scan ``kind`` of blob ``oid``: memory, disk cache, or the blob itself."""
+    key = (kind, oid)
+    if key not in _SCAN_CACHE:
+        st = cache.store()
+        got = st.get("scan-" + kind, oid)
+        if got is None:
+            data = snap.read_oid(oid)
+            got = (fn(data),) if data is not None else (None,)
+            if data is not None and not oid.startswith("mem:"):
+                st.put("scan-" + kind, oid, got)
+        _SCAN_CACHE[key] = got[0]
+    return _SCAN_CACHE[key]
+
+
 class TreeIndex:
     def __init__(self, snap: Snapshot):
         self.snap = snap
         self._files: list[tuple[str, str]] | None = None
+        self._files_map: dict[str, str] | None = None
         self._type_macros: dict[str, str] | None = None
+        self._tmacro_key: tuple = ()
         self._types: dict[str, list[QomType]] | None = None
         self._children: dict[str, set[str]] | None = None
         self._compat: list[CompatArray] | None = None
@@ -232,43 +372,93 @@ class TreeIndex:
         return self.snap.read(path)
 
     def model(self, path: str) -> FileModel | None:
+        oid = self.snap.blob_id(path)
+        if oid is not None:
+            m = cached_model(path, oid)
+            if m is not None:
+                return m
         data = self.snap.read(path)
         if data is None:
             return None
-        return parse_cached(path, self.snap.blob_id(path), data)
+        return parse_cached(path, oid, data)
 
     def _scan(self, kind: str, path: str, oid: str, fn):
-        key = (kind, oid)
-        if key not in _SCAN_CACHE:
-            data = self.snap.read_oid(oid)
-            _SCAN_CACHE[key] = fn(data) if data is not None else None
-        return _SCAN_CACHE[key]
+        return _scan_oid(kind, oid, self.snap, fn)
 
     def grep(self, needle: bytes) -> list[str]:
         """Paths of interesting files containing ``needle``."""
         if needle in self._needle_cache:
             return self._needle_cache[needle]
-        out = []
-        for path, oid in self.files():
-            data = self.snap.read_oid(oid)
-            if data is not None and needle in data:
-                out.append(path)
+        fmap = self.files_map()
+        prev = _GREP.get(needle)
+        if prev is not None and prev[0] is fmap:
+            hits = prev[1]
+        else:
+            # from the last snapshot this needle was looked for in: only files that differ are read
+            base, hits = (prev[0], set(prev[1])) if prev is not None else ({}, set())
+            for path, oid in fmap.items():
+                if base.get(path) != oid:
+                    data = self.snap.read_oid(oid)
+                    if data is not None and needle in data:
+                        hits.add(path)
+                    else:
+                        hits.discard(path)
+            if len(base) > len(fmap) or prev is not None:
+                hits &= fmap.keys()
+            _GREP.pop(needle, None)
+            _GREP[needle] = (fmap, hits)
+            if len(_GREP) > 64:  # each entry may hold another snapshot's file map
+                _GREP.pop(next(iter(_GREP)))
+        out = [p for p, _ in self.files() if p in hits]
         self._needle_cache[needle] = out
         return out
+
+    def files_map(self) -> dict[str, str]:
+        if self._files_map is None:
+            self._files_map = dict(self.files())
+        return self._files_map
 
     # -- compat arrays ----------------------------------------------------------
 
     def compat_arrays(self) -> list[CompatArray]:
         if self._compat is None:
-            out: list[CompatArray] = []
-            for path, oid in self.files():
-                hit = self._scan("compat", path, oid, lambda d: bool(_COMPAT_HINT_RE.search(d)))
-                if hit:
+            hits = self._hits("compat", _compat_scan)
+            key = tuple(hits)
+            got = _COMPAT_MEMO.get(key)
+            if got is None:
+                got = []
+                for path, _oid in hits:
                     m = self.model(path)
                     if m is not None:
-                        out.extend(m.compat_arrays)
-            self._compat = out
+                        got.extend(m.compat_arrays)
+                _COMPAT_MEMO[key] = got
+                if len(_COMPAT_MEMO) > 16:
+                    _COMPAT_MEMO.pop(next(iter(_COMPAT_MEMO)))
+            self._compat = got
         return self._compat
+
+    def _hits(self, kind: str, fn, pred=bool) -> list[tuple[str, str]]:
+        """(path, blob id), in file order, of the files whose scan ``kind`` is true.
+
+        Derived from the last snapshot this was asked of: only files that differ are scanned.
+        """
+        fmap = self.files_map()
+        prev = _HITS.get(kind)
+        if prev is not None and prev[0] is fmap:
+            hit = prev[1]
+        else:
+            base, hit = (prev[0], dict(prev[1])) if prev is not None else ({}, {})
+            for path, oid in fmap.items():
+                if base.get(path) != oid:
+                    if pred(self._scan(kind, path, oid, fn)):
+                        hit[path] = oid
+                    else:
+                        hit.pop(path, None)
+            if prev is not None:
+                for path in [p for p in hit if p not in fmap]:
+                    del hit[path]
+            _HITS[kind] = (fmap, hit)
+        return [(p, o) for p, o in self.files() if hit.get(p) == o]
 
     def entries_for(self, prop_name: str, up_to: tuple[int, int]) -> list[tuple[CompatArray, "CompatEntry"]]:
         """(array, entry) for every entry setting ``prop_name`` in arrays of release ``up_to`` or older."""
@@ -285,21 +475,15 @@ class TreeIndex:
             macros: dict[str, str] = {}
             aliases: dict[str, str] = {}
 
-            def scan(d: bytes):
-                if b"#" not in d:
-                    return ({}, {}, set())
-                found: dict[str, str] = {}
-                twice: set[str] = set()
-                for k, v in _TYPE_MACRO_RE.findall(d):
-                    k, v = k.decode(), v.decode("utf-8", "replace")
-                    if k in found and found[k] != v:
-                        twice.add(k)  # #ifdef TARGET_X86_64 ... #else ...: depends on the build
-                    found[k] = v
-                return (found, {k.decode(): v.decode() for k, v in _TYPE_MACRO_ALIAS_RE.findall(d)}, twice)
-
+            hits = self._hits("tmacro", _tmacro_scan, _tmacro_hit)
+            self._tmacro_key = tuple(hits)
+            got = _AGG_MEMO.get(("tmacro", self._tmacro_key))
+            if got is not None:
+                self._type_macros = got
+                return got
             ambiguous: set[str] = set()
-            for path, oid in self.files():
-                res = self._scan("tmacro", path, oid, scan)
+            for path, oid in hits:
+                res = self._scan("tmacro", path, oid, _tmacro_scan)
                 if res:
                     for k, v in res[0].items():
                         if k in macros and macros[k] != v:
@@ -313,6 +497,7 @@ class TreeIndex:
             for k in ambiguous:
                 macros.pop(k, None)
             self._type_macros = macros
+            _memo_put(("tmacro", self._tmacro_key), macros)
         return self._type_macros
 
     def string_name(self, name: str) -> str:
@@ -339,10 +524,17 @@ class TreeIndex:
         return "".join(out) if out else None
 
     def _scan_all_types(self) -> None:
+        self.type_macros()
+        hits = self._hits("types", _types_scan)
+        key = ("types", tuple(hits), self._tmacro_key)
+        got = _AGG_MEMO.get(key)
+        if got is not None:
+            self._types, self._children, self._opaque_files = got
+            return
         types: dict[str, list[QomType]] = {}
         children: dict[str, set[str]] = {}
-        for path, oid in self.files():
-            res = self._scan("types", path, oid, lambda d: _scan_types(d) if b"TypeInfo" in d else [])
+        for path, oid in hits:
+            res = self._scan("types", path, oid, _types_scan)
             for raw_name, raw_parent, ci, ii, line, derived, abstract in res or []:
                 if raw_name == _OPAQUE:
                     self._opaque_files.add(path)
@@ -355,6 +547,7 @@ class TreeIndex:
                 if parent:
                     children.setdefault(parent, set()).add(name)
         self._types, self._children = types, children
+        _memo_put(key, (types, children, self._opaque_files))
 
     def _resolve_raw(self, raw: str) -> str | None:
         if raw.startswith('"'):

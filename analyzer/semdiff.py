@@ -10,12 +10,12 @@ entries the patch adds.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from .change import FileChange, Patch, Series
-from .index import TreeIndex, _variable_offset, parse_cached
+from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, changes_tree_facts, parse_cached
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
@@ -136,7 +136,7 @@ class PatchReview:
         return [
             f for f in self.patch.files
             if not f.binary and (f.path or f.old_path).endswith(C_SUFFIXES)
-            and not (f.path or f.old_path).startswith(("tests/", "linux-headers/", "include/standard-headers/"))
+            and not (f.path or f.old_path).startswith(NOT_MIGRATION_CODE)
         ]
 
     def old_model(self, f: FileChange) -> FileModel | None:
@@ -546,14 +546,30 @@ def _reachable(model: FileModel, root: str | None) -> set[str]:
 
 
 class IndexPool:
-    """One TreeIndex per snapshot, shared by every patch of a series."""
+    """One TreeIndex per snapshot, shared by the patches of a series that are reviewed near each other.
+
+    The most recently used indexes are kept (the series' base and tip, used by every patch, stay
+    among them); an index dropped here is rebuilt when asked again, from the per-file caches.
+    A long range would otherwise keep a whole-tree index for every commit it reviews.
+    """
+
+    SIZE = 12
 
     def __init__(self):
-        self._by_id: dict[str, TreeIndex] = {}
+        self._by_id: OrderedDict[str, TreeIndex] = OrderedDict()
 
     def get(self, snap) -> TreeIndex:
         idx = self._by_id.get(snap.label)
         if idx is None:
             idx = TreeIndex(snap)
             self._by_id[snap.label] = idx
+            if len(self._by_id) > self.SIZE:
+                self._by_id.popitem(last=False)
+        else:
+            self._by_id.move_to_end(snap.label)
         return idx
+
+    @staticmethod
+    def changes_tree_facts(patch) -> bool:
+        """Can ``patch`` change the tree's compat tables, type macros or QOM types?"""
+        return changes_tree_facts(patch)

@@ -1,24 +1,39 @@
 #!/usr/bin/env python3
-"""Speed of qlint on real QEMU history, side by side with `git log -p` (and optionally checkpatch).
+"""Speed of qlint on real QEMU history, side by side with `git log -p` and checkpatch, in one run.
 
-    python3 bench/speed.py --repo QEMU_GIT [--limit N] [--checkpatch N] [--precommit]
+    python3 bench/speed.py --repo QEMU_GIT [--limit N] [--checkpatch N] [--no-precommit] [--update-readme]
 
-The range defaults to the release cycle between the "Update version for ... v10.0.0 release" and
-"... v10.1.0 release" commits (found through VERSION on master's first-parent history).  --limit
-reviews only the first N commits of it and scales `git log -p` to the same commits, for a quick
-run.  Peak memory is the largest resident set of the qlint process.  Stdlib only.
+The range is the release cycle between the "Update version for ... v10.0.0 release" and
+"... v10.1.0 release" commits (found through VERSION on the tip's first-parent history).
+--limit reviews only the first N commits of it (and times `git log -p` on the same commits).
+
+Measured, each as its own process:
+- `git log -p --no-merges A..B -- '*.c' '*.h'` (output discarded);
+- qlint --format json on A..B with an empty cache, --jobs 1 and --jobs 2 (each its own cache
+  directory), then warm (the cache the cold run filled), --jobs 1 and 2;
+- scripts/checkpatch.pl (read from the repository, never copied) on a sample of the commits;
+- `qlint --staged` on a full checkout with the range's last commit that changes hw/*.c staged,
+  with an empty cache (cold) and again (warm).
+Peak memory is the largest total resident set of the qlint process and its workers, sampled
+from /proc every 20 ms.  The JSON findings of every qlint variant must be identical; the script
+says so (and exits 1 when they are not).  Stdlib only; caches live in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
-import shutil
+import datetime
+import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 
 
 def git(repo: str, *args: str, **kw) -> str:
@@ -33,78 +48,178 @@ def release_commit(repo: str, tip: str, version: str) -> str:
     sys.exit(f"speed.py: no release commit for {version} on {tip}")
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _tree_rss_kib(root: int) -> int:
+    """Resident set of ``root`` and all its descendants, in KiB (Linux /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                st = fh.read()
+            fields = st[st.rindex(")") + 2:].split()
+            parents[int(d)] = int(fields[1])
+            rss[int(d)] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+    total, stack, seen = 0, [root], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        total += rss.get(p, 0)
+        stack.extend(c for c, pp in parents.items() if pp == p)
+    return total
+
+
+def timed(cmd: list[str], env: dict | None = None, stdout=subprocess.PIPE) -> tuple[float, int, subprocess.CompletedProcess]:
+    """(seconds, peak KiB of the process tree, result)."""
+    peak = [0]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, **kw)
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            done.wait(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(peak, before), r
+    done.set()
+    th.join()
+    return dt, peak[0], subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def qlint_cmd() -> list[str]:
-    exe = shutil.which("qlint")
-    return [exe] if exe else [sys.executable, "-m", "qlint.analyzer.cli"]
+    """The qlint of this Python (its venv's script), never another one found on PATH."""
+    exe = Path(sys.executable).with_name("qlint")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "qlint.analyzer.cli"]
+
+
+def load_note() -> str:
+    try:
+        la = os.getloadavg()
+        return f"load average before the run {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return f"{os.cpu_count()} CPUs"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repo", required=True)
+    ap.add_argument("--repo", required=True, help="QEMU git directory (bare is fine)")
     ap.add_argument("--tip", default="master^")
     ap.add_argument("--from-version", default="10.0.0")
     ap.add_argument("--to-version", default="10.1.0")
     ap.add_argument("--limit", type=int, default=0, help="review only the first N commits of the range")
-    ap.add_argument("--checkpatch", type=int, default=0, help="time scripts/checkpatch.pl on N commits")
-    ap.add_argument("--precommit", action="store_true", help="time --staged on a checkout of the range tip")
+    ap.add_argument("--checkpatch", type=int, default=30, help="time scripts/checkpatch.pl on N commits (0: skip)")
+    ap.add_argument("--no-precommit", action="store_true", help="skip the --staged measurement")
+    ap.add_argument("--skip-cold-j1", action="store_true", help="skip the slowest variant (cold cache, one process)")
+    ap.add_argument("--update-readme", action="store_true", help="rewrite the speed section of bench/README.md")
     a = ap.parse_args()
+    if subprocess.run(["git", "-C", a.repo, "rev-parse", "--git-dir"], capture_output=True).returncode:
+        sys.exit(f"speed.py: not a git directory: {a.repo}")
 
+    note = load_note()
     start = release_commit(a.repo, a.tip, a.from_version)
     end = release_commit(a.repo, a.tip, a.to_version)
     commits = git(a.repo, "rev-list", "--reverse", "--no-merges", f"{start}..{end}").split()
     if a.limit:
-        commits = commits[: a.limit]
-    first, last = commits[0], commits[-1]
-    rng = f"{first}~1..{last}"
-    print(f"range {a.from_version}..{a.to_version}: {len(commits)} non-merge commits reviewed ({rng})")
+        rng = f"{start}..{commits[: a.limit][-1]}"
+        commits = git(a.repo, "rev-list", "--reverse", "--no-merges", rng).split()
+    else:
+        rng = f"{start}..{end}"
+    n = len(commits)
+    print(f"range {a.from_version}..{a.to_version}: {n} non-merge commits ({rng})", flush=True)
 
-    t_log, _, _ = timed(["git", "-C", a.repo, "log", "-p", "--no-merges", rng, "--", "*.c", "*.h"])
-    t_q, peak, r = timed(qlint_cmd() + ["-C", a.repo, "--format", "json", rng])
-    if r.returncode not in (0, 1):
-        print("qlint failed:", r.stderr.decode()[:300])
-        return 2
-    rows = [
-        ("git log -p (C files)", t_log, t_log / len(commits)),
-        ("qlint (one process)", t_q, t_q / len(commits)),
-    ]
-    if a.checkpatch:
-        with tempfile.TemporaryDirectory() as tmp:
+    rows: list[tuple[str, float, int | None]] = []
+    t_log, _, _ = timed(["git", "-C", a.repo, "log", "-p", "--no-merges", rng, "--", "*.c", "*.h"],
+                        stdout=subprocess.DEVNULL)
+    rows.append(("git log -p --no-merges (C files)", t_log, None))
+    print(f"git log -p: {t_log:.2f} s", flush=True)
+
+    outputs: dict[str, bytes] = {}
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="qlint-speed-") as tmp:
+        variants = [("cold", 1, "c1"), ("cold", 2, "c2"), ("warm", 1, "c2"), ("warm", 2, "c2")]
+        if a.skip_cold_j1:
+            variants = variants[1:]
+        for kind, jobs, cdir in variants:
+            env = dict(os.environ, QLINT_CACHE_DIR=str(Path(tmp) / cdir))
+            env.pop("QLINT_NO_CACHE", None)
+            dt, peak, r = timed(qlint_cmd() + ["-C", a.repo, "--format", "json", "--jobs", str(jobs), rng], env=env)
+            if r.returncode not in (0, 1) or not r.stdout.startswith(b"{"):
+                print(f"qlint ({kind}, --jobs {jobs}) failed ({r.returncode}): {r.stderr.decode()[:300]}")
+                return 2
+            name = f"qlint, {kind} cache, --jobs {jobs}"
+            outputs[name] = r.stdout
+            rows.append((name, dt, peak))
+            print(f"{name}: {dt:.2f} s, peak {peak / 1024:.0f} MiB", flush=True)
+        cache_bytes = sum(p.stat().st_size for p in (Path(tmp) / "c2").rglob("*") if p.is_file())
+
+        if a.checkpatch:
             cp = Path(tmp) / "checkpatch.pl"
             cp.write_text(git(a.repo, "show", f"{a.tip}:scripts/checkpatch.pl"))
+            sample = commits[:: max(1, n // a.checkpatch)][: a.checkpatch]
             t0 = time.perf_counter()
-            n = min(a.checkpatch, len(commits))
-            for c in commits[:n]:
+            for c in sample:
                 patch = git(a.repo, "format-patch", "--stdout", "-1", c)
-                subprocess.run(["perl", str(cp), "--no-tree", "-q", "-"], input=patch, text=True,
-                               capture_output=True)
-            t_cp = (time.perf_counter() - t0) / n
-        rows.append((f"checkpatch.pl ({n} commits)", t_cp * len(commits), t_cp))
-    print()
-    print("| what | total (s) | per commit (ms) |")
-    print("|---|---|---|")
-    for name, total, per in rows:
-        print(f"| {name} | {total:.1f} | {per * 1000:.0f} |")
-    print(f"\nqlint / git log -p: {t_q / t_log:.1f}x; peak RSS of qlint: {peak / 1024:.0f} MiB")
+                subprocess.run(["perl", str(cp), "--no-tree", "-q", "-"], input=patch, text=True, capture_output=True)
+            per = (time.perf_counter() - t0) / len(sample)
+            rows.append((f"checkpatch.pl (+ format-patch), {len(sample)} commits sampled, scaled", per * n, None))
 
-    if a.precommit:
-        with tempfile.TemporaryDirectory() as tmp:
+        pre = None
+        if not a.no_precommit:
+            # a typical commit: the range's last one that changes device code
+            typical = git(a.repo, "log", "-1", "--no-merges", "--format=%H", rng, "--", "hw/*.c").strip() or commits[-1]
             wt = Path(tmp) / "qemu"
             subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", a.repo, str(wt)], check=True)
-            git(str(wt), "checkout", "-q", f"{last}~1")
-            git(str(wt), "cherry-pick", "-n", last)
-            cold, _, _ = timed(qlint_cmd() + ["-C", str(wt), "--staged"])
-            warm, _, _ = timed(qlint_cmd() + ["-C", str(wt), "--staged"])
-        print(f"pre-commit (--staged, last commit of the range): first run {cold:.2f} s, second run {warm:.2f} s")
-    return 0
+            git(str(wt), "checkout", "-q", f"{typical}~1")
+            git(str(wt), "cherry-pick", "-n", typical)
+            env = dict(os.environ, QLINT_CACHE_DIR=str(Path(tmp) / "pre"))
+            env.pop("QLINT_NO_CACHE", None)
+            cold, _, r1 = timed(qlint_cmd() + ["-C", str(wt), "--staged"], env=env)
+            warm, _, r2 = timed(qlint_cmd() + ["-C", str(wt), "--staged"], env=env)
+            warm2, _, _ = timed(qlint_cmd() + ["-C", str(wt), "--staged"], env=env)
+            pre = (cold, min(warm, warm2), typical[:10])
+
+    base = outputs[next(iter(outputs))]
+    same = all(v == base for v in outputs.values())
+    ok = ok and same
+
+    nfind = len(json.loads(base)["findings"])
+    lines = [f"| what | total (s) | per commit (ms) | vs git log -p | peak RSS (MiB) |", "|---|---|---|---|---|"]
+    for name, total, peak in rows:
+        mem = f"{peak / 1024:.0f}" if peak else ""
+        lines.append(f"| {name} | {total:.1f} | {total / n * 1000:.1f} | {total / t_log:.1f}x | {mem} |")
+    text = [
+        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `bench/speed.py` "
+        f"({note}); range {a.from_version}..{a.to_version}, {n} non-merge commits.",
+        "",
+        *lines,
+        "",
+        f"- Findings of all qlint variants identical: **{'yes' if same else 'NO'}** ({nfind} findings).",
+        f"- Cache after the run: {cache_bytes / 2**20:.0f} MiB.",
+    ]
+    if pre is not None:
+        text.append(f"- Pre-commit, `qlint --staged` on a full checkout with commit {pre[2]} staged: "
+                    f"cold cache {pre[0]:.2f} s, warm {pre[1]:.2f} s.")
+    out = "\n".join(text) + "\n"
+    print()
+    print(out)
+    if a.update_readme:
+        readme = Path(__file__).resolve().parent / "README.md"
+        cur = readme.read_text()
+        if BEGIN in cur and END in cur:
+            cur = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: BEGIN + "\n" + out + END, cur, flags=re.S)
+        else:
+            cur = cur.rstrip("\n") + "\n\n" + BEGIN + "\n" + out + END + "\n"
+        readme.write_text(cur)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,311 @@
+"""What makes ranges fast must not change what qlint says: the fact cache, the prefilter, --jobs.
+
+Behaviour only; the timings live in bench/speed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlint.analyzer import cache, cparse, engine, index, prefilter
+from qlint.analyzer.change import FileChange, OverlaySnapshot, Patch
+from qlint.analyzer.fixture_repo import build, case_patches
+from qlint.analyzer.gitsrc import review_range
+from qlint.analyzer.model import PropertyDef
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CASES = sorted(p for p in (FIXTURES / "examples").glob("*/invalid/*") if p.is_dir())[::3]
+
+
+def _forget_memory() -> None:
+    """What a new process would start with (the disk cache stays)."""
+    cache.reset()
+    index.clear_memory()
+    prefilter._MEMO.clear()
+
+
+def _findings(repo: Path, spec: str, jobs: int = 1) -> list[dict]:
+    _forget_memory()
+    report = engine.review(review_range(str(repo), spec), jobs=jobs)
+    return [f.to_dict() for f in report.findings]
+
+
+def _case_repo(case: Path, tmp_path: Path) -> tuple[Path, str]:
+    setup, patches = case_patches(case)
+    _, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
+    return tmp_path / "repo", f"{base}..{ids[-1]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_same_findings_uncached_cold_warm_and_in_processes(case, tmp_path, monkeypatch):
+    repo, spec = _case_repo(case, tmp_path)
+    monkeypatch.setenv("QLINT_NO_CACHE", "1")
+    uncached = _findings(repo, spec)
+    assert uncached, "every invalid example has a finding"
+    monkeypatch.delenv("QLINT_NO_CACHE")
+    cold = _findings(repo, spec)
+    assert list(cache.cache_dir().glob("facts-*.sqlite")), "the cold run filled the cache"
+    warm = _findings(repo, spec)
+    monkeypatch.setattr(engine, "CHUNK", 1)  # one patch per unit of work: every patch in some worker
+    parallel = _findings(repo, spec, jobs=3)
+    assert uncached == cold == warm == parallel
+
+
+def test_warm_run_parses_nothing(tmp_path, monkeypatch):
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    first = _findings(repo, spec)
+    calls = []
+    real = cparse.parse
+    monkeypatch.setattr(cparse, "parse", lambda path, data: calls.append(path) or real(path, data))
+    assert _findings(repo, spec) == first
+    assert calls == []
+
+
+def test_entries_of_another_format_are_never_read(tmp_path, monkeypatch):
+    """A store written by another extractor (another format version) is another file: never read."""
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    expected = _findings(repo, spec)
+    # poison a store of another format with an empty model for every key the real run stored
+    real = cache.format_version()
+    good = sqlite3.connect(str(cache.cache_dir() / f"facts-{real}.sqlite"))
+    keys = good.execute("SELECT kind, key FROM facts").fetchall()
+    good.close()
+    monkeypatch.setattr(cache, "format_version", lambda: "0ld0ld0ld0ld0ld0")
+    cache.reset()
+    st = cache.store()
+    for kind, key in keys:
+        st.put(kind, key, index.FileModel(path="x") if kind == "model" else prefilter.EMPTY)
+    cache.reset()
+    monkeypatch.setattr(cache, "format_version", lambda: real)
+    (cache.cache_dir() / f"facts-{real}.sqlite").unlink()
+    assert _findings(repo, spec) == expected
+
+
+def test_format_version_follows_the_extractor_source(monkeypatch, tmp_path):
+    before = cache.format_version()
+    fake = tmp_path / "cparse.py"
+    fake.write_text("# another extractor\n")
+    real_read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes",
+                        lambda self: real_read(fake) if self.name == "cparse.py" else real_read(self))
+    assert cache.format_version() != before
+
+
+def test_damaged_or_unusable_cache_runs_uncached(tmp_path, monkeypatch):
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    expected = _findings(repo, spec)
+    db = next(cache.cache_dir().glob("facts-*.sqlite"))
+    con = sqlite3.connect(str(db))
+    con.execute("UPDATE facts SET value = x'00ff00'")  # every value unreadable
+    con.commit()
+    con.close()
+    assert _findings(repo, spec) == expected
+    # not a database at all
+    for p in cache.cache_dir().glob("facts-*"):
+        p.unlink()
+    db.write_bytes(b"this is not sqlite" * 100)
+    assert _findings(repo, spec) == expected
+    # a cache directory that cannot be created (a file is in the way)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("QLINT_CACHE_DIR", str(blocker / "qlint"))
+    assert _findings(repo, spec) == expected
+
+
+def _writer(path: str, who: int, n: int) -> None:
+    os.environ["QLINT_CACHE_DIR"] = path
+    cache.reset()
+    st = cache.store()
+    for i in range(n):
+        st.put("t", f"{who}:{i}", {"who": who, "i": i, "pad": "x" * 500})
+        st.put("t", f"shared:{i}", i)  # both write the same keys too
+    cache.reset()
+
+
+def test_two_concurrent_writers_do_not_corrupt_the_store(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, 1500)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    db = next(tmp_path.glob("facts-*.sqlite"))
+    con = sqlite3.connect(str(db))
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    os.environ["QLINT_CACHE_DIR"] = str(tmp_path)
+    cache.reset()
+    st = cache.store()
+    got = st.get_many("t", [f"{w}:{i}" for w in (1, 2) for i in range(1500)])
+    assert len(got) == 3000 and got["2:1499"] == {"who": 2, "i": 1499, "pad": "x" * 500}
+    assert st.get("t", "shared:7") == 7
+
+
+def test_cache_location(monkeypatch, tmp_path):
+    monkeypatch.delenv("QLINT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == tmp_path / "xdg" / "qlint"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir() == tmp_path / "home" / ".cache" / "qlint"
+
+
+def test_cli_no_cache_writes_nothing_and_says_the_same(tmp_path):
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    cdir = Path(os.environ["QLINT_CACHE_DIR"])
+
+    def run(*extra):
+        r = subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "-C", str(repo), "--format", "json",
+                            *extra, spec], capture_output=True, text=True)
+        assert r.returncode in (0, 1), r.stderr
+        return json.loads(r.stdout)
+
+    off = run("--no-cache")
+    assert not list(cdir.glob("facts-*"))
+    on = run()
+    assert list(cdir.glob("facts-*.sqlite"))
+    assert on == off == run("--jobs", "2")
+
+
+def test_cli_rejects_a_negative_job_count(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "-C", str(tmp_path), "--jobs", "-1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+# -- the prefilter -------------------------------------------------------------------------
+
+DEVICE = b"""\
+static void foo_realize(PCIDevice *dev, Error **errp)
+{
+    FooState *s = FOO(dev);
+%s
+    pci_set_word(dev->config + PCI_SUBSYSTEM_ID, 0x1100);
+}
+
+static Property foo_props[] = {
+    DEFINE_PROP_BOOL("x-thing", FooState, thing, true),
+%s
+};
+"""
+
+
+def _digest(realize: bytes = b"", props: bytes = b"", pad: bytes = b"") -> str:
+    return prefilter.digest(cparse.parse("hw/misc/foo.c", pad + DEVICE % (realize, props)))
+
+
+def test_digest_ignores_comments_layout_and_moves():
+    d = _digest()
+    assert d != prefilter.EMPTY
+    assert _digest(realize=b"    /* a comment */", pad=b"/* moved down */\n\n\n") == d
+    assert _digest(realize=b"    trace_foo_realize(s);") == d  # a call that sets nothing
+
+
+def test_digest_sees_what_rules_start_from():
+    d = _digest()
+    assert _digest(realize=b"    pci_set_byte(dev->config + PCI_LATENCY_TIMER, 4);") != d
+    assert _digest(props=b'    DEFINE_PROP_BOOL("x-other", FooState, other, false),') != d
+    assert _digest(realize=b"    if (!s->thing) {\n        return;\n    }") != d  # a new guard
+    assert prefilter.digest(cparse.parse("util/x.c", b"int f(void) { return 1; }\n")) == prefilter.EMPTY
+
+
+def _mem_patch(old: bytes, new: bytes) -> Patch:
+    base = OverlaySnapshot(_Empty(), {"hw/misc/foo.c": old}, "old")
+    after = OverlaySnapshot(base, {"hw/misc/foo.c": new}, "new")
+    f = FileChange("hw/misc/foo.c", "hw/misc/foo.c", "M", old, new)
+    return Patch("x", "x", "s", [f], base, after)
+
+
+class _Empty(OverlaySnapshot):
+    def __init__(self):
+        self.label, self.changes = "empty", {}
+
+    def read(self, path):
+        return None
+
+    def blob_id(self, path):
+        return None
+
+    def files(self):
+        return iter(())
+
+    def read_oid(self, oid):
+        return None
+
+
+def test_can_matter():
+    old = DEVICE % (b"", b"")
+    assert not prefilter.can_matter(_mem_patch(old, b"/* header */\n" + old))
+    assert prefilter.can_matter(_mem_patch(old, DEVICE % (b"", b'    DEFINE_PROP_BOOL("y", FooState, y, true),')))
+    # a file no rule reads
+    doc = Patch("x", "x", "s", [FileChange("docs/a.rst", "docs/a.rst", "M", b"a", b"b")], _Empty(), _Empty())
+    assert not prefilter.can_matter(doc)
+    # user-mode emulation and the TCG code generator hold no migrated state, whatever they look like
+    new = DEVICE % (b"", b'    DEFINE_PROP_BOOL("y", FooState, y, true),')
+    for path in ("linux-user/foo.c", "tcg/foo.c"):
+        p = _mem_patch(old, new)
+        p.files[0].path = p.files[0].old_path = path
+        assert not prefilter.can_matter(p)
+
+
+def test_property_defs_stay_plain_data():
+    """The cache pickles models: they must stay picklable plain data."""
+    import pickle
+
+    m = cparse.parse("hw/misc/foo.c", DEVICE % (b"", b""))
+    assert pickle.loads(pickle.dumps(m)) == m
+    assert isinstance(m.props[0], PropertyDef)
+
+
+def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
+    """Snapshots list their files through a diff from the last listing: same result as a full walk."""
+    from qlint.analyzer import gitsrc
+
+    setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
+    repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
+    trees = [repo[c].tree for c in [base, *ids]]
+
+    def full(tree):
+        gitsrc._LAST_LISTING.clear()
+        return gitsrc._listing(repo, tree)
+
+    def walk(tree, prefix=""):  # the order qlint always listed files in
+        out, stack = [], [(prefix, tree)]
+        while stack:
+            pre, t = stack.pop()
+            for e in t:
+                if e.type_str == "tree":
+                    stack.append((pre + e.name + "/", repo[e.id]))
+                else:
+                    out.append((pre + e.name, str(e.id)))
+        return out
+
+    expected = [full(t) for t in trees]
+    assert expected == [walk(t) for t in trees] and expected[0] != expected[-1]
+    gitsrc._LAST_LISTING.clear()
+    for order in (range(len(trees)), reversed(range(len(trees))), [0, len(trees) - 1, 1]):
+        for i in order:
+            assert gitsrc._listing(repo, trees[i]) == expected[i]
+
+
+def test_raw_listing_matches_the_patches(tmp_path):
+    """The one-command listing the prefilter reads names the same files and blobs as the patches."""
+    from qlint.analyzer import gitsrc
+
+    setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
+    repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
+    series = review_range(str(tmp_path / "repo"), f"{base}..{ids[-1]}")
+    assert all(p.touched is not None for p in series.patches)
+    for p in series.patches:
+        from_files = sorted((f.status, f.path or f.old_path, p.old.blob_id(f.old_path) if f.old_path else None,
+                             p.new.blob_id(f.path) if f.path else None) for f in p.files)
+        assert sorted(p.touched) == from_files
