@@ -49,6 +49,26 @@ def guarded_behaviour(idx: TreeIndex, prop: PropertyDef, paths=()) -> list[State
     return out
 
 
+def replaced_lines(path: str, old_model, old_data: bytes, removed, kept: bytes | None = None) -> list[Statement]:
+    """(path, function, squashed line) of the code lines ``removed`` (old-side line numbers) takes out
+    of functions of ``old_model``; with ``kept`` (the new file squashed), only lines it no longer has.
+
+    If a release had them, the change touches shipped behaviour: the mark of a post-release fix.
+    """
+    lines = old_data.decode("utf-8", "replace").splitlines()
+    out = []
+    for n in sorted(removed):
+        fn = old_model.function_at(n)
+        if fn is None or n > len(lines):
+            continue
+        sq = "".join(lines[n - 1].split())
+        if len(sq) < 12 or sq.startswith(("/*", "*", "//")):
+            continue
+        if kept is None or sq.encode() not in kept:
+            out.append((path, fn, sq))
+    return out
+
+
 def file_at(rel: TreeIndex, path: str, fn: str) -> bytes | None:
     """A file at a release, following renames: same path, else the file that defines ``fn``."""
     data = rel.read(path)

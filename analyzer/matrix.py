@@ -167,8 +167,8 @@ def _has_property(idx: TreeIndex, subj: "Subject") -> bool:
 
 
 def _entries(idx: TreeIndex, name: str):
-    return [(a, e) for a in idx.compat_arrays() for e in a.entries
-            if e.property == name or idx.string_name(e.property) == name]
+    """Every compat entry setting ``name``, in arrays of any release."""
+    return idx.entries_for(name, (1 << 16, 0))
 
 
 def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
@@ -627,16 +627,11 @@ def _replaced_by(repo, commit) -> list:
         model = old_idx.model(path)
         try:
             new_text = b"".join(repo[patch.delta.new_file.id].data.split())
-        except (KeyError, ValueError):
+            old_data = repo[patch.delta.old_file.id].data
+        except (KeyError, ValueError):  # a blob missing from the object store
             continue
-        for hunk in patch.hunks:
-            for line in hunk.lines:
-                if line.origin != "-" or model is None:
-                    continue
-                sq = "".join(line.content.split())
-                fn = model.function_at(line.old_lineno)
-                if fn is None or len(sq) < 12 or sq.startswith(("/*", "*", "//", "#")):
-                    continue
-                if sq.encode() not in new_text:
-                    out.append((path, fn, sq))
+        removed = [ln.old_lineno for h in patch.hunks for ln in h.lines if ln.origin == "-"]
+        if model is not None and removed:
+            out += [st for st in beh.replaced_lines(path, model, old_data, removed, new_text)
+                    if not st[2].startswith("#")]
     return out

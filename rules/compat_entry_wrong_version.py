@@ -225,16 +225,8 @@ def _replaced(review: PatchReview) -> list[tuple[str, str, str]]:
     out = []
     for f in review.c_files:
         om = review.old_model(f)
-        if om is None or not f.removed or f.old_data is None:
-            continue
-        lines = f.old_data.decode("utf-8", "replace").splitlines()
-        for n in sorted(f.removed):
-            fn = om.function_at(n)
-            if fn is None or n > len(lines):
-                continue
-            sq = "".join(lines[n - 1].split())
-            if len(sq) >= 12 and not sq.startswith(("/*", "*", "//")):
-                out.append((f.old_path, fn, sq))
+        if om is not None and f.removed and f.old_data is not None:
+            out += beh.replaced_lines(f.old_path, om, f.old_data, f.removed)
     return out
 
 
