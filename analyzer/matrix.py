@@ -536,16 +536,11 @@ NO_POINT_RELEASES = (
 def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str] | None = None,
               since: tuple[int, int, int] | None = None, progress=None) -> Matrix:
     """The matrix of ``spec`` (PROPERTY, DRIVER.PROPERTY or a commit adding compat entries) at ``rev``."""
-    import pygit2
-
     from . import history
-    from .gitsrc import GitSnapshot, open_repo
+    from .gitsrc import GitSnapshot, _resolve, open_repo
 
     repo = open_repo(repo_path)
-    try:
-        tip = repo.revparse_single(rev).peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError):
-        raise InputError(f"unknown revision {rev!r}") from None
+    tip = _resolve(repo, rev)
     ref = TreeIndex(GitSnapshot(repo, tip.tree, rev))
     spec, fix = _spec_from_commit(repo, spec, ref)
     subj = resolve_subject(ref, spec)
