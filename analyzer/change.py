@@ -41,6 +41,25 @@ class Snapshot:
         raise NotImplementedError
 
 
+class EmptySnapshot(Snapshot):
+    """A tree with no file (the parent of a root commit; a base for test overlays)."""
+
+    def __init__(self, label: str = "empty"):
+        super().__init__(label)
+
+    def read(self, path):
+        return None
+
+    def blob_id(self, path):
+        return None
+
+    def read_oid(self, oid):
+        return None
+
+    def files(self):
+        return iter(())
+
+
 class OverlaySnapshot(Snapshot):
     """A snapshot with some files replaced, added or deleted in memory."""
 

@@ -13,7 +13,7 @@ import pygit2
 
 from pathlib import Path
 
-from .change import FileChange, InputError, LazyFileChange, LazyPatch, OverlaySnapshot, Patch, Series, Snapshot
+from .change import EmptySnapshot, FileChange, InputError, LazyFileChange, LazyPatch, OverlaySnapshot, Patch, Series, Snapshot
 
 # Files whose text qlint reads; everything else is listed but not loaded.
 SOURCE_SUFFIXES = (".c", ".h", ".inc")
@@ -181,7 +181,7 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         parent_tree = commit.parents[0].tree
     else:
         parent_tree = None
-    old = GitSnapshot(repo, parent_tree, str(commit.parents[0].id)) if parent_tree is not None else _EmptySnapshot()
+    old = GitSnapshot(repo, parent_tree, str(commit.parents[0].id)) if parent_tree is not None else EmptySnapshot()
     new = GitSnapshot(repo, commit.tree, str(commit.id))
 
     def files() -> list[FileChange]:
@@ -322,23 +322,6 @@ def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
             fc.binary = True
         files.append(fc)
     return files
-
-
-class _EmptySnapshot(Snapshot):
-    def __init__(self):
-        super().__init__("empty")
-
-    def read(self, path):
-        return None
-
-    def blob_id(self, path):
-        return None
-
-    def read_oid(self, oid):
-        return None
-
-    def files(self):
-        return iter(())
 
 
 class ReleaseFinder:

@@ -10,29 +10,15 @@ from pathlib import Path
 import pytest
 
 from qlint.analyzer import advice, machines
-from qlint.analyzer.change import OverlaySnapshot, Snapshot
+from qlint.analyzer.change import EmptySnapshot, OverlaySnapshot
 from qlint.analyzer.fixture_repo import build, fixtures_root
 from qlint.analyzer.index import TreeIndex
 
 FIXTURE_TREE = Path(__file__).resolve().parents[1] / "fixtures" / "tree"
 
 
-class _Empty(Snapshot):
-    def read(self, path):
-        return None
-
-    def blob_id(self, path):
-        return None
-
-    def files(self):
-        return iter(())
-
-    def read_oid(self, oid):
-        return None
-
-
 def _index(files: dict[str, str]) -> TreeIndex:
-    return TreeIndex(OverlaySnapshot(_Empty("empty"), {p: t.encode() for p, t in files.items()}, "test"))
+    return TreeIndex(OverlaySnapshot(EmptySnapshot(), {p: t.encode() for p, t in files.items()}, "test"))
 
 
 def _fixture_index() -> TreeIndex:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from qlint.analyzer import cache, cparse, engine, index, prefilter
-from qlint.analyzer.change import FileChange, OverlaySnapshot, Patch
+from qlint.analyzer.change import EmptySnapshot, FileChange, OverlaySnapshot, Patch
 from qlint.analyzer.fixture_repo import build, case_patches
 from qlint.analyzer.gitsrc import review_range
 from qlint.analyzer.model import PropertyDef
@@ -219,27 +219,10 @@ def test_digest_sees_what_rules_start_from():
 
 
 def _mem_patch(old: bytes, new: bytes) -> Patch:
-    base = OverlaySnapshot(_Empty(), {"hw/misc/foo.c": old}, "old")
+    base = OverlaySnapshot(EmptySnapshot(), {"hw/misc/foo.c": old}, "old")
     after = OverlaySnapshot(base, {"hw/misc/foo.c": new}, "new")
     f = FileChange("hw/misc/foo.c", "hw/misc/foo.c", "M", old, new)
     return Patch("x", "x", "s", [f], base, after)
-
-
-class _Empty(OverlaySnapshot):
-    def __init__(self):
-        self.label, self.changes = "empty", {}
-
-    def read(self, path):
-        return None
-
-    def blob_id(self, path):
-        return None
-
-    def files(self):
-        return iter(())
-
-    def read_oid(self, oid):
-        return None
 
 
 def test_can_matter():
@@ -247,7 +230,7 @@ def test_can_matter():
     assert not prefilter.can_matter(_mem_patch(old, b"/* header */\n" + old))
     assert prefilter.can_matter(_mem_patch(old, DEVICE % (b"", b'    DEFINE_PROP_BOOL("y", FooState, y, true),')))
     # a file no rule reads
-    doc = Patch("x", "x", "s", [FileChange("docs/a.rst", "docs/a.rst", "M", b"a", b"b")], _Empty(), _Empty())
+    doc = Patch("x", "x", "s", [FileChange("docs/a.rst", "docs/a.rst", "M", b"a", b"b")], EmptySnapshot(), EmptySnapshot())
     assert not prefilter.can_matter(doc)
     # user-mode emulation and the TCG code generator hold no migrated state, whatever they look like
     new = DEVICE % (b"", b'    DEFINE_PROP_BOOL("y", FooState, y, true),')
