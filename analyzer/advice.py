@@ -167,19 +167,7 @@ def property_fix(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], 
 
 def _device_types(model: FileModel, fn: str):
     """TypeInfos of ``model`` whose class_init installs ``fn`` (directly or through helpers it calls)."""
-    out = []
-    for t in model.typeinfos:
-        seen, stack = set(), [t.class_init] if t.class_init else []
-        while stack:
-            cur = stack.pop()
-            if cur in seen or cur not in model.functions:
-                continue
-            seen.add(cur)
-            f = model.functions[cur]
-            stack.extend(f.calls | f.assigned_fns)
-        if fn in seen:
-            out.append(t)
-    return out
+    return [t for t in model.typeinfos if fn in model.reachable(t.class_init)]
 
 
 def property_plan(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version):

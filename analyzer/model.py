@@ -287,6 +287,19 @@ class FileModel:
     struct_fields: dict[str, frozenset[str]] = field(default_factory=dict)
     has_errors: bool = False
 
+    def reachable(self, root: str | None) -> set[str]:
+        """Functions of this file that ``root`` calls or installs, directly or through others."""
+        seen: set[str] = set()
+        stack = [root] if root else []
+        while stack:
+            cur = stack.pop()
+            if cur in seen or cur not in self.functions:
+                continue
+            seen.add(cur)
+            fn = self.functions[cur]
+            stack.extend(fn.calls | fn.assigned_fns)
+        return seen
+
     def function_at(self, line: int) -> str | None:
         for fn in self.functions.values():
             if fn.line <= line <= fn.end_line:

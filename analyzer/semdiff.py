@@ -231,7 +231,7 @@ class PatchReview:
         if old is not None and fn in old.functions:
             return False
         old_types = {t.name for t in old.typeinfos} if old is not None else set()
-        reaching = [t for t in new.typeinfos if fn in _reachable(new, t.class_init)]
+        reaching = [t for t in new.typeinfos if fn in new.reachable(t.class_init)]
         return bool(reaching) and all(t.name not in old_types for t in reaching)
 
     def _migrated(self, w: ConfigWrite, index: TreeIndex) -> bool:
@@ -528,21 +528,6 @@ def _atoms(cond):
         yield from _atoms(cond[2])
     elif kind in ("bit", "bitnr", "field", "cmp"):
         yield cond
-
-
-def _reachable(model: FileModel, root: str | None) -> set[str]:
-    if not root:
-        return set()
-    seen: set[str] = set()
-    stack = [root]
-    while stack:
-        cur = stack.pop()
-        if cur in seen or cur not in model.functions:
-            continue
-        seen.add(cur)
-        fn = model.functions[cur]
-        stack.extend(fn.calls | fn.assigned_fns)
-    return seen
 
 
 class IndexPool:
