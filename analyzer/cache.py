@@ -18,6 +18,7 @@ import hashlib
 import os
 import pickle
 import sqlite3
+import time
 from pathlib import Path
 
 # Modules whose code decides what is stored: a change to any of them is a new format.
@@ -70,17 +71,24 @@ class Store:
         self.last_size = 0  # bytes of the last value get() returned (a hint for memory budgets)
         if path is None:
             return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA busy_timeout=10000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL, "
-                       "value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID")
-            self.db = db
-        except (sqlite3.Error, OSError):
-            self.db = None
+        # two runs creating the file at once: switching it to WAL can fail with "locked" without
+        # waiting for the busy timeout, so the loser tries again before giving the cache up
+        for attempt in range(5):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA busy_timeout=10000")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL, "
+                           "value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID")
+                self.db = db
+                return
+            except sqlite3.OperationalError:
+                time.sleep(0.05 * (attempt + 1))
+            except (sqlite3.Error, OSError):
+                break
+        self.db = None
 
     def get(self, kind: str, key: str):
         """The stored value, or None (absent, unreadable, or the cache is off)."""
