@@ -23,7 +23,7 @@ from pathlib import Path
 
 # Modules whose code decides what is stored: a change to any of them is a new format.
 # (semdiff: the prefilter's digest records which functions is_init_function() calls init code.)
-_FORMAT_SOURCES = ("cparse.py", "model.py", "index.py", "prefilter.py", "semdiff.py", "cache.py")
+_FORMAT_SOURCES = ("cparse.py", "model.py", "index.py", "prefilter.py", "semdiff.py", "machines.py", "cache.py")
 _PENDING_LIMIT = 200
 _STATS = {"hits": 0, "misses": 0}
 

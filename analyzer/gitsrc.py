@@ -5,8 +5,10 @@ Only objects are read: no checkout, no index write, no ref update.
 
 from __future__ import annotations
 
+import bisect
 import re
 import subprocess
+from collections import OrderedDict
 from typing import Iterator
 
 import pygit2
@@ -37,24 +39,33 @@ def open_repo(path: str) -> pygit2.Repository:
         raise InputError(f"cannot open git repository {path}: {exc}") from None
 
 
-_BLOBS: dict[str, bytes | None] = {}
+_BLOBS: OrderedDict[str, bytes | None] = OrderedDict()
 _BLOB_BYTES = 0
-_BLOB_BUDGET = 64 * 1024 * 1024
+# The source files a tree index greps (about 60 MB in a QEMU tree) and their versions along a
+# range: reading them from the object store again costs 10x more than searching them in memory.
+_BLOB_BUDGET = 160 * 1024 * 1024
 
 
 def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
-    """Blob bytes by id, kept for the run: a range reads the same files again and again."""
+    """Blob bytes by id, the most recently used kept for the run: a range reads the same files
+    again and again."""
     global _BLOB_BYTES
-    if oid in _BLOBS:
-        return _BLOBS[oid]
+    data = _BLOBS.get(oid, _MISSING)
+    if data is not _MISSING:
+        _BLOBS.move_to_end(oid)
+        return data
     try:
         data = repo[oid].data
     except (KeyError, ValueError):  # a blob missing from the object store
         data = None
-    if _BLOB_BYTES < _BLOB_BUDGET:
-        _BLOBS[oid] = data
-        _BLOB_BYTES += len(data or b"")
+    _BLOBS[oid] = data
+    _BLOB_BYTES += len(data or b"")
+    while _BLOB_BYTES > _BLOB_BUDGET and len(_BLOBS) > 1:
+        _BLOB_BYTES -= len(_BLOBS.popitem(last=False)[1] or b"")
     return data
+
+
+_MISSING = object()
 
 
 class GitSnapshot(Snapshot):
@@ -99,20 +110,26 @@ def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]
     tid = str(tree.id)
     if _LAST_LISTING and _LAST_LISTING[0][0] == tid:
         return _LAST_LISTING[0][2]
-    files: dict[str, str] | None = None
-    if _LAST_LISTING and _LAST_LISTING[0][1] is not None:
-        prev_tid, prev, _ = _LAST_LISTING[0]
+    out: list[tuple[str, str]] | None = None
+    if _LAST_LISTING:
+        # from the last listing through a tree diff: a range walks trees that differ in a few files
+        prev_tid, prev, prev_out = _LAST_LISTING[0]
         try:
             diff = repo.diff(repo[prev_tid], tree)
             files = dict(prev)
+            out = list(prev_out)
             for d in diff.deltas:
                 if d.status_char() != "A":
-                    files.pop(d.old_file.path, None)
+                    path = d.old_file.path
+                    if files.pop(path, None) is not None:
+                        del out[bisect.bisect_left(out, _walk_key((path, "")), key=_walk_key)]
                 if d.status_char() != "D" and d.new_file.mode != pygit2.enums.FileMode.COMMIT:
-                    files[d.new_file.path] = str(d.new_file.id)
+                    item = (d.new_file.path, str(d.new_file.id))
+                    files[item[0]] = item[1]
+                    bisect.insort(out, item, key=_walk_key)
         except Exception:  # any trouble: list the whole tree
-            files = None
-    if files is None:
+            out = None
+    if out is None:
         files = {}
         stack: list[tuple[str, pygit2.Tree]] = [("", tree)]
         while stack:
@@ -125,7 +142,7 @@ def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]
                         continue
                 elif e.type_str == "blob":
                     files[prefix + e.name] = str(e.id)
-    out = sorted(files.items(), key=_walk_key)
+        out = sorted(files.items(), key=_walk_key)
     _LAST_LISTING[:] = [(tid, files, out)]
     return out
 

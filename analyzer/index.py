@@ -193,7 +193,15 @@ NOT_MIGRATION_CODE = _SKIP_DIRS + ("include/standard-headers/",)
 
 
 def _interesting(path: str) -> bool:
-    return path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_SKIP_DIRS)
+    got = _INTERESTING.get(path)
+    if got is None:
+        got = path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_SKIP_DIRS)
+        if len(_INTERESTING) < 200_000:
+            _INTERESTING[path] = got
+    return got
+
+
+_INTERESTING: dict[str, bool] = {}  # a range asks about the same 11,000 paths for every snapshot
 
 
 def _block(data: bytes, start: int) -> bytes:
@@ -293,9 +301,12 @@ def _tmacro_hit(res) -> bool:
     return bool(res and (res[0] or res[1] or res[2]))
 
 
-def changes_tree_facts(patch) -> bool:
+def changes_tree_facts(patch, compat: bool = True) -> bool:
     """Can the patch change compat tables, type macros or QOM types of the tree (what entries_for,
-    type_name and covers answer)?  False when no file it touches holds any, before or after."""
+    type_name and covers answer)?  False when no file it touches holds a compat table, before or
+    after, and every file it touches has the same type macros and QOM types (line numbers aside)
+    before and after.  With ``compat`` false, compat tables do not count (what string_name,
+    type_name and covers answer)."""
     touched = patch.touched
     if touched is None:
         touched = [(f.status, f.path or f.old_path,
@@ -306,13 +317,21 @@ def changes_tree_facts(patch) -> bool:
     for _status, path, old, new in touched:
         if not _interesting(path):
             continue
-        for snap, oid in ((patch.old, old), (patch.new, new)):
-            if oid is None:
-                continue
-            if (_scan_oid("compat", oid, snap, _compat_scan) or _tmacro_hit(_scan_oid("tmacro", oid, snap, _tmacro_scan))
-                    or _scan_oid("types", oid, snap, _types_scan)):
-                return True
+        sides = [(snap, oid) for snap, oid in ((patch.old, old), (patch.new, new)) if oid is not None]
+        if compat and any(_scan_oid("compat", oid, snap, _compat_scan) for snap, oid in sides):
+            return True
+        if _type_facts(old, patch.old) != _type_facts(new, patch.new):
+            return True
     return False
+
+
+def _type_facts(oid: str | None, snap) -> tuple:
+    """The type macros and QOM types of one blob, without line numbers (empty for no blob)."""
+    if oid is None:
+        return (None, [])
+    tm = _scan_oid("tmacro", oid, snap, _tmacro_scan)
+    types = _scan_oid("types", oid, snap, _types_scan) or []
+    return (tm if _tmacro_hit(tm) else None, [t[:4] + t[5:] for t in types])
 
 
 def _scan_oid(kind: str, oid: str, snap, fn):

@@ -21,10 +21,12 @@ wording for it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from . import cache
 from .cparse import COMPAT_ARRAY_RE
 from .index import TreeIndex
 
@@ -207,6 +209,28 @@ def _board_file(index: TreeIndex, path: str) -> _BoardFile | None:
     key = (path, oid, tuple(o for _, o in sources))
     if key in _BOARD_CACHE:
         return _BOARD_CACHE[key]
+    # a board file changes less often than the headers it includes, but a range meets each
+    # combination again and again: keep the result on disk as well
+    on_disk = not any(o.startswith("mem:") for o in key[2] + (oid,))  # not staged or mailed text
+    disk_key = hashlib.sha1(repr(key).encode()).hexdigest()
+    got = cache.store().get("board", disk_key) if on_disk else None
+    if got is not None:
+        _remember(key, got[0])
+        return got[0]
+    result = _read_board(index, path, code, defines, sources)
+    if on_disk:
+        cache.store().put("board", disk_key, (result,))
+    _remember(key, result)
+    return result
+
+
+def _remember(key: tuple, result: "_BoardFile | None") -> None:
+    if len(_BOARD_CACHE) > 256:
+        _BOARD_CACHE.pop(next(iter(_BOARD_CACHE)))
+    _BOARD_CACHE[key] = result
+
+
+def _read_board(index: TreeIndex, path: str, code, defines, sources) -> "_BoardFile | None":
     toks = _tokens(code)
     fns = _machine_class_functions(toks)
     result = None
@@ -232,9 +256,6 @@ def _board_file(index: TreeIndex, path: str) -> _BoardFile | None:
                 continue
             machines.extend(_typeinfos(expanded, suffix))
         result = _BoardFile(machines, own, calls)
-    if len(_BOARD_CACHE) > 256:
-        _BOARD_CACHE.pop(next(iter(_BOARD_CACHE)))
-    _BOARD_CACHE[key] = result
     return result
 
 

@@ -17,6 +17,8 @@ its model to skip a patch.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+import re
 
 from . import cache
 from .change import FileChange, Patch
@@ -73,51 +75,101 @@ def digest(model: FileModel) -> str:
     return h.hexdigest()
 
 
-def file_digest(path: str, blob_id: str | None, read) -> str:
-    """The digest of one version of a file; ``read()`` gives its bytes (called only on a cache miss)."""
+def entries(model: FileModel) -> tuple:
+    """(array, version, driver, property, value) of every compat entry in ``model``, once per
+    occurrence, in a stable order."""
+    return tuple(sorted(((a.name, a.version, e.driver, e.property, e.value)
+                         for a in model.compat_arrays for e in a.entries), key=repr))
+
+
+def file_facts(path: str, blob_id: str | None, read) -> tuple[str, tuple]:
+    """(digest, compat entries) of one version of a file; ``read()`` gives its bytes (called only
+    on a cache miss).  Both come from one parse and are cached together by blob id."""
     from .index import parse_cached
 
     if not path:
-        return EMPTY
+        return _NONE
     key = f"{blob_id}:{path}" if blob_id else None
     st = cache.store()
     if key is not None:
         got = _MEMO.get(key)
         if got is None:
-            got = st.get("digest", key)
+            got = st.get("facts", key)
         if got is not None:
             _MEMO[key] = got
             return got
     data = read()
     if data is None:
-        return EMPTY
-    d = digest(parse_cached(path, blob_id, data, keep=False))
+        return _NONE
+    m = parse_cached(path, blob_id, data, keep=False)
+    got = (digest(m), entries(m))
     if key is not None:
-        _MEMO[key] = d
-        st.put("digest", key, d)
-    return d
+        _MEMO[key] = got
+        st.put("facts", key, got)
+    return got
 
 
-_MEMO: dict[str, str] = {}
+def file_digest(path: str, blob_id: str | None, read) -> str:
+    """The digest of one version of a file (see ``file_facts``)."""
+    return file_facts(path, blob_id, read)[0]
+
+
+_NONE: tuple[str, tuple] = (EMPTY, ())
+
+_MEMO: dict[str, tuple[str, tuple]] = {}
 
 
 def can_matter(patch: Patch) -> bool:
     """False when no touched C file changes a relevant fact: no rule can say anything about the patch."""
+    # a new or deleted file matters when it has relevant facts, a renamed one when they changed
+    return any(file_digest(*old) != file_digest(*new) for old, new in _touched(patch))
+
+
+def _touched(patch: Patch) -> list[tuple[tuple, tuple]]:
+    """((path, blob id, read), same for the new side) of every touched C file the semantic diff
+    may read; a side that does not exist has path '' (an added or deleted file)."""
+    out = []
     if patch.touched is not None:
-        for status, path, old_oid, new_oid in patch.touched:
-            if not path.endswith(C_SUFFIXES) or path.startswith(IGNORED_DIRS):
-                continue
-            old = file_digest(path, old_oid, lambda o=old_oid: patch.old.read_oid(o)) if old_oid else EMPTY
-            new = file_digest(path, new_oid, lambda o=new_oid: patch.new.read_oid(o)) if new_oid else EMPTY
-            if old != new:
-                return True
-        return False
+        for _status, path, old_oid, new_oid in patch.touched:
+            if path.endswith(C_SUFFIXES) and not path.startswith(IGNORED_DIRS):
+                out.append(((path if old_oid else "", old_oid, lambda o=old_oid: patch.old.read_oid(o)),
+                            (path if new_oid else "", new_oid, lambda o=new_oid: patch.new.read_oid(o))))
+        return out
     for f in patch.files:
-        if not c_file(f):
-            continue
-        # a new or deleted file matters when it has relevant facts, a renamed one when they changed
-        old = file_digest(f.old_path, patch.old.blob_id(f.old_path) if f.old_path else None, lambda f=f: f.old_data)
-        new = file_digest(f.path, patch.new.blob_id(f.path) if f.path else None, lambda f=f: f.new_data)
-        if old != new:
-            return True
-    return False
+        if c_file(f):
+            out.append(((f.old_path, patch.old.blob_id(f.old_path) if f.old_path else None, lambda f=f: f.old_data),
+                        (f.path, patch.new.blob_id(f.path) if f.path else None, lambda f=f: f.new_data)))
+    return out
+
+
+def entries_added(patch: Patch) -> set[tuple]:
+    """Compat entries in a touched file after the patch that the same file lacked before it (or
+    had fewer copies of).
+
+    A superset of what the patch adds to the tree (an entry moved between files is listed):
+    a patch with none adds no entry anywhere, so a search for the patch that adds an entry
+    can pass it by without building its tree index.
+    """
+    out: set[tuple] = set()
+    for old, new in _touched(patch):
+        got = file_facts(*new)[1]
+        if got:
+            out.update(Counter(got) - Counter(file_facts(*old)[1]))
+    return out
+
+
+def could_add_entry(patch: Patch, names: set[str]) -> bool:
+    """Can ``patch`` make the tree have a compat entry for a property called one of ``names`` that
+    the tree before it lacked, or make an existing one apply to other types?
+
+    True when it adds an entry whose property is one of ``names`` or a macro (resolved through
+    the tree's type macros), or when it changes type macros or QOM types.
+    """
+    from .index import changes_tree_facts
+
+    if changes_tree_facts(patch, compat=False):
+        return True
+    return any(e[3] in names or _MACRO_RE.fullmatch(e[3]) for e in entries_added(patch))
+
+
+_MACRO_RE = re.compile(r"[A-Z][A-Z0-9_]*")

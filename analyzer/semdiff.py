@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .change import FileChange, Patch, Series
-from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, changes_tree_facts, parse_cached
+from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
@@ -553,8 +553,3 @@ class IndexPool:
         else:
             self._by_id.move_to_end(snap.label)
         return idx
-
-    @staticmethod
-    def changes_tree_facts(patch) -> bool:
-        """Can ``patch`` change the tree's compat tables, type macros or QOM types?"""
-        return changes_tree_facts(patch)

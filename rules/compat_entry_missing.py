@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
+from qlint.analyzer.prefilter import could_add_entry
 from qlint.analyzer.finding import Related
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
@@ -54,12 +55,15 @@ class CompatEntryMissing(Rule):
             pname = review.new_index.string_name(prop.name)
             owners = advice.owner_types(review.new_index, prop)
             met_by = None
+            alts = gc.alternatives or [prop]
+            names = {alt.name for alt in alts} | {review.new_index.string_name(alt.name) for alt in alts}
             for k, p in enumerate(series.patches[review.patch.index - 1:]):
-                if k and not review.pool.changes_tree_facts(p):
-                    continue  # same tables and types as the patch before: no entry there either
+                if k and not could_add_entry(p, names):
+                    continue  # no new entry for the property, same types: no entry there either
                 idx = review.pool.get(p.new)
+                names |= {idx.string_name(alt.name) for alt in alts}
                 if any(_has_entry(idx, v, idx.string_name(alt.name), advice.owner_types(review.new_index, alt))
-                       for alt in gc.alternatives or [prop]):
+                       for alt in alts):
                     met_by = p
                     break
             if met_by is review.patch:

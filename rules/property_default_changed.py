@@ -159,9 +159,12 @@ def _series_adds_entry_for(review: PatchReview, owners: list[str]) -> bool:
     """The series adds a compat entry for the device (perhaps on another switch property):
     the author took care of old machine types, and qlint cannot tell how."""
     idx = review.tip_index
-    for p in review.series.patches:
-        from qlint.analyzer.semdiff import PatchReview as _PR
+    from qlint.analyzer.prefilter import entries_added
+    from qlint.analyzer.semdiff import PatchReview as _PR
 
+    for p in review.series.patches:
+        if p is not review.patch and not entries_added(p):
+            continue  # no touched file gains a compat entry: the patch adds none
         pr = review if p is review.patch else _PR(p, review.series, review.pool)
         for e in pr.compat_added:
             d = idx.type_name(e.driver, e.driver_is_macro)
