@@ -23,7 +23,8 @@ from pathlib import Path
 
 # Modules whose code decides what is stored: a change to any of them is a new format.
 # (semdiff: the prefilter's digest records which functions is_init_function() calls init code.)
-_FORMAT_SOURCES = ("cparse.py", "model.py", "index.py", "prefilter.py", "semdiff.py", "machines.py", "cache.py")
+_FORMAT_SOURCES = ("cparse.py", "model.py", "index.py", "prefilter.py", "semdiff.py", "machines.py", "gitsrc.py",
+                   "cache.py")
 _PENDING_LIMIT = 200
 _STATS = {"hits": 0, "misses": 0}
 
@@ -131,6 +132,16 @@ class Store:
                     out[k] = pickle.loads(raw)
                 except Exception:
                     pass
+        return out
+
+    def keys(self, kind: str) -> set[str]:
+        """Every key stored under ``kind`` (for kinds with few rows)."""
+        out = {key for (k, key) in self.pending if k == kind}
+        if self.db is not None:
+            try:
+                out.update(r[0] for r in self.db.execute("SELECT key FROM facts WHERE kind=?", (kind,)))
+            except sqlite3.Error:
+                self._off()
         return out
 
     def put(self, kind: str, key: str, value) -> None:

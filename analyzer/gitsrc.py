@@ -15,6 +15,7 @@ import pygit2
 
 from pathlib import Path
 
+from . import cache
 from .change import EmptySnapshot, FileChange, InputError, LazyFileChange, LazyPatch, OverlaySnapshot, Patch, Series, Snapshot
 
 # Files whose text qlint reads; everything else is listed but not loaded.
@@ -352,7 +353,11 @@ class ReleaseFinder:
         key = str(tip.id)
         if key in self._by_tip:
             return self._by_tip[key]
-        found: dict[tuple[int, int], pygit2.Commit] = {}
+        found: dict[tuple[int, int], str] = {}
+        # the releases below a commit never change: a walk stops at the first commit whose
+        # answer the cache holds (a moving HEAD walks a few commits, a new range a few hundred)
+        st = cache.store()
+        known = st.keys("releases")
         c = tip
         prev_oid = None
         prev_commit = None
@@ -365,17 +370,24 @@ class ReleaseFinder:
                 # prev_commit changed VERSION: is it a release?
                 v = VERSION_RE.match(self.repo[prev_oid].data)
                 if v and int(v.group(3)) == 0:
-                    found.setdefault((int(v.group(1)), int(v.group(2))), prev_commit)
+                    found.setdefault((int(v.group(1)), int(v.group(2))), str(prev_commit.id))
+            below = st.get("releases", str(c.id)) if str(c.id) in known else None
+            if below is not None:
+                for ver, cid in below.items():  # c and its first-parent ancestors, c included
+                    found.setdefault(ver, cid)
+                break
             prev_oid, prev_commit = oid, c
             if not c.parents:
                 # a root commit that sets X.Y.0 (a history imported at a release) is that release
                 v = VERSION_RE.match(self.repo[oid].data) if oid is not None else None
                 if v and int(v.group(3)) == 0:
-                    found.setdefault((int(v.group(1)), int(v.group(2))), c)
+                    found.setdefault((int(v.group(1)), int(v.group(2))), str(c.id))
                 break
             c = c.parents[0]
-        self._by_tip[key] = found
-        return found
+        st.put("releases", key, found)
+        out = {ver: self.repo[cid].peel(pygit2.Commit) for ver, cid in found.items()}
+        self._by_tip[key] = out
+        return out
 
 
 def snapshot_at(repo_path: str, rev: str) -> tuple[Snapshot, str]:

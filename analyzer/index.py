@@ -26,6 +26,8 @@ _SKIP_DIRS = (
     "disas/", "tcg/", "fpu/", "storage-daemon/", "plugins/", "gdb-xml/",
 )
 _SOURCE_SUFFIXES = (".c", ".h")
+# a property or type name written as a macro, which string_name resolves through the type macros
+MACRO_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 _TYPE_MACRO_RE = re.compile(rb'#[ \t]*define[ \t]+([A-Z]\w*)[ \t]+"([^"\\\n]*)"[ \t]*(?:/[*/].*)?$', re.M)
 _TYPE_MACRO_ALIAS_RE = re.compile(rb"#\s*define\s+(TYPE_\w+)\s+(TYPE_\w+)\s*$", re.M)
@@ -521,7 +523,7 @@ class TreeIndex:
 
     def string_name(self, name: str) -> str:
         """A property or type name that may be a macro (PCI_BRIDGE_DEV_PROP_SHPC -> "shpc")."""
-        if re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+        if MACRO_NAME_RE.fullmatch(name):
             return self.type_macros().get(name, name)
         return name
 

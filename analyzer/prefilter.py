@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-import re
 
 from . import cache
 from .change import FileChange, Patch
+from .index import MACRO_NAME_RE
 from .index import NOT_MIGRATION_CODE as IGNORED_DIRS  # the semantic diff's own selection
 from .model import FileModel
 
@@ -158,18 +158,18 @@ def entries_added(patch: Patch) -> set[tuple]:
     return out
 
 
-def could_add_entry(patch: Patch, names: set[str]) -> bool:
+def could_add_entry(patch: Patch, names: set[str], types_matter: bool = True) -> bool:
     """Can ``patch`` make the tree have a compat entry for a property called one of ``names`` that
     the tree before it lacked, or make an existing one apply to other types?
 
     True when it adds an entry whose property is one of ``names`` or a macro (resolved through
-    the tree's type macros), or when it changes type macros or QOM types.
+    the tree's type macros), or, with ``types_matter``, when it changes type macros or QOM types
+    (the caller knows whether the tree holds an entry for the property that a type change
+    could make apply, or a name that is a macro).
     """
     from .index import changes_tree_facts
 
-    if changes_tree_facts(patch, compat=False):
+    if any(e[3] in names or MACRO_NAME_RE.fullmatch(e[3]) for e in entries_added(patch)):
         return True
-    return any(e[3] in names or _MACRO_RE.fullmatch(e[3]) for e in entries_added(patch))
+    return types_matter and changes_tree_facts(patch, compat=False)
 
-
-_MACRO_RE = re.compile(r"[A-Z][A-Z0-9_]*")

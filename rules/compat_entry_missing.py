@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
-from qlint.analyzer.prefilter import could_add_entry
+from qlint.analyzer.prefilter import MACRO_NAME_RE, could_add_entry
 from qlint.analyzer.finding import Related
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
@@ -57,8 +57,11 @@ class CompatEntryMissing(Rule):
             met_by = None
             alts = gc.alternatives or [prop]
             names = {alt.name for alt in alts} | {review.new_index.string_name(alt.name) for alt in alts}
+            # type changes matter only to entries that exist but miss the owners, and to names
+            # that are macros
+            types_matter = any(MACRO_NAME_RE.fullmatch(alt.name) for alt in alts)
             for k, p in enumerate(series.patches[review.patch.index - 1:]):
-                if k and not could_add_entry(p, names):
+                if k and not could_add_entry(p, names, types_matter):
                     continue  # no new entry for the property, same types: no entry there either
                 idx = review.pool.get(p.new)
                 names |= {idx.string_name(alt.name) for alt in alts}
@@ -66,6 +69,7 @@ class CompatEntryMissing(Rule):
                        for alt in alts):
                     met_by = p
                     break
+                types_matter = types_matter or any(idx.entries_for(idx.string_name(alt.name), v) for alt in alts)
             if met_by is review.patch:
                 continue
             quoted = review.quote(gc.path, gc.line, gc.end_line)
