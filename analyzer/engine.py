@@ -12,9 +12,10 @@ from .finding import Finding
 from .rulebase import Rule, all_rules
 from .semdiff import IndexPool, PatchReview
 
-# Patches per unit of work handed to a worker: long enough that a worker's incremental tree
-# index pays off along consecutive commits, short enough to balance busy and quiet stretches.
+# Patches per unit of work of the prefilter pass handed to a worker.
 CHUNK = 40
+# Groups of patches to review per process (see _groups).
+GROUPS_PER_JOB = 4
 # --jobs 0 (the default) uses several processes only for ranges at least this long.
 AUTO_JOBS_MIN_PATCHES = 200
 
@@ -40,8 +41,8 @@ def auto_jobs(series: Series) -> int:
 def review(series: Series, rules: list[Rule] | None = None, progress=None, jobs: int = 1) -> Report:
     """Run ``rules`` (default: all) over every patch; ``progress(i, n, patch)`` is told as it goes.
 
-    ``jobs`` > 1 reviews chunks of consecutive patches in that many forked processes and merges
-    their findings in patch order: the report is the same as with one process.  (Every patch is
+    ``jobs`` > 1 prefilters and then reviews groups of consecutive patches in that many forked
+    processes and merges their findings in patch order: the report is the same as with one process.  (Every patch is
     reviewed against the whole series, so obligations met by later patches are seen either way.)
     """
     rules = all_rules() if rules is None else rules
@@ -64,9 +65,10 @@ def review(series: Series, rules: list[Rule] | None = None, progress=None, jobs:
     return report
 
 
-def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int) -> list[Finding]:
+def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, checked: bool = False) -> list[Finding]:
+    """The findings of patch ``i`` (``checked``: the prefilter already said it can matter)."""
     patch = series.patches[i]
-    if not prefilter.can_matter(patch):
+    if not checked and not prefilter.can_matter(patch):
         return []  # no relevant fact changes: no rule can fire (see prefilter)
     pr = PatchReview(patch, series, pool)
     out: list[Finding] = []
@@ -87,18 +89,40 @@ def _worker_init() -> None:
     _WORK["pool"] = IndexPool()
 
 
-def _worker_chunk(start: int) -> list[Finding]:
+def _worker_prefilter(start: int) -> list[int]:
+    """The patches of chunk ``start`` that can matter (the prefilter parses what it must)."""
+    series = _WORK["series"]
+    try:
+        return [i for i in range(start, min(start + CHUNK, len(series.patches)))
+                if prefilter.can_matter(series.patches[i])]
+    finally:
+        cache.store().flush()
+
+
+def _worker_review(group: list[int]) -> list[Finding]:
     series, rules, pool = _WORK["series"], _WORK["rules"], _WORK["pool"]
     out: list[Finding] = []
     try:
-        for i in range(start, min(start + CHUNK, len(series.patches))):
-            out.extend(_review_one(series, rules, pool, i))
+        for i in group:
+            out.extend(_review_one(series, rules, pool, i, checked=True))
     finally:
         cache.store().flush()
     return out
 
 
+def _groups(indices: list[int], jobs: int) -> list[list[int]]:
+    """Consecutive runs of the patches to review, about GROUPS_PER_JOB per process: few enough
+    that a worker's tree indexes follow consecutive commits, enough to even out the load."""
+    n = max(1, min(len(indices), jobs * GROUPS_PER_JOB))
+    size = -(-len(indices) // n)
+    return [indices[k:k + size] for k in range(0, len(indices), size)]
+
+
 def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> list[Finding]:
+    """Two passes over one pool of forked workers: the prefilter over chunks of the range, then
+    the review of the patches it kept, in groups of consecutive ones (most of a range is
+    skipped, and what is left clusters: reviewing chunks of the range would leave one worker
+    with the busy stretch)."""
     cache.store().flush()
     _WORK.update(series=series, rules=rules)
     n = len(series.patches)
@@ -106,11 +130,14 @@ def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> 
     ctx = multiprocessing.get_context("fork")
     try:
         with ctx.Pool(jobs, initializer=_worker_init) as workers:
-            for k, chunk in enumerate(workers.imap(_worker_chunk, range(0, n, CHUNK))):
-                findings.extend(chunk)  # imap keeps the order of the chunks: patch order
+            keep = [i for chunk in workers.imap(_worker_prefilter, range(0, n, CHUNK)) for i in chunk]
+            groups = _groups(keep, jobs)
+            for group, found in zip(groups, workers.imap(_worker_review, groups)):
+                findings.extend(found)  # imap keeps the order of the groups: patch order
                 if progress is not None:
-                    last = min((k + 1) * CHUNK, n)
-                    progress(last, n, series.patches[last - 1])
+                    progress(group[-1] + 1, n, series.patches[group[-1]])
     finally:
         _WORK.clear()
+    if progress is not None:
+        progress(n, n, series.patches[-1])
     return findings

@@ -63,6 +63,8 @@ _GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
 _HITS: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 # compat-holding files (path, blob id) -> their compat arrays: most snapshots share them
 _COMPAT_MEMO: dict[tuple, list[CompatArray]] = {}
+# "blob id:path" -> the compat arrays of that file
+_CARRAYS: dict[str, list[CompatArray]] = {}
 # whole-tree aggregates (type macros, QOM types) by the files they come from; shared, never mutated
 _AGG_MEMO: dict[tuple, object] = {}
 
@@ -70,7 +72,7 @@ _AGG_MEMO: dict[tuple, object] = {}
 def clear_memory() -> None:
     """Forget every in-memory cache of this module (what a new process starts with)."""
     global _MODEL_BYTES
-    for c in (_MODEL_CACHE, _MODEL_SIZES, _UNSTORED, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _AGG_MEMO):
+    for c in (_MODEL_CACHE, _MODEL_SIZES, _UNSTORED, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _CARRAYS, _AGG_MEMO):
         c.clear()
     _MODEL_BYTES = 0
 
@@ -356,6 +358,7 @@ class TreeIndex:
         self.snap = snap
         self._files: list[tuple[str, str]] | None = None
         self._files_map: dict[str, str] | None = None
+        self._position: dict[str, int] | None = None
         self._type_macros: dict[str, str] | None = None
         self._tmacro_key: tuple = ()
         self._types: dict[str, list[QomType]] | None = None
@@ -417,20 +420,19 @@ class TreeIndex:
         else:
             # from the last snapshot this needle was looked for in: only files that differ are read
             base, hits = (prev[0], set(prev[1])) if prev is not None else ({}, set())
-            for path, oid in fmap.items():
-                if base.get(path) != oid:
-                    data = self.snap.read_oid(oid)
-                    if data is not None and needle in data:
-                        hits.add(path)
-                    else:
-                        hits.discard(path)
+            for path, oid in fmap.items() - base.items():
+                data = self.snap.read_oid(oid)
+                if data is not None and needle in data:
+                    hits.add(path)
+                else:
+                    hits.discard(path)
             if len(base) > len(fmap) or prev is not None:
                 hits &= fmap.keys()
             _GREP.pop(needle, None)
             _GREP[needle] = (fmap, hits)
             if len(_GREP) > 64:  # each entry may hold another snapshot's file map
                 _GREP.pop(next(iter(_GREP)))
-        out = [p for p, _ in self.files() if p in hits]
+        out = sorted(hits, key=self._positions().__getitem__)
         self._needle_cache[needle] = out
         return out
 
@@ -438,6 +440,12 @@ class TreeIndex:
         if self._files_map is None:
             self._files_map = dict(self.files())
         return self._files_map
+
+    def _positions(self) -> dict[str, int]:
+        """Each file's place in ``files()`` (to put a few paths in file order without a walk)."""
+        if self._position is None:
+            self._position = {p: i for i, (p, _) in enumerate(self.files())}
+        return self._position
 
     # -- compat arrays ----------------------------------------------------------
 
@@ -448,15 +456,30 @@ class TreeIndex:
             got = _COMPAT_MEMO.get(key)
             if got is None:
                 got = []
-                for path, _oid in hits:
-                    m = self.model(path)
-                    if m is not None:
-                        got.extend(m.compat_arrays)
+                for path, oid in hits:
+                    got.extend(self._compat_arrays_of(path, oid))
                 _COMPAT_MEMO[key] = got
                 if len(_COMPAT_MEMO) > 16:
                     _COMPAT_MEMO.pop(next(iter(_COMPAT_MEMO)))
             self._compat = got
         return self._compat
+
+    def _compat_arrays_of(self, path: str, oid: str) -> list[CompatArray]:
+        """The compat arrays of one file, kept apart from its model (a few entries, not a whole
+        file's functions: a range reads them for every snapshot whose tables changed)."""
+        key = oid + ":" + path
+        got = _CARRAYS.get(key)
+        if got is None:
+            got = cache.store().get("carrays", key) if not oid.startswith("mem:") else None
+            if got is None:
+                m = self.model(path)
+                got = list(m.compat_arrays) if m is not None else []
+                if not oid.startswith("mem:"):
+                    cache.store().put("carrays", key, got)
+            _CARRAYS[key] = got
+            if len(_CARRAYS) > 256:
+                _CARRAYS.pop(next(iter(_CARRAYS)))
+        return got
 
     def _hits(self, kind: str, fn, pred=bool) -> list[tuple[str, str]]:
         """(path, blob id), in file order, of the files whose scan ``kind`` is true.
@@ -469,17 +492,17 @@ class TreeIndex:
             hit = prev[1]
         else:
             base, hit = (prev[0], dict(prev[1])) if prev is not None else ({}, {})
-            for path, oid in fmap.items():
-                if base.get(path) != oid:
-                    if pred(self._scan(kind, path, oid, fn)):
-                        hit[path] = oid
-                    else:
-                        hit.pop(path, None)
+            for path, oid in fmap.items() - base.items():
+                if pred(self._scan(kind, path, oid, fn)):
+                    hit[path] = oid
+                else:
+                    hit.pop(path, None)
             if prev is not None:
                 for path in [p for p in hit if p not in fmap]:
                     del hit[path]
             _HITS[kind] = (fmap, hit)
-        return [(p, o) for p, o in self.files() if hit.get(p) == o]
+        pos = self._positions()
+        return sorted(hit.items(), key=lambda item: pos[item[0]])
 
     def entries_for(self, prop_name: str, up_to: tuple[int, int]) -> list[tuple[CompatArray, "CompatEntry"]]:
         """(array, entry) for every entry setting ``prop_name`` in arrays of release ``up_to`` or older."""

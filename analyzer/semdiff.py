@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .change import FileChange, Patch, Series
+from . import prefilter
 from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
@@ -433,8 +434,8 @@ class PatchReview:
     @cached_property
     def compat_added(self) -> list[CompatEntry]:
         """Entries the patch adds: not in the same array anywhere in the old tree."""
-        if not any((m := self.new_model(f)) is not None and m.compat_arrays for f in self.c_files):
-            return []  # no touched file holds a compat table
+        if not prefilter.entries_added(self.patch):
+            return []  # no touched file gains an entry (cheap: no model is read)
         old_tree = Counter()
         for a in self.old_index.compat_arrays():
             for e in a.entries:
