@@ -359,6 +359,7 @@ class TreeIndex:
         self._files: list[tuple[str, str]] | None = None
         self._files_map: dict[str, str] | None = None
         self._position: dict[str, int] | None = None
+        self._by_path: dict[str, list[tuple[str, QomType]]] | None = None
         self._type_macros: dict[str, str] | None = None
         self._tmacro_key: tuple = ()
         self._types: dict[str, list[QomType]] | None = None
@@ -603,6 +604,15 @@ class TreeIndex:
             self._scan_all_types()
         return self._types  # type: ignore[return-value]
 
+    def _types_in(self, path: str) -> list[tuple[str, QomType]]:
+        """(name, type) of the QOM types file ``path`` defines, in qom_types() order."""
+        if self._by_path is None:
+            self._by_path = {}
+            for name, ts in self.qom_types().items():
+                for t in ts:
+                    self._by_path.setdefault(t.path, []).append((name, t))
+        return self._by_path.get(path, [])
+
     def parent_of(self, name: str) -> str | None:
         ts = self.qom_types().get(name)
         return ts[0].parent if ts else None
@@ -639,24 +649,23 @@ class TreeIndex:
     def owners_of_array(self, path: str, array: str) -> list[str]:
         """Types whose class_init (or a helper it calls) installs property array ``array`` of file ``path``."""
         out = []
-        for name, ts in self.qom_types().items():
-            for t in ts:
-                if t.path != path or not t.class_init:
+        for name, t in self._types_in(path):
+            if not t.class_init:
+                continue
+            m = self.model(path)
+            if m is None:
+                continue
+            seen, stack = set(), [t.class_init]
+            while stack:
+                cur = stack.pop()
+                if cur in seen or cur not in m.functions:
                     continue
-                m = self.model(path)
-                if m is None:
-                    continue
-                seen, stack = set(), [t.class_init]
-                while stack:
-                    cur = stack.pop()
-                    if cur in seen or cur not in m.functions:
-                        continue
-                    seen.add(cur)
-                    f = m.functions[cur]
-                    if array in f.prop_arrays:
-                        out.append(name)
-                        break
-                    stack.extend(f.calls)
+                seen.add(cur)
+                f = m.functions[cur]
+                if array in f.prop_arrays:
+                    out.append(name)
+                    break
+                stack.extend(f.calls)
         return sorted(set(out))
 
     def covers(self, driver: str, type_name: str) -> bool:
