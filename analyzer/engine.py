@@ -114,7 +114,7 @@ def _groups(indices: list[int], jobs: int) -> list[list[int]]:
     """Consecutive runs of the patches to review, about GROUPS_PER_JOB per process: few enough
     that a worker's tree indexes follow consecutive commits, enough to even out the load."""
     n = max(1, min(len(indices), jobs * GROUPS_PER_JOB))
-    size = -(-len(indices) // n)
+    size = max(1, -(-len(indices) // n))
     return [indices[k:k + size] for k in range(0, len(indices), size)]
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from qlint.analyzer import cache, cparse, engine, index, prefilter
 from qlint.analyzer.change import EmptySnapshot, FileChange, OverlaySnapshot, Patch
-from qlint.analyzer.fixture_repo import build, case_patches
+from qlint.analyzer.fixture_repo import _commit_tree_change, build, case_patches
 from qlint.analyzer.gitsrc import review_range
 from qlint.analyzer.model import PropertyDef
 
@@ -292,3 +292,142 @@ def test_raw_listing_matches_the_patches(tmp_path):
         from_files = sorted((f.status, f.path or f.old_path, p.old.blob_id(f.old_path) if f.old_path else None,
                              p.new.blob_id(f.path) if f.path else None) for f in p.files)
         assert sorted(p.touched) == from_files
+
+
+# -- the search of later patches for a compat entry ------------------------------------------
+
+LATER = FIXTURES / "examples" / "compat-entry-missing" / "valid" / "series-later-patch"
+MACHINE = "hw/core/machine.c"
+ENTRY_AT = b'    { "acme-serial-pci-2x", "x-fifo-depth", "16" },\n'
+
+
+def _entry(line: str):
+    """A step that adds ``line`` to hw_compat_7_2[]."""
+    return lambda tree: {MACHINE: tree[MACHINE].data.replace(ENTRY_AT, ENTRY_AT + line.encode() + b"\n")}
+
+
+def _retype(tree) -> dict[str, bytes]:
+    """A step that changes acme_nic.c's TypeInfo parent: it changes QOM types only."""
+    data = tree["hw/net/acme_nic.c"].data
+    assert b".parent = TYPE_PCI_DEVICE," in data
+    return {"hw/net/acme_nic.c": data.replace(b".parent = TYPE_PCI_DEVICE,", b".parent = TYPE_DEVICE,")}
+
+
+def _later_series(tmp_path: Path, steps) -> list[dict]:
+    """compat-entry-missing's findings on patch 1 of the example (a guarded change, no entry)
+    followed by one commit per step (a function of the tree giving the files to write)."""
+    setup, patches = case_patches(LATER)
+    repo, base, ids = build(FIXTURES / "tree", setup + patches[:1], tmp_path / "repo")
+    for k, step in enumerate(steps):
+        files = step(repo.revparse_single(ids[-1]).tree)
+        ids.append(_commit_tree_change(repo, ids[-1], f"step {k + 2}\n", "HEAD", files=files))
+    return [f for f in _findings(tmp_path / "repo", f"{base}..{ids[-1]}") if f["rule"] == "compat-entry-missing"]
+
+
+def test_an_entry_added_after_unrelated_table_and_type_changes_is_found(tmp_path):
+    """Patches that change other entries or the QOM types are passed by cheaply; the one that
+    adds the entry is still the one named."""
+    found = _later_series(tmp_path, [_entry('    { "acme-nic", "x-other", "off" },'), _retype,
+                                     _entry('    { TYPE_PCI_DEVICE, "x-pcie-err-unc-mask", "off" },')])
+    assert [f["severity"] for f in found] == ["note"], found
+    assert "by patch 4/4" in found[0]["message"]
+
+
+def test_an_entry_for_another_property_does_not_meet_the_obligation(tmp_path):
+    found = _later_series(tmp_path, [_entry('    { TYPE_PCI_DEVICE, "x-pcie-err-unc-maskx", "off" },'), _retype,
+                                     _entry('    { "acme-nic", "x-other", "off" },')])
+    assert [f["severity"] for f in found] == ["error"], found
+
+
+def test_entries_added_counts_copies_and_ignores_other_changes():
+    head = b'#include "hw/boards.h"\nGlobalProperty hw_compat_7_2[] = {\n'
+    one = b'    { "acme-nic", "rx-queues", "1" },\n'
+    tail = b"};\n"
+
+    def patch(old: bytes, new: bytes) -> Patch:
+        base = OverlaySnapshot(EmptySnapshot(), {MACHINE: old}, "old")
+        after = OverlaySnapshot(base, {MACHINE: new}, "new")
+        return Patch("x", "x", "s", [FileChange(MACHINE, MACHINE, "M", old, new)], base, after)
+
+    same = head + one + tail
+    assert prefilter.entries_added(patch(same, b"/* moved */\n" + same)) == set()
+    assert prefilter.entries_added(patch(same, head + one + one + tail)) == {
+        ("hw_compat_7_2", (7, 2), "acme-nic", "rx-queues", "1")}
+    other = b'    { "acme-nic", "x-other", "off" },\n'
+    added = prefilter.entries_added(patch(same, head + one + other + tail))
+    assert {e[3] for e in added} == {"x-other"}
+    p = patch(same, head + one + other + tail)
+    assert not prefilter.could_add_entry(p, {"rx-queues"}, types_matter=True)
+    assert prefilter.could_add_entry(p, {"x-other"}, types_matter=False)
+    macro = patch(same, head + one + b'    { "acme-nic", ACME_PROP_NAME, "off" },\n' + tail)
+    assert prefilter.could_add_entry(macro, {"rx-queues"}, types_matter=False)  # may resolve to it
+
+
+def test_type_facts_ignore_lines_but_not_parents(tmp_path):
+    setup, _ = case_patches(LATER)
+    repo, base, ids = build(FIXTURES / "tree", setup, tmp_path / "repo")
+    top = ids[-1] if ids else base
+    tree = repo.revparse_single(top).tree
+    moved = _commit_tree_change(repo, top, "moved\n", None,
+                                files={"hw/net/acme_nic.c": b"\n\n" + tree["hw/net/acme_nic.c"].data})
+    retyped = _commit_tree_change(repo, top, "retyped\n", None, files=_retype(tree))
+    for commit, changes in ((moved, False), (retyped, True)):
+        patch = review_range(str(tmp_path / "repo"), f"{top}..{commit}").patches[0]
+        assert index.changes_tree_facts(patch, compat=False) is changes
+
+
+# -- processes, releases, blobs ------------------------------------------------------------------
+
+def test_review_groups_cover_every_kept_patch_in_order():
+    for keep in ([], [3], list(range(0, 100, 3)), list(range(7))):
+        for jobs in (1, 2, 3):
+            groups = engine._groups(keep, jobs)
+            assert [i for g in groups for i in g] == keep
+            assert all(groups) and len(groups) <= max(1, jobs * engine.GROUPS_PER_JOB)
+
+
+def test_releases_from_the_cache_equal_a_full_walk(tmp_path):
+    from qlint.analyzer import fixture_repo, gitsrc
+
+    repo, base, ids = fixture_repo.build_demo(tmp_path / "demo")
+    expected = {}
+    for tip in ids:
+        cache.reset()
+        gitsrc_repo = gitsrc.open_repo(str(tmp_path / "demo"))
+        os.environ["QLINT_NO_CACHE"] = "1"
+        try:
+            expected[tip] = {v: str(c.id) for v, c in gitsrc.ReleaseFinder(gitsrc_repo).releases(gitsrc_repo[tip]).items()}
+        finally:
+            del os.environ["QLINT_NO_CACHE"]
+            cache.reset()
+    assert any(expected.values())
+    # tips in any order: later walks stop at commits an earlier walk answered
+    for order in (ids, ids[::-1]):
+        cache.reset()
+        for tip in order:
+            r = gitsrc.open_repo(str(tmp_path / "demo"))
+            got = {v: str(c.id) for v, c in gitsrc.ReleaseFinder(r).releases(r[tip]).items()}
+            assert got == expected[tip]
+        cache.store().flush()
+
+
+def test_greps_are_the_same_with_a_tiny_blob_memory(tmp_path, monkeypatch):
+    from qlint.analyzer import gitsrc
+
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    normal = _findings(repo, spec)
+    monkeypatch.setattr(gitsrc, "_BLOB_BUDGET", 1)
+    gitsrc._BLOBS.clear()
+    gitsrc._BLOB_BYTES = 0
+    assert _findings(repo, spec) == normal
+    assert len(gitsrc._BLOBS) <= 1
+
+
+def test_parallel_run_of_a_range_with_nothing_to_review(tmp_path, monkeypatch):
+    setup, _ = case_patches(LATER)
+    repo, base, ids = build(FIXTURES / "tree", setup, tmp_path / "repo")
+    top = start = ids[-1] if ids else base
+    for k in range(3):
+        top = _commit_tree_change(repo, top, f"docs {k}\n", "HEAD", files={"docs/notes.txt": b"v%d\n" % k})
+    monkeypatch.setattr(engine, "CHUNK", 1)
+    assert _findings(tmp_path / "repo", f"{start}..{top}", jobs=2) == []
