@@ -185,7 +185,8 @@ def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
     drivers = [idx.type_name(e.driver, e.driver_is_macro) for _a, e in entries]
     if driver is None:
         resolved = [d for d in drivers if d]
-        driver = max(set(resolved), key=resolved.count) if resolved else None
+        # the most frequent; a tie goes to the first in the tree's order, whatever the hash seed
+        driver = max(dict.fromkeys(resolved), key=resolved.count) if resolved else None
     prop = defs[0]
     if driver is not None and len(defs) > 1:
         for d in defs:
@@ -200,7 +201,7 @@ def resolve_subject(idx: TreeIndex, spec: str) -> Subject:
     values = [normalise(idx, prop, e.value) for _a, e in entries if _entry_applies(idx, driver, e)]
     values = [v for v in values if v != default]
     if values:
-        old = max(set(values), key=values.count)
+        old = max(dict.fromkeys(values), key=values.count)
     else:
         old = {"true": "false", "false": "true"}.get(default, "?")
     return Subject(

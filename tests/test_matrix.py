@@ -218,3 +218,26 @@ def test_a_fix_that_reshapes_the_code_is_traced_through_the_lines_it_replaced(tm
         "7.2.0": "on", "8.0.0": "off", "8.0.50 (HEAD)": "on"}
     assert g.works("7.2.0", "8.0.50 (HEAD)") and g.works("8.0.0", "8.0.50 (HEAD)") is False
     assert g.rescue[0]["option"] == "-global acme-dev.x-legacy-reg=off"
+
+
+def test_a_tie_between_restored_values_does_not_depend_on_the_hash_seed(tmp_path):
+    """Two values restored as often as each other: the summary takes the first in the tree's
+    order, in every process (a set's order changes with PYTHONHASHSEED)."""
+    from qlint.analyzer.fixture_repo import _commit_tree_change
+
+    repo, base, ids = build(fixtures_root() / "tree", [], tmp_path / "repo")
+    top = ids[-1] if ids else base
+    text = repo.revparse_single(top).tree["hw/core/machine.c"].data
+    for array in (b"hw_compat_7_1", b"hw_compat_7_0"):
+        head = b"GlobalProperty " + array + b"[] = {\n"
+        assert head in text
+        text = text.replace(head, head + b'    { "acme-nic", "rx-queues", "2" },\n')
+    _commit_tree_change(repo, top, "tie\n", "HEAD", files={"hw/core/machine.c": text})
+    seen = set()
+    for seed in range(8):
+        r = subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "matrix", "-C", str(tmp_path / "repo"),
+                            "--format", "json", "acme-nic.rx-queues"],
+                           capture_output=True, text=True, env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)})
+        assert r.returncode == 0, r.stderr
+        seen.add(json.loads(r.stdout)["restored_by_compat"])
+    assert len(seen) == 1
