@@ -14,7 +14,8 @@ Measured, each as its own process:
 - scripts/checkpatch.pl (read from the repository, never copied) on a sample of the commits;
 - `qlint --staged` on a full checkout with the range's last commit that changes hw/*.c staged,
   with an empty cache (cold) and again (warm).
-Peak memory is the largest total resident set of the qlint process and its workers, sampled
+Peak memory is the largest total resident set (RSS) and proportional set (PSS: shared pages
+split between the processes that share them) of the qlint process and its workers, sampled
 from /proc every 20 ms.  The JSON findings of every qlint variant must be identical; the script
 says so (and exits 1 when they are not).  Stdlib only; caches live in a temporary directory.
 """
@@ -48,8 +49,13 @@ def release_commit(repo: str, tip: str, version: str) -> str:
     sys.exit(f"speed.py: no release commit for {version} on {tip}")
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Resident set of ``root`` and all its descendants, in KiB (Linux /proc)."""
+def _tree_mem_kib(root: int) -> tuple[int, int]:
+    """(resident set, proportional set) of ``root`` and all its descendants, in KiB (Linux /proc).
+
+    The resident sets of forked workers count the pages they share with their parent once per
+    process; the proportional set size splits each shared page between its sharers, so its sum
+    is the memory the process tree really holds.
+    """
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -63,27 +69,40 @@ def _tree_rss_kib(root: int) -> int:
             rss[int(d)] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
         except (OSError, ValueError, IndexError):
             continue
-    total, stack, seen = 0, [root], set()
+    total, pss, stack, seen = 0, 0, [root], set()
     while stack:
         p = stack.pop()
         if p in seen:
             continue
         seen.add(p)
         total += rss.get(p, 0)
+        pss += _pss_kib(p)
         stack.extend(c for c, pp in parents.items() if pp == p)
-    return total
+    return total, pss
 
 
-def timed(cmd: list[str], env: dict | None = None, stdout=subprocess.PIPE) -> tuple[float, int, subprocess.CompletedProcess]:
-    """(seconds, peak KiB of the process tree, result)."""
-    peak = [0]
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def timed(cmd: list[str], env: dict | None = None, stdout=subprocess.PIPE) -> tuple[float, tuple[int, int], subprocess.CompletedProcess]:
+    """(seconds, peak (RSS, PSS) KiB of the process tree, result)."""
+    peak = [0, 0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            r, p = _tree_mem_kib(proc.pid)
+            peak[0], peak[1] = max(peak[0], r), max(peak[1], p)
             done.wait(0.02)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -92,7 +111,7 @@ def timed(cmd: list[str], env: dict | None = None, stdout=subprocess.PIPE) -> tu
     dt = time.perf_counter() - t0
     done.set()
     th.join()
-    return dt, peak[0], subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return dt, (peak[0], peak[1]), subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def qlint_cmd() -> list[str]:
@@ -158,7 +177,7 @@ def main() -> int:
             name = f"qlint, {kind} cache, --jobs {jobs}"
             outputs[name] = r.stdout
             rows.append((name, dt, peak))
-            print(f"{name}: {dt:.2f} s, peak {peak / 1024:.0f} MiB", flush=True)
+            print(f"{name}: {dt:.2f} s, peak RSS {peak[0] / 1024:.0f} MiB, PSS {peak[1] / 1024:.0f} MiB", flush=True)
         cache_bytes = sum(p.stat().st_size for p in (Path(tmp) / "c2").rglob("*") if p.is_file())
 
         if a.checkpatch:
@@ -192,10 +211,11 @@ def main() -> int:
     ok = ok and same
 
     nfind = len(json.loads(base)["findings"])
-    lines = [f"| what | total (s) | per commit (ms) | vs git log -p | peak RSS (MiB) |", "|---|---|---|---|---|"]
+    lines = ["| what | total (s) | per commit (ms) | vs git log -p | peak RSS, summed (MiB) | peak PSS, summed (MiB) |",
+             "|---|---|---|---|---|---|"]
     for name, total, peak in rows:
-        mem = f"{peak / 1024:.0f}" if peak else ""
-        lines.append(f"| {name} | {total:.1f} | {total / n * 1000:.1f} | {total / t_log:.1f}x | {mem} |")
+        rss, pss = (f"{peak[0] / 1024:.0f}", f"{peak[1] / 1024:.0f}") if peak else ("", "")
+        lines.append(f"| {name} | {total:.1f} | {total / n * 1000:.1f} | {total / t_log:.1f}x | {rss} | {pss} |")
     text = [
         f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `bench/speed.py` "
         f"({note}); range {a.from_version}..{a.to_version}, {n} non-merge commits.",
