@@ -119,8 +119,8 @@ def _groups(indices: list[int], jobs: int) -> list[list[int]]:
 
 
 def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> list[Finding]:
-    """Two passes over one pool of forked workers: the prefilter over chunks of the range, then
-    the review of the patches it kept, in groups of consecutive ones (most of a range is
+    """Two passes of forked workers: the prefilter over chunks of the range, then the review of
+    the patches it kept, in groups of consecutive ones (most of a range is
     skipped, and what is left clusters: reviewing chunks of the range would leave one worker
     with the busy stretch)."""
     cache.store().flush()
@@ -131,11 +131,15 @@ def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> 
     try:
         with ctx.Pool(jobs, initializer=_worker_init) as workers:
             keep = [i for chunk in workers.imap(_worker_prefilter, range(0, n, CHUNK)) for i in chunk]
-            groups = _groups(keep, jobs)
-            for group, found in zip(groups, workers.imap(_worker_review, groups)):
-                findings.extend(found)  # imap keeps the order of the groups: patch order
-                if progress is not None:
-                    progress(group[-1] + 1, n, series.patches[group[-1]])
+        # fresh workers for the review: what the prefilter parsed and read is on disk or useless
+        # now, and a process does not give back the memory it freed
+        groups = _groups(keep, jobs)
+        if groups:
+            with ctx.Pool(min(jobs, len(groups)), initializer=_worker_init) as workers:
+                for group, found in zip(groups, workers.imap(_worker_review, groups)):
+                    findings.extend(found)  # imap keeps the order of the groups: patch order
+                    if progress is not None:
+                        progress(group[-1] + 1, n, series.patches[group[-1]])
     finally:
         _WORK.clear()
     if progress is not None:

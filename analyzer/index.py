@@ -52,10 +52,14 @@ _C_STRING_RE = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
 
 _MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
 # Models in memory, by the size of their source (a model takes ~8x that); the disk cache holds the rest.
-_MODEL_BUDGET = 12 * 1024 * 1024
+_MODEL_BUDGET = 8 * 1024 * 1024
 _MODEL_SIZES: dict[str, int] = {}
 _MODEL_BYTES = 0
-_UNSTORED: set[str] = set()  # models parsed with keep=False, not on disk yet
+# Models parsed with keep=False (for the prefilter's digest), not on disk: most are never asked
+# for again (a range reviews a few percent of its patches), so only the last few stay, apart.
+_SPARE: "OrderedDict[str, tuple[FileModel, int]]" = OrderedDict()
+_SPARE_BUDGET = 2 * 1024 * 1024
+_SPARE_BYTES = 0
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 # needle -> (the files map of the snapshot last searched, paths in it holding the needle)
 _GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
@@ -71,10 +75,10 @@ _AGG_MEMO: dict[tuple, object] = {}
 
 def clear_memory() -> None:
     """Forget every in-memory cache of this module (what a new process starts with)."""
-    global _MODEL_BYTES
-    for c in (_MODEL_CACHE, _MODEL_SIZES, _UNSTORED, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _CARRAYS, _AGG_MEMO):
+    global _MODEL_BYTES, _SPARE_BYTES
+    for c in (_MODEL_CACHE, _MODEL_SIZES, _SPARE, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _CARRAYS, _AGG_MEMO):
         c.clear()
-    _MODEL_BYTES = 0
+    _MODEL_BYTES = _SPARE_BYTES = 0
 
 
 def _memo_put(key: tuple, value) -> None:
@@ -103,10 +107,12 @@ def cached_model(path: str, blob_id: str) -> FileModel | None:
     m = _MODEL_CACHE.get(key)
     if m is not None:
         _MODEL_CACHE.move_to_end(key)
-        if key in _UNSTORED:
-            _UNSTORED.discard(key)
-            cache.store().put("model", key, m)
         return m
+    spare = _take_spare(key)
+    if spare is not None:  # asked for again: worth keeping after all
+        cache.store().put("model", key, spare[0])
+        _remember(key, *spare)
+        return spare[0]
     st = cache.store()
     m = st.get("model", key)
     if m is not None:
@@ -122,19 +128,40 @@ def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True)
     if blob_id is None:
         return cparse.parse(path, data)
     key = blob_id + ":" + path
-    m = cached_model(path, blob_id) if keep or key in _MODEL_CACHE else None
+    if keep or key in _MODEL_CACHE:
+        m = cached_model(path, blob_id)
+    else:
+        m = _SPARE[key][0] if key in _SPARE else None
     if m is not None:
         return m
     st = cache.store()
     m = st.get("model", key) if not keep else None
-    if m is None:
-        m = cparse.parse(path, data)
-        if keep:
-            st.put("model", key, m)
-        else:
-            _UNSTORED.add(key)
-    _remember(key, m, len(data))
+    if m is not None:
+        _remember(key, m, len(data))
+        return m
+    m = cparse.parse(path, data)
+    if keep:
+        st.put("model", key, m)
+        _remember(key, m, len(data))
+    else:
+        _keep_spare(key, m, len(data))
     return m
+
+
+def _keep_spare(key: str, m: FileModel, size: int) -> None:
+    global _SPARE_BYTES
+    _SPARE[key] = (m, size)
+    _SPARE_BYTES += size
+    while _SPARE_BYTES > _SPARE_BUDGET and len(_SPARE) > 1:
+        _SPARE_BYTES -= _SPARE.popitem(last=False)[1][1]
+
+
+def _take_spare(key: str) -> tuple[FileModel, int] | None:
+    global _SPARE_BYTES
+    got = _SPARE.pop(key, None)
+    if got is not None:
+        _SPARE_BYTES -= got[1]
+    return got
 
 
 @dataclass
@@ -836,7 +863,7 @@ class TreeIndex:
                 elif t:
                     lits.add(t)
         pats = []
-        for f in set(fmts):
+        for f in dict.fromkeys(fmts):  # in the file's order: the first pattern that matches wins
             parts = re.split(r"(%l*[sdiux])", f)
             if sum(1 for x in parts if x.endswith("s") and x.startswith("%")) != 1 or parts[1:2] != ["%s"] or parts[0]:
                 continue  # only "%s<fixed text and numbers>": a model name with a suffix built by code
