@@ -44,7 +44,7 @@ _BLOBS: OrderedDict[str, bytes | None] = OrderedDict()
 _BLOB_BYTES = 0
 # The source files a tree index greps (about 60 MB in a QEMU tree) and their versions along a
 # range: reading them from the object store again costs 10x more than searching them in memory.
-_BLOB_BUDGET = 64 * 1024 * 1024
+_BLOB_BUDGET = 96 * 1024 * 1024
 
 
 def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
