@@ -42,8 +42,9 @@ def review(series: Series, rules: list[Rule] | None = None, progress=None, jobs:
     """Run ``rules`` (default: all) over every patch; ``progress(i, n, patch)`` is told as it goes.
 
     ``jobs`` > 1 prefilters and then reviews groups of consecutive patches in that many forked
-    processes and merges their findings in patch order: the report is the same as with one process.  (Every patch is
-    reviewed against the whole series, so obligations met by later patches are seen either way.)
+    processes and merges their findings in patch order: the report is the same as with one
+    process.  (Every patch is reviewed against the whole series, so obligations met by later
+    patches are seen either way.)
     """
     rules = all_rules() if rules is None else rules
     report = Report(series)
@@ -120,9 +121,8 @@ def _groups(indices: list[int], jobs: int) -> list[list[int]]:
 
 def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> list[Finding]:
     """Two passes of forked workers: the prefilter over chunks of the range, then the review of
-    the patches it kept, in groups of consecutive ones (most of a range is
-    skipped, and what is left clusters: reviewing chunks of the range would leave one worker
-    with the busy stretch)."""
+    the patches it kept, in groups of consecutive ones (most of a range is skipped, and what is
+    left clusters: reviewing chunks of the range would leave one worker with the busy stretch)."""
     cache.store().flush()
     _WORK.update(series=series, rules=rules)
     n = len(series.patches)

@@ -21,8 +21,10 @@ from collections import Counter
 
 from . import cache
 from .change import FileChange, Patch
-from .index import MACRO_NAME_RE
-from .index import NOT_MIGRATION_CODE as IGNORED_DIRS  # the semantic diff's own selection
+from .index import MACRO_NAME_RE, changes_tree_facts
+from .index import (
+    NOT_MIGRATION_CODE as IGNORED_DIRS,  # the semantic diff's own selection
+)
 from .model import FileModel
 
 C_SUFFIXES = (".c", ".h")
@@ -167,8 +169,6 @@ def could_add_entry(patch: Patch, names: set[str], types_matter: bool = True) ->
     (the caller knows whether the tree holds an entry for the property that a type change
     could make apply, or a name that is a macro).
     """
-    from .index import changes_tree_facts
-
     if any(e[3] in names or MACRO_NAME_RE.fullmatch(e[3]) for e in entries_added(patch)):
         return True
     return types_matter and changes_tree_facts(patch, compat=False)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
-from qlint.analyzer.prefilter import MACRO_NAME_RE, could_add_entry
 from qlint.analyzer.finding import Related
+from qlint.analyzer.prefilter import MACRO_NAME_RE, could_add_entry
 from qlint.analyzer.rulebase import Rule
 from qlint.analyzer.semdiff import PatchReview
 

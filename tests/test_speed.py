@@ -386,28 +386,24 @@ def test_review_groups_cover_every_kept_patch_in_order():
             assert all(groups) and len(groups) <= max(1, jobs * engine.GROUPS_PER_JOB)
 
 
-def test_releases_from_the_cache_equal_a_full_walk(tmp_path):
+def test_releases_from_the_cache_equal_a_full_walk(tmp_path, monkeypatch):
     from qlint.analyzer import fixture_repo, gitsrc
 
-    repo, base, ids = fixture_repo.build_demo(tmp_path / "demo")
-    expected = {}
-    for tip in ids:
-        cache.reset()
-        gitsrc_repo = gitsrc.open_repo(str(tmp_path / "demo"))
-        os.environ["QLINT_NO_CACHE"] = "1"
-        try:
-            expected[tip] = {v: str(c.id) for v, c in gitsrc.ReleaseFinder(gitsrc_repo).releases(gitsrc_repo[tip]).items()}
-        finally:
-            del os.environ["QLINT_NO_CACHE"]
-            cache.reset()
+    _, _, ids = fixture_repo.build_demo(tmp_path / "demo")
+
+    def releases(tip: str) -> dict:
+        r = gitsrc.open_repo(str(tmp_path / "demo"))
+        return {v: str(c.id) for v, c in gitsrc.ReleaseFinder(r).releases(r[tip]).items()}
+
+    monkeypatch.setenv("QLINT_NO_CACHE", "1")
+    cache.reset()
+    expected = {tip: releases(tip) for tip in ids}
     assert any(expected.values())
+    monkeypatch.delenv("QLINT_NO_CACHE")
     # tips in any order: later walks stop at commits an earlier walk answered
     for order in (ids, ids[::-1]):
         cache.reset()
-        for tip in order:
-            r = gitsrc.open_repo(str(tmp_path / "demo"))
-            got = {v: str(c.id) for v, c in gitsrc.ReleaseFinder(r).releases(r[tip]).items()}
-            assert got == expected[tip]
+        assert {tip: releases(tip) for tip in order} == expected
         cache.store().flush()
 
 
