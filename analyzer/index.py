@@ -83,7 +83,7 @@ def clear_memory() -> None:
 
 def _memo_put(key: tuple, value) -> None:
     _AGG_MEMO[key] = value
-    if len(_AGG_MEMO) > 4:
+    if len(_AGG_MEMO) > 8:
         _AGG_MEMO.pop(next(iter(_AGG_MEMO)))
 
 
@@ -322,6 +322,18 @@ def _tmacro_scan(d: bytes):
 
 def _types_scan(d: bytes):
     return _scan_types(d) if b"TypeInfo" in d else []
+
+
+# DEFINE_PROP_*("name", Struct, then the field: what props_by_field looks for
+_PROP_FIELD_PREFIX = rb"DEFINE_PROP\w*\(\s*(?:\"[^\"]*\"|\w+)\s*,\s*\w+\s*,\s*"
+_PROP_FIELD_RE = re.compile(_PROP_FIELD_PREFIX + rb"([\w.\[\]]*)")
+
+
+def _propfields_scan(d: bytes) -> frozenset[bytes]:
+    """Every word of the field argument of the file's DEFINE_PROP_*() entries (parent_obj.x: both)."""
+    if b"DEFINE_PROP" not in d:
+        return frozenset()
+    return frozenset(w for m in _PROP_FIELD_RE.finditer(d) for w in re.findall(rb"\w+", m.group(1)))
 
 
 def _compat_scan(d: bytes) -> bool:
@@ -765,21 +777,32 @@ class TreeIndex:
         return total
 
     def props_by_field(self, fieldname: str, hint: str | None = None) -> list[PropertyDef]:
-        """Properties backed by struct field ``fieldname`` anywhere in the tree."""
+        """Properties backed by struct field ``fieldname`` anywhere in the tree (with ``hint``:
+        in the files that also contain ``hint``, when any file holding the field does)."""
         key = (fieldname, hint)
         if key in self._field_cache:
             return self._field_cache[key]
         needle = fieldname.encode()
-        paths = self.grep(needle)
-        if hint:
-            hpaths = set(self.grep(hint.encode()))
-            paths = [p for p in paths if p in hpaths] or paths
-        rx = re.compile(rb"DEFINE_PROP\w*\(\s*(?:\"[^\"]*\"|\w+)\s*,\s*\w+\s*,\s*[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
+        if re.fullmatch(r"\w+", fieldname):
+            # files whose DEFINE_PROP_*() entries name the field, from a per-file scan
+            paths = [p for p, oid in self._hits("propfields", _propfields_scan)
+                     if needle in self._scan("propfields", p, oid, _propfields_scan)]
+            if hint:
+                hpaths = set(self.grep(hint.encode()))
+                with_hint = [p for p in paths if p in hpaths]
+                if with_hint or not paths:
+                    paths = with_hint
+                elif any(p in hpaths for p in self.grep(needle)):
+                    paths = []  # files hold both, but none defines a property on the field
+        else:
+            paths = self.grep(needle)
+            if hint:
+                hpaths = set(self.grep(hint.encode()))
+                paths = [p for p in paths if p in hpaths] or paths
+            rx = re.compile(_PROP_FIELD_PREFIX + rb"[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
+            paths = [p for p in paths if rx.search(self.snap.read(p) or b"")]
         out = []
         for p in paths:
-            data = self.snap.read(p)
-            if data is None or not rx.search(data):
-                continue
             m = self.model(p)
             if m is None:
                 continue
@@ -915,14 +938,19 @@ class TreeIndex:
     def cmask_registers(self) -> set[str]:
         """Constant registers the PCI core marks in cmask (compared on migration load)."""
         if self._cmask is None:
-            regs: set[str] = set()
-            for p in self.grep(b"cmask"):
-                m = self.model(p)
-                if m is None:
-                    continue
-                for w in m.writes:
-                    if w.target == "cmask" and w.offset and not _variable_offset(w.offset):
-                        regs.update(w.offset.split("+"))
+            fmap = self.files_map()
+            key = ("cmask", tuple((p, fmap[p]) for p in self.grep(b"cmask")))
+            regs = _AGG_MEMO.get(key)
+            if regs is None:
+                regs = set()
+                for p, _oid in key[1]:
+                    m = self.model(p)
+                    if m is None:
+                        continue
+                    for w in m.writes:
+                        if w.target == "cmask" and w.offset and not _variable_offset(w.offset):
+                            regs.update(w.offset.split("+"))
+                _memo_put(key, regs)
             self._cmask = regs
         return self._cmask
 
