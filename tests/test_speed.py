@@ -249,6 +249,50 @@ def test_property_defs_stay_plain_data():
     assert isinstance(m.props[0], PropertyDef)
 
 
+FIELD_FILES = {
+    "hw/a.c": b'static Property a_props[] = {\n    DEFINE_PROP_BIT("x-a", AState, parent_obj.cap_present,\n'
+              b'                    A_FOO_BITNR, true),\n};\n',
+    "hw/b.c": b'static Property b_props[] = {\n    DEFINE_PROP_UINT32("vectors", BState, nvectors, 2),\n};\n'
+              b"/* A_FOO_BITNR */\n",
+    "hw/c.c": b"static void c_realize(CState *s)\n{\n    s->nvectors = 4; /* cap_present A_FOO_BITNR */\n}\n",
+    "hw/d.c": b'static Property d_props[] = {\n    DEFINE_PROP_BOOL("v", DState, vectors_on, true),\n'
+              b'    DEFINE_PROP_UINT8("w", DState, regs[REG_W], 0),\n};\n',
+}
+
+
+def _props_by_field_by_grep(idx, fieldname: str, hint: str | None) -> list:
+    """What props_by_field answered when it grepped the tree for the field (the reference)."""
+    import re
+
+    needle = fieldname.encode()
+    paths = idx.grep(needle)
+    if hint:
+        hpaths = set(idx.grep(hint.encode()))
+        paths = [p for p in paths if p in hpaths] or paths
+    rx = re.compile(rb"DEFINE_PROP\w*\(\s*(?:\"[^\"]*\"|\w+)\s*,\s*\w+\s*,\s*[\w.\[\]]*\b" + re.escape(needle) + rb"\b")
+    out = []
+    for p in paths:
+        if rx.search(idx.snap.read(p) or b""):
+            out.extend(pr for pr in idx.model(p).props if pr.field == fieldname or pr.field.endswith("." + fieldname))
+    return out
+
+
+def test_props_by_field_from_the_scan_equals_the_grep():
+    snap = OverlaySnapshot(EmptySnapshot(), FIELD_FILES, "fields")
+    cases = [(f, h) for f in ("nvectors", "vectors", "cap_present", "parent_obj", "regs", "REG_W", "vectors_on", "absent")
+             for h in (None, "A_FOO_BITNR", "c_realize", "nothing-has-this")]
+    for fieldname, hint in cases:
+        index.clear_memory()
+        got = index.TreeIndex(snap).props_by_field(fieldname, hint)
+        assert got == _props_by_field_by_grep(index.TreeIndex(snap), fieldname, hint), (fieldname, hint)
+    idx = index.TreeIndex(snap)
+    assert [p.name for p in idx.props_by_field("nvectors")] == ["vectors"]
+    assert idx.props_by_field("vectors") == []  # only a word of the field argument counts
+    assert [p.name for p in idx.props_by_field("cap_present", "A_FOO_BITNR")] == ["x-a"]
+    # a file with the hint mentions the field but defines no property on it: nothing
+    assert idx.props_by_field("nvectors", "c_realize") == []
+
+
 def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
     """Snapshots list their files through a diff from the last listing: same result as a full walk."""
     from qlint.analyzer import gitsrc
