@@ -130,6 +130,37 @@ def _shape(f: VMField) -> tuple[str, tuple[str, ...]]:
     return macro, sizes
 
 
+def _renamed(old: list[VMField], new: list[VMField]) -> list[VMField]:
+    """``old`` with each field that ``new`` only renames replaced by its new self.
+
+    Fields the same in both (name and wire) anchor the two lists; between two anchors, old and
+    new fields with the same wire form, aligned in order, are renames.
+    """
+    from difflib import SequenceMatcher
+
+    def full(f: VMField) -> tuple:
+        return (f.field, *_wire(f))
+
+    out = list(old)
+    anchors = SequenceMatcher(None, [full(f) for f in old], [full(f) for f in new], autojunk=False)
+    i0 = j0 = 0
+    for i, j, size in anchors.get_matching_blocks():  # the last block is (len, len, 0)
+        gap_old, gap_new = old[i0:i], new[j0:j]
+        if gap_old and gap_new:
+            inner = SequenceMatcher(None, [_wire(f) for f in gap_old], [_wire(f) for f in gap_new], autojunk=False)
+            for a, b, n in inner.get_matching_blocks():
+                for k in range(n):
+                    out[i0 + a + k] = gap_new[b + k]
+        i0, j0 = i + size, j + size
+    return out
+
+
+def _wire(f: VMField) -> tuple:
+    """Everything of a field that the stream depends on, its C name (1st argument) and state
+    struct (2nd) aside: the macro, with its test and version, and the other arguments."""
+    return (f.macro, f.args[2:])
+
+
 class VMStateDiff:
     def __init__(self, review):
         self.r = review
@@ -150,6 +181,7 @@ class VMStateDiff:
         r = self.r
         of = expand(o.fields, r.old_index)
         nf = expand(n.fields, r.new_index)
+        of = _renamed(of, nf)  # a stream carries no field names: a renamed field is the same field
         # the same field may appear several times (sub-arrays): pair occurrences in order
         old_by: dict[str, list[VMField]] = {}
         for x in of:

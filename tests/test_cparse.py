@@ -222,3 +222,22 @@ static void acme_realize(AcmeProxy *p)
     (f, value, guards, line), = m.functions["acme_realize"].fields_written  # |= is no plain store
     assert (f, value) == ("nvectors", "2")
     assert guards[0].cond[:4] == ("cmp", "==", "nvectors", "ACME_NVECTORS_UNSPECIFIED")
+
+
+def test_vmstate_renames_are_paired_in_place_and_nowhere_else():
+    """A stream carries no field names: a field renamed in its place is the same field, even
+    next to a real change; one that moves is not paired."""
+    from qlint.analyzer.model import VMField
+    from qlint.analyzer.vmdiff import _renamed
+
+    def f(macro: str, *args: str) -> VMField:
+        return VMField(macro=macro, args=args, line=1, text="")
+
+    old = [f("VMSTATE_BOOL", "on", "S"), f("VMSTATE_UINT32", "hash_types", "S"), f("VMSTATE_UINT16", "len", "S")]
+    new = [f("VMSTATE_BOOL", "on", "S"), f("VMSTATE_UINT32", "runtime_hash_types", "S"),
+           f("VMSTATE_UINT32_V", "supported", "S", "2"), f("VMSTATE_UINT16", "len", "S")]
+    assert [x.field for x in _renamed(old, new)] == ["on", "runtime_hash_types", "len"]
+    moved = [f("VMSTATE_BOOL", "on", "S"), f("VMSTATE_UINT16", "len", "S"), f("VMSTATE_UINT32", "irq", "S")]
+    assert [x.field for x in _renamed(old, moved)] == ["on", "hash_types", "len"]
+    wider = [f("VMSTATE_BOOL", "on", "S"), f("VMSTATE_UINT64", "hash_types64", "S"), f("VMSTATE_UINT16", "len", "S")]
+    assert [x.field for x in _renamed(old, wider)] == ["on", "hash_types", "len"]
