@@ -19,7 +19,9 @@ class VmstateFieldRemoved(Rule):
     ## Why is this bad?
     The stream has no field names: the other side still sends or expects the
     old bytes, so every later field is read at the wrong offset and the load
-    fails, or worse, succeeds with garbage.
+    fails, or worse, succeeds with garbage.  For the same reason, a field whose
+    C name changes in its place (same macro, same size, same position) is not
+    a change, and is not flagged; a renamed field that also moves is.
 
     ## Example
     ```c
