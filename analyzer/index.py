@@ -694,17 +694,8 @@ class TreeIndex:
             m = self.model(path)
             if m is None:
                 continue
-            seen, stack = set(), [t.class_init]
-            while stack:
-                cur = stack.pop()
-                if cur in seen or cur not in m.functions:
-                    continue
-                seen.add(cur)
-                f = m.functions[cur]
-                if array in f.prop_arrays:
-                    out.append(name)
-                    break
-                stack.extend(f.calls)
+            if any(array in m.functions[f].prop_arrays for f in m.reachable(t.class_init, installed=False)):
+                out.append(name)
         return sorted(set(out))
 
     def covers(self, driver: str, type_name: str) -> bool:

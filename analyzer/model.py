@@ -287,8 +287,9 @@ class FileModel:
     struct_fields: dict[str, frozenset[str]] = field(default_factory=dict)
     has_errors: bool = False
 
-    def reachable(self, root: str | None) -> set[str]:
-        """Functions of this file that ``root`` calls or installs, directly or through others."""
+    def reachable(self, root: str | None, installed: bool = True) -> set[str]:
+        """Functions of this file that ``root`` calls or (with ``installed``) installs, directly or
+        through others."""
         seen: set[str] = set()
         stack = [root] if root else []
         while stack:
@@ -297,7 +298,7 @@ class FileModel:
                 continue
             seen.add(cur)
             fn = self.functions[cur]
-            stack.extend(fn.calls | fn.assigned_fns)
+            stack.extend(fn.calls | fn.assigned_fns if installed else fn.calls)
         return seen
 
     def function_at(self, line: int) -> str | None:
