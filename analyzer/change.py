@@ -40,6 +40,11 @@ class Snapshot:
         """Bytes of the file whose blob id ``files()`` gave."""
         raise NotImplementedError
 
+    def tree_id(self) -> str | None:
+        """A stable identity of the whole tree (a git tree id) that caches can key whole-tree
+        facts on; None when the tree has none (files changed in memory)."""
+        return None
+
 
 class EmptySnapshot(Snapshot):
     """A tree with no file (the parent of a root commit; a base for test overlays)."""

@@ -94,6 +94,9 @@ class GitSnapshot(Snapshot):
         e = self._entry(path)
         return str(e.id) if e is not None and e.type_str == "blob" else None
 
+    def tree_id(self) -> str | None:
+        return str(self.tree.id)
+
     def files(self) -> Iterator[tuple[str, str]]:
         """(path, blob id) of every file, in the order of a depth-first walk of the tree.
 

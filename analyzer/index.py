@@ -453,6 +453,14 @@ class TreeIndex:
         """Paths of interesting files containing ``needle``."""
         if needle in self._needle_cache:
             return self._needle_cache[needle]
+        # a git tree never changes: its answer is kept on disk (a second run over a range greps nothing)
+        tid = self.snap.tree_id()
+        key = f"{tid}:{needle.decode('latin-1')}" if tid else None
+        if key is not None:
+            got = cache.store().get("grep", key)
+            if got is not None:
+                self._needle_cache[needle] = got
+                return got
         fmap = self.files_map()
         prev = _GREP.get(needle)
         if prev is not None and prev[0] is fmap:
@@ -474,6 +482,8 @@ class TreeIndex:
                 _GREP.pop(next(iter(_GREP)))
         out = sorted(hits, key=self._positions().__getitem__)
         self._needle_cache[needle] = out
+        if key is not None:
+            cache.store().put("grep", key, out)
         return out
 
     def files_map(self) -> dict[str, str]:
