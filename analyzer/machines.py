@@ -164,24 +164,22 @@ def _chain_arrays(boards: dict[str, _BoardFile], path: str, root: str, reached: 
     """
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
-
-    def walk(p: str, fn: str) -> None:
+    where = _function_file(boards, path, root)
+    # depth first, callees in call order (a loop: a recursive closure would be a reference cycle)
+    stack = [(where, root)] if where is not None else []
+    while stack:
+        p, fn = stack.pop()
         if (p, fn) in seen:
-            return
+            continue
         seen.add((p, fn))
         reached.append((p, fn))
         bf = boards[p]
         for a in bf.own_arrays.get(fn, []):
             if a not in out:
                 out.append(a)
-        for callee in bf.calls.get(fn, []):
-            where = _function_file(boards, p, callee)
-            if where is not None:
-                walk(where, callee)
-
-    where = _function_file(boards, path, root)
-    if where is not None:
-        walk(where, root)
+        callees = [(w, callee) for callee in bf.calls.get(fn, [])
+                   if (w := _function_file(boards, p, callee)) is not None]
+        stack.extend(reversed(callees))
     return out
 
 

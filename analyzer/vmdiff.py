@@ -9,6 +9,7 @@ added inside such a macro shows up in every description that uses it.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 
 from .change import FileChange
@@ -163,7 +164,9 @@ def _wire(f: VMField) -> tuple:
 
 class VMStateDiff:
     def __init__(self, review):
-        self.r = review
+        # the review caches this diff: a strong reference back would make a cycle, and a cycle
+        # holding the review's tree indexes lives until a full garbage collection
+        self.r = weakref.proxy(review)
         self.fields: list[FieldChange] = []
         self.versions: list[VersionChange] = []
         self.subsections: list[NewSubsection] = []

@@ -471,3 +471,32 @@ def test_parallel_run_of_a_range_with_nothing_to_review(tmp_path, monkeypatch):
         top = _commit_tree_change(repo, top, f"docs {k}\n", "HEAD", files={"docs/notes.txt": b"v%d\n" % k})
     monkeypatch.setattr(engine, "CHUNK", 1)
     assert _findings(tmp_path / "repo", f"{start}..{top}", jobs=2) == []
+
+
+def test_a_warm_run_answers_every_grep_from_the_cache(tmp_path):
+    repo, spec = _case_repo(CASES[0], tmp_path)
+    first = _findings(repo, spec)
+    assert index._GREP, "the cold run greps the tree"
+    assert _findings(repo, spec) == first
+    assert index._GREP == {}  # filled only by a grep that read the tree's files
+
+
+@pytest.mark.parametrize("case", sorted(p for p in (FIXTURES / "examples").glob("*/invalid/*") if p.is_dir())[1::4],
+                         ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_a_review_leaves_no_cyclic_garbage(case, tmp_path):
+    """engine._Collector freezes what a review keeps out of the collector's scans: a reference
+    cycle (a review and the diff it caches) would keep its tree indexes alive in the frozen set."""
+    import gc
+
+    repo, spec = _case_repo(case, tmp_path)
+    series = review_range(str(repo), spec)
+    _forget_memory()
+    gc.collect()
+    gc.disable()
+    try:
+        report = engine.review(series)
+        assert report.findings
+        del report
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
