@@ -78,14 +78,22 @@ _PCI_EMBED_FIELDS = {"dev", "parent_obj", "pci_dev", "pdev", "pci", "parent", "p
 _PCI_VAR_NAMES = {"pci_dev", "pdev", "pci_device", "pcidev", "pci", "dev", "d", "pd"}
 
 
-def parse(path: str, data: bytes) -> FileModel:
-    """Parse one C file into a FileModel.  Never raises on odd C."""
+def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
+    """Parse one C file into a FileModel.  Never raises on odd C.
+
+    ``facts_only``: the model is good only for the prefilter's digest and compat entries
+    (``prefilter.file_facts``), never for a rule.  Function bodies that cannot make a config
+    write or a feature call (no word of ``_MAY_WRITE``) are not walked, unless they name a
+    function that writes (the callers decide whether a helper is init code).  Most bodies are
+    skipped; the digest is the same as a full model's (a test compares them).
+    """
     tree = _PARSER.parse(data)
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
-    ex = _Extractor(model, data)
+    ex = _Extractor(model, data, facts_only)
     ex.run(root)
+    ex.skipped_callers()
     ex.compat_macros()
     ex.vmstate_macros()
     ex.prop_macros()
@@ -125,6 +133,11 @@ def _text(node) -> str:
 
 def _norm(node) -> str:
     """Tokens of ``node`` joined without white space or comments."""
+    text = node.text
+    if node.type != "preproc_arg" and text.isascii() and not _NORM_SLOW.search(text):
+        # no string, character, comment, directive or line continuation: every byte that is not
+        # white space belongs to a token (a macro's body is one token that keeps its spaces)
+        return b"".join(text.split()).decode()
     out: list[str] = []
     stack = [node]
     while stack:
@@ -136,6 +149,9 @@ def _norm(node) -> str:
         else:
             stack.extend(reversed(n.children))
     return "".join(out)
+
+
+_NORM_SLOW = re.compile(rb"[\"'/\\#]")
 
 
 def _string_value(node) -> str | None:
@@ -198,7 +214,7 @@ def _fields_in(node) -> tuple[str, ...]:
         n = stack.pop()
         if n.type == "field_identifier":
             out.append(_text(n))
-        stack.extend(n.children)
+        stack.extend(n.named_children)  # an anonymous node is a token: no field inside
     return tuple(sorted(set(out)))
 
 
@@ -351,10 +367,35 @@ def _logical_define(data: bytes, row: int) -> tuple[str, int, int]:
     return b"\n".join(out).decode("utf-8", "replace"), row + 1, i + 1
 
 
+# What a function needs to hold to make a ConfigWrite or a feature call (see _Scope.call,
+# assignment and resolve_pointer): a PCI config or capability helper, a config-space array,
+# st*_p, a feature call, a PCIDeviceClass id field, or (in its parameters) a byte pointer that
+# may point into config space.
+_MAY_WRITE = re.compile(
+    rb"\b(?:config|wmask|w1cmask|cmask)\b"
+    rb"|\bpci_(?:set_|byte_test|word_test|long_test|quad_test|config_set_|add_capability|register_bar|pm_init)"
+    rb"|\bpcie_add_capability|\bpcie_\w*init|\bmsix?_init|\bst[bwlq]_(?:le_|be_)?p\b"
+    rb"|\bvirtio_(?:add|set)_feature\b"
+    rb"|\b(?:vendor_id|device_id|revision|class_id|subsystem_vendor_id|subsystem_id)\b"
+)
+_BYTE_PARAM = re.compile(rb"\buint8_t\b")
+
+
 class _Extractor:
-    def __init__(self, model: FileModel, data: bytes = b""):
+    def __init__(self, model: FileModel, data: bytes = b"", facts_only: bool = False):
         self.m = model
         self.data = data
+        self.facts_only = facts_only
+        self.skipped: list[tuple[Function, object, object]] = []  # (function, parameters, body) not walked
+
+    def skipped_callers(self) -> None:
+        """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
+        writers = {w.function.encode() for w in self.m.writes}
+        for fn, params, body in self.skipped:
+            text = body.text
+            if any(w in text for w in writers):
+                self._walk(fn, params, body)
+        self.skipped.clear()
 
     def run(self, root) -> None:
         stack = [root]
@@ -374,7 +415,7 @@ class _Extractor:
                 self._declaration(n)
             if t == "struct_specifier":
                 self._struct(n)
-            stack.extend(reversed(n.children))
+            stack.extend(reversed(n.named_children))  # the kinds above are named nodes
 
     # -- top-level facts ---------------------------------------------------
 
@@ -748,6 +789,13 @@ class _Extractor:
         fn = Function(name=name, line=n.start_point[0] + 1, end_line=n.end_point[0] + 1)
         self.m.functions[name] = fn
         self._local_compat_arrays(name, body)
+        if self.facts_only and not (_MAY_WRITE.search(body.text)
+                                    or (params is not None and _BYTE_PARAM.search(params.text))):
+            self.skipped.append((fn, params, body))
+            return
+        self._walk(fn, params, body)
+
+    def _walk(self, fn: Function, params, body) -> None:
         scope = _Scope(self.m, fn)
         if params is not None:
             for p in params.named_children:
@@ -860,7 +908,7 @@ class _Scope:
             elif t in ("compound_statement", "if_statement") and n is not node:
                 self.statement(n, guards)
                 continue
-            stack.extend(reversed(n.children))
+            stack.extend(reversed(n.named_children))  # tokens hold no call or assignment
 
     # -- facts -------------------------------------------------------------
 

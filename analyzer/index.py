@@ -55,11 +55,6 @@ _MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
 _MODEL_BUDGET = 8 * 1024 * 1024
 _MODEL_SIZES: dict[str, int] = {}
 _MODEL_BYTES = 0
-# Models parsed with keep=False (for the prefilter's digest), not on disk: most are never asked
-# for again (a range reviews a few percent of its patches), so only the last few stay, apart.
-_SPARE: "OrderedDict[str, tuple[FileModel, int]]" = OrderedDict()
-_SPARE_BUDGET = 2 * 1024 * 1024
-_SPARE_BYTES = 0
 _SCAN_CACHE: dict[tuple[str, str], object] = {}
 # needle -> (the files map of the snapshot last searched, paths in it holding the needle)
 _GREP: dict[bytes, tuple[dict[str, str], set[str]]] = {}
@@ -75,10 +70,10 @@ _AGG_MEMO: dict[tuple, object] = {}
 
 def clear_memory() -> None:
     """Forget every in-memory cache of this module (what a new process starts with)."""
-    global _MODEL_BYTES, _SPARE_BYTES
-    for c in (_MODEL_CACHE, _MODEL_SIZES, _SPARE, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _CARRAYS, _AGG_MEMO):
+    global _MODEL_BYTES
+    for c in (_MODEL_CACHE, _MODEL_SIZES, _SCAN_CACHE, _GREP, _HITS, _COMPAT_MEMO, _CARRAYS, _AGG_MEMO):
         c.clear()
-    _MODEL_BYTES = _SPARE_BYTES = 0
+    _MODEL_BYTES = 0
 
 
 def _memo_put(key: tuple, value) -> None:
@@ -108,11 +103,6 @@ def cached_model(path: str, blob_id: str) -> FileModel | None:
     if m is not None:
         _MODEL_CACHE.move_to_end(key)
         return m
-    spare = _take_spare(key)
-    if spare is not None:  # asked for again: worth keeping after all
-        cache.store().put("model", key, spare[0])
-        _remember(key, *spare)
-        return spare[0]
     st = cache.store()
     m = st.get("model", key)
     if m is not None:
@@ -120,48 +110,31 @@ def cached_model(path: str, blob_id: str) -> FileModel | None:
     return m
 
 
-def parse_cached(path: str, blob_id: str | None, data: bytes, keep: bool = True) -> FileModel:
-    """The model of ``data`` (file ``path``), from memory, the disk cache, or the parser.
-
-    ``keep=False``: a model wanted only once (for the prefilter's digest) is not written to disk.
-    """
+def parse_cached(path: str, blob_id: str | None, data: bytes) -> FileModel:
+    """The model of ``data`` (file ``path``), from memory, the disk cache, or the parser."""
     if blob_id is None:
         return cparse.parse(path, data)
-    key = blob_id + ":" + path
-    if keep or key in _MODEL_CACHE:
-        m = cached_model(path, blob_id)
-    else:
-        m = _SPARE[key][0] if key in _SPARE else None
+    m = cached_model(path, blob_id)
     if m is not None:
-        return m
-    st = cache.store()
-    m = st.get("model", key) if not keep else None
-    if m is not None:
-        _remember(key, m, len(data))
         return m
     m = cparse.parse(path, data)
-    if keep:
-        st.put("model", key, m)
-        _remember(key, m, len(data))
-    else:
-        _keep_spare(key, m, len(data))
+    cache.store().put("model", blob_id + ":" + path, m)
+    _remember(blob_id + ":" + path, m, len(data))
     return m
 
 
-def _keep_spare(key: str, m: FileModel, size: int) -> None:
-    global _SPARE_BYTES
-    _SPARE[key] = (m, size)
-    _SPARE_BYTES += size
-    while _SPARE_BYTES > _SPARE_BUDGET and len(_SPARE) > 1:
-        _SPARE_BYTES -= _SPARE.popitem(last=False)[1][1]
-
-
-def _take_spare(key: str) -> tuple[FileModel, int] | None:
-    global _SPARE_BYTES
-    got = _SPARE.pop(key, None)
-    if got is not None:
-        _SPARE_BYTES -= got[1]
-    return got
+def facts_model(path: str, blob_id: str | None, data: bytes) -> FileModel:
+    """A model good for the prefilter's facts only (``cparse.parse(facts_only=True)``): a full one
+    from memory or the disk cache if there is one, else a partial parse that is kept nowhere
+    (most blobs a range prefilters are never reviewed)."""
+    if blob_id is not None:
+        key = blob_id + ":" + path
+        m = _MODEL_CACHE.get(key)
+        if m is None:
+            m = cache.store().get("model", key)
+        if m is not None:
+            return m
+    return cparse.parse(path, data, facts_only=True)
 
 
 @dataclass

@@ -87,7 +87,7 @@ def entries(model: FileModel) -> tuple:
 def file_facts(path: str, blob_id: str | None, read) -> tuple[str, tuple]:
     """(digest, compat entries) of one version of a file; ``read()`` gives its bytes (called only
     on a cache miss).  Both come from one parse and are cached together by blob id."""
-    from .index import parse_cached
+    from .index import facts_model
 
     if not path:
         return _NONE
@@ -103,7 +103,7 @@ def file_facts(path: str, blob_id: str | None, read) -> tuple[str, tuple]:
     data = read()
     if data is None:
         return _NONE
-    m = parse_cached(path, blob_id, data, keep=False)
+    m = facts_model(path, blob_id, data)
     got = (digest(m), entries(m))
     if key is not None:
         _MEMO[key] = got

@@ -218,6 +218,80 @@ def test_digest_sees_what_rules_start_from():
     assert prefilter.digest(cparse.parse("util/x.c", b"int f(void) { return 1; }\n")) == prefilter.EMPTY
 
 
+# One function per way a body makes a config write (see cparse._MAY_WRITE), and functions that
+# only call or install a writing helper, which decides whether the helper is init code.
+WRITERS = b"""
+static void foo_fill(uint8_t *cap, int v)
+{
+    uint8_t *p = cap + 2;
+    p[0] = v;
+}
+static void foo_helper(PCIDevice *pdev)
+{
+    pci_set_word(pdev->wmask + PCI_COMMAND, 0);
+}
+static void foo_store(FooState *s)
+{
+    stl_le_p(s->dev.config + 0x40, 1);
+}
+static void foo_clear(FooState *s)
+{
+    memset(s->dev.cmask + 0x40, 0, 4);
+}
+static void foo_caps(PCIDevice *pdev, Error **errp)
+{
+    pcie_aer_init(pdev, 1, 0x100, 0x48, errp);
+    msix_init_exclusive_bar(pdev, 2, 1, errp);
+}
+static void foo_realize(PCIDevice *pdev, Error **errp)
+{
+    foo_helper(pdev);
+}
+static void foo_write_config(PCIDevice *pdev, uint32_t a, uint32_t v, int l)
+{
+    trace_foo(a);
+}
+static void foo_tick(void *opaque)
+{
+    foo_store(opaque);
+}
+static void foo_get_features(VirtIODevice *vdev, uint64_t *features)
+{
+    virtio_add_feature(features, VIRTIO_F_FOO);
+}
+static void foo_class_init(ObjectClass *klass, const void *data)
+{
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    k->vendor_id = PCI_VENDOR_ID_REDHAT;
+    k->realize = foo_realize;
+    k->config_write = foo_write_config;
+}
+static int foo_unrelated(int x)
+{
+    return x * 2;
+}
+"""
+
+
+@pytest.mark.parametrize("path", sorted(p for p in FIXTURES.rglob("*") if p.suffix in (".c", ".h")) + ["WRITERS"],
+                         ids=lambda p: p if isinstance(p, str) else str(p.relative_to(FIXTURES)))
+def test_facts_only_parse_gives_the_full_models_facts(path):
+    """The prefilter skips bodies that cannot write: its digest and entries must be the full model's."""
+    data = WRITERS if path == "WRITERS" else path.read_bytes()
+    name = "hw/misc/foo.c" if path == "WRITERS" else str(path.relative_to(FIXTURES))
+    full = cparse.parse(name, data)
+    part = cparse.parse(name, data, facts_only=True)
+    assert (prefilter.digest(part), prefilter.entries(part)) == (prefilter.digest(full), prefilter.entries(full))
+    if path == "WRITERS":
+        assert {w.function for w in full.writes} == {"foo_fill", "foo_helper", "foo_store", "foo_clear", "foo_caps",
+                                                     "foo_class_init"}
+        assert full.functions["foo_get_features"].feature_calls
+        # skipped: nothing to write and no writer named; walked: a caller of a writing helper
+        assert full.functions["foo_unrelated"].conds and not part.functions["foo_unrelated"].conds
+        assert part.functions["foo_realize"].calls == {"foo_helper"}
+        assert part.functions["foo_tick"].calls == {"foo_store"}
+
+
 def _mem_patch(old: bytes, new: bytes) -> Patch:
     base = OverlaySnapshot(EmptySnapshot(), {"hw/misc/foo.c": old}, "old")
     after = OverlaySnapshot(base, {"hw/misc/foo.c": new}, "new")
