@@ -12,6 +12,7 @@ call inside it is read.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import tree_sitter
 import tree_sitter_c
@@ -83,7 +84,7 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
 
     ``facts_only``: the model is good only for the prefilter's digest and compat entries
     (``prefilter.file_facts``), never for a rule.  Function bodies that cannot make a config
-    write or a feature call (no word of ``_MAY_WRITE``) are not walked, unless they name a
+    write or a feature call (no word of ``MAY_WRITE``) are not walked, unless they name a
     function that writes (the callers decide whether a helper is init code).  Most bodies are
     skipped; the digest is the same as a full model's (a test compares them).
     """
@@ -98,6 +99,93 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
     ex.vmstate_macros()
     ex.prop_macros()
     return model
+
+
+def parse_facts(path: str, data: bytes) -> tuple[FileModel, "Shape"]:
+    """A facts-only model (see ``parse``) and the file's Shape."""
+    tree = _PARSER.parse(data)
+    model = FileModel(path=path)
+    root = tree.root_node
+    model.has_errors = root.has_error
+    ex = _Extractor(model, data, True)
+    ex.run(root)
+    ex.skipped_callers()
+    ex.compat_macros()
+    ex.vmstate_macros()
+    ex.prop_macros()
+    writers = frozenset(w.function.encode() for w in model.writes)
+    return model, Shape(writers, tuple(sorted(_shape_items(root, writers))))
+
+
+def shape_items(data: bytes, writers: frozenset[bytes]) -> list[tuple[int, int, bool, bool]] | None:
+    """The Shape items of ``data`` parsed on its own (a few items cut from a file at item
+    boundaries), or None when it does not parse cleanly."""
+    root = _PARSER.parse(data).root_node
+    if root.has_error:
+        return None
+    return _shape_items(root, writers)
+
+
+def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, bool]]:
+    """(first row, last row, inert, closed) of the top-level items under ``root``, in order; the
+    items of a preprocessor conditional are its own, and its directive rows are not inert.  A
+    closed item ends where the next one cannot continue it: a comment, a directive, or text
+    ending with ``;`` or ``}`` (not a macro call such as ``DEFINE_MACHINE(7, 2)``)."""
+    out: list[tuple[int, int, bool, bool]] = []
+    stack = list(reversed(root.named_children))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):  # a directive row of a conditional
+            out.append(item)
+            continue
+        t = item.type
+        a, (b, col) = item.start_point[0], item.end_point
+        if col == 0 and b > a:
+            b -= 1  # a directive ends with its newline
+        if t in ("preproc_ifdef", "preproc_if", "preproc_else", "preproc_elif", "preproc_elifdef"):
+            inner = [c for c in item.named_children if c.start_point[0] > a and c.type not in _CONDITION_KINDS]
+            if not inner:
+                out.append((a, b, False, True))
+                continue
+            # the directive's own rows (up to its first item; #endif) stay fixed
+            out.append((a, inner[0].start_point[0] - 1, False, True))
+            tail = [(b, b, False, True)] if item.type in ("preproc_ifdef", "preproc_if") else []
+            stack.extend(reversed(inner + tail))
+            continue
+        text = item.text
+        closed = t == "comment" or t.startswith("preproc") or text.rstrip().endswith((b";", b"}"))
+        if t in ("comment", "preproc_include"):
+            inert = True  # qlint reads no fact from an #include (nor follows it)
+        elif t == "function_definition":
+            name, params, body = _function_parts(item)
+            inert = bool(name) and body is not None and not (
+                item.has_error or b"#" in text or b"GlobalProperty" in body.text or _may_write(params, body)
+                or any(w in text for w in writers))
+        else:
+            inert = not (item.has_error or b"#" in text or TOPLEVEL_FACTS.search(text) or any(w in text for w in writers))
+        out.append((a, b, inert, closed))
+    return out
+
+
+# Children of a preprocessor conditional that are its condition, not items.
+_CONDITION_KINDS = ("identifier", "binary_expression", "unary_expression", "call_expression", "defined",
+                    "parenthesized_expression", "number_literal", "char_literal", "preproc_defined")
+
+# What a top-level item other than a function needs to hold to give a fact (see _Extractor: its
+# declarations, enumerators and the raw-text macro scans; a directive is ruled out apart).
+TOPLEVEL_FACTS = re.compile(rb"Property|VMState|VMSTATE|GlobalProperty|compat|COMPAT|<<|BIT|QEMUMachine|MachineClass")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a file's facts can come from (see ``prefilter._carry``): its top-level items as
+    (first row, last row, inert, closed), 0-based, in order (see _shape_items).  An inert item cannot hold a fact: a
+    function that neither writes nor names a function that does, nor holds a directive, a
+    GlobalProperty or a syntax error; a comment; a declaration with none of the words of
+    TOPLEVEL_FACTS.  Directive rows are not inert.  And the functions that write."""
+
+    writers: frozenset[bytes]
+    items: tuple[tuple[int, int, bool, bool], ...]
 
 
 def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
@@ -371,7 +459,7 @@ def _logical_define(data: bytes, row: int) -> tuple[str, int, int]:
 # assignment and resolve_pointer): a PCI config or capability helper, a config-space array,
 # st*_p, a feature call, a PCIDeviceClass id field, or (in its parameters) a byte pointer that
 # may point into config space.
-_MAY_WRITE = re.compile(
+MAY_WRITE = re.compile(
     rb"\b(?:config|wmask|w1cmask|cmask)\b"
     rb"|\bpci_(?:set_|byte_test|word_test|long_test|quad_test|config_set_|add_capability|register_bar|pm_init)"
     rb"|\bpcie_add_capability|\bpcie_\w*init|\bmsix?_init|\bst[bwlq]_(?:le_|be_)?p\b"
@@ -381,19 +469,33 @@ _MAY_WRITE = re.compile(
 _BYTE_PARAM = re.compile(rb"\buint8_t\b")
 
 
+def _function_parts(n) -> tuple[str | None, object, object]:
+    """(name, parameter list, body) of a function_definition node."""
+    d = n.child_by_field_name("declarator")
+    while d is not None:
+        if d.type == "function_declarator":
+            return _declarator_name(d.child_by_field_name("declarator")), d.child_by_field_name("parameters"), \
+                n.child_by_field_name("body")
+        d = d.child_by_field_name("declarator")
+    return None, None, n.child_by_field_name("body")
+
+
+def _may_write(params, body) -> bool:
+    return bool(MAY_WRITE.search(body.text) or (params is not None and _BYTE_PARAM.search(params.text)))
+
+
 class _Extractor:
     def __init__(self, model: FileModel, data: bytes = b"", facts_only: bool = False):
         self.m = model
         self.data = data
         self.facts_only = facts_only
-        self.skipped: list[tuple[Function, object, object]] = []  # (function, parameters, body) not walked
+        self.skipped: list[tuple] = []  # (function, parameters, body, definition) not walked
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
         writers = {w.function.encode() for w in self.m.writes}
-        for fn, params, body in self.skipped:
-            text = body.text
-            if any(w in text for w in writers):
+        for fn, params, body, _node in self.skipped:
+            if any(w in body.text for w in writers):
                 self._walk(fn, params, body)
         self.skipped.clear()
 
@@ -773,25 +875,14 @@ class _Extractor:
     # -- functions -----------------------------------------------------------
 
     def _function(self, n) -> None:
-        decl = n.child_by_field_name("declarator")
-        name = None
-        params = None
-        d = decl
-        while d is not None:
-            if d.type == "function_declarator":
-                name = _declarator_name(d.child_by_field_name("declarator"))
-                params = d.child_by_field_name("parameters")
-                break
-            d = d.child_by_field_name("declarator")
-        body = n.child_by_field_name("body")
+        name, params, body = _function_parts(n)
         if not name or body is None:
             return
         fn = Function(name=name, line=n.start_point[0] + 1, end_line=n.end_point[0] + 1)
         self.m.functions[name] = fn
         self._local_compat_arrays(name, body)
-        if self.facts_only and not (_MAY_WRITE.search(body.text)
-                                    or (params is not None and _BYTE_PARAM.search(params.text))):
-            self.skipped.append((fn, params, body))
+        if self.facts_only and not _may_write(params, body):
+            self.skipped.append((fn, params, body, n))
             return
         self._walk(fn, params, body)
 

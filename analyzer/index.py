@@ -123,18 +123,18 @@ def parse_cached(path: str, blob_id: str | None, data: bytes) -> FileModel:
     return m
 
 
-def facts_model(path: str, blob_id: str | None, data: bytes) -> FileModel:
-    """A model good for the prefilter's facts only (``cparse.parse(facts_only=True)``): a full one
-    from memory or the disk cache if there is one, else a partial parse that is kept nowhere
-    (most blobs a range prefilters are never reviewed)."""
+def facts_model(path: str, blob_id: str | None, data: bytes) -> tuple[FileModel, "cparse.Shape | None"]:
+    """A model good for the prefilter's facts only (``cparse.parse_facts``) and its Shape: a full
+    model (no Shape) from memory or the disk cache if there is one, else a partial parse that is
+    kept nowhere (most blobs a range prefilters are never reviewed)."""
     if blob_id is not None:
         key = blob_id + ":" + path
         m = _MODEL_CACHE.get(key)
         if m is None:
             m = cache.store().get("model", key)
         if m is not None:
-            return m
-    return cparse.parse(path, data, facts_only=True)
+            return m, None
+    return cparse.parse_facts(path, data)
 
 
 @dataclass

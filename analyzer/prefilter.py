@@ -11,15 +11,22 @@ obligation of a series: the review skips it.
 
 The relevant facts of one version of a file are reduced to a digest, cached on disk by blob
 id (see ``cache``), so a second run over the same history needs neither the file's text nor
-its model to skip a patch.
+its model to skip a patch.  A first run parses each version it must in a facts-only mode
+(``cparse.parse_facts``), and does not parse a version at all when the change that made it
+only touches items of the previous version that cannot hold a fact (``_carry``).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections import Counter
+import re
+from collections import Counter, OrderedDict
 
-from . import cache
+import pygit2
+
+from . import cache, cparse
+from .cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
 from .change import FileChange, Patch
 from .index import MACRO_NAME_RE, changes_tree_facts
 from .index import (
@@ -84,9 +91,14 @@ def entries(model: FileModel) -> tuple:
                          for a in model.compat_arrays for e in a.entries), key=repr))
 
 
-def file_facts(path: str, blob_id: str | None, read) -> tuple[str, tuple]:
+def file_facts(path: str, blob_id: str | None, read, before: tuple | None = None) -> tuple[str, tuple]:
     """(digest, compat entries) of one version of a file; ``read()`` gives its bytes (called only
-    on a cache miss).  Both come from one parse and are cached together by blob id."""
+    on a cache miss).  Both come from one parse and are cached together by blob id.
+
+    ``before``: (path, blob id, read) of the version the patch changed into this one.  When this
+    process parsed that version and the change touches only items that cannot hold a fact (see
+    ``_carry``), the facts are that version's and this one is not parsed.
+    """
     from .index import facts_model
 
     if not path:
@@ -103,12 +115,132 @@ def file_facts(path: str, blob_id: str | None, read) -> tuple[str, tuple]:
     data = read()
     if data is None:
         return _NONE
-    m = facts_model(path, blob_id, data)
-    got = (digest(m), entries(m))
+    got = None
+    if key is not None and before is not None and before[0] == path and before[1]:
+        got = _carry(f"{before[1]}:{path}", key, before[2], data)
+    if got is None:
+        m, shape = facts_model(path, blob_id, data)
+        got = (digest(m), entries(m))
+        if key is not None and shape is not None:
+            _remember_shape(key, shape, got)
     if key is not None:
         _MEMO[key] = got
         st.put("facts", key, got)
     return got
+
+
+# Shapes (and facts) of the versions this process parsed, for _carry: a range changes the same
+# files again and again.
+_SHAPES: OrderedDict[str, tuple[Shape, tuple[str, tuple]]] = OrderedDict()
+_SHAPES_LIMIT = 4096
+
+
+def _remember_shape(key: str, shape: Shape, facts: tuple[str, tuple]) -> None:
+    _SHAPES[key] = (shape, facts)
+    _SHAPES.move_to_end(key)
+    if len(_SHAPES) > _SHAPES_LIMIT:
+        _SHAPES.popitem(last=False)
+
+
+# strings, characters and comments, which a changed line may hold (C has no other multi-line token)
+_LEXEMES = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/')
+_INCLUDES = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>)[ \t]*$', re.M)
+_BRACKETS = re.compile(rb"[{}()\[\]]")
+_PAIRS = {b"{}", b"()", b"[]"}
+
+
+def _open_brackets(code: bytes) -> list[bytes]:
+    """The brackets of ``code`` that it does not close itself (or opens for an outer one to close)."""
+    out: list[bytes] = []
+    for c in _BRACKETS.findall(code):
+        if out and out[-1] + c in _PAIRS:
+            out.pop()
+        else:
+            out.append(c)
+    return out
+
+
+def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple] | None:
+    """The facts of ``new`` if they must be those of the old version, else None (parse it).
+
+    They must when the old version's Shape is known and every hunk of the change:
+    - adds and removes no word that could make a write, a feature call or a top-level fact, no
+      writer's name and no directive, opens or closes no string, character or comment, and
+      leaves the brackets around it as they were;
+    - touches or borders only inert items (see cparse.Shape) and blank rows;
+    - turns them into text that parses cleanly on its own into inert items (only that region
+      is parsed: a function or two, not the file).
+    Then the rest of the file parses as before, only its line numbers move (facts have none),
+    and the new version's Shape is the old one with the region's items replaced.
+    """
+    known = _SHAPES.get(old_key)
+    if known is None:
+        return None
+    shape, facts = known
+    old = read_old()
+    if old is None:
+        return None
+    try:
+        diff = pygit2.Patch.create_from(old, new, context_lines=0)
+        if diff.delta.is_binary:
+            return None
+        hunks = [(h.old_start, h.old_lines, h.new_lines,
+                  b"".join(ln.raw_content for ln in h.lines if ln.origin == "-"),
+                  b"".join(ln.raw_content for ln in h.lines if ln.origin == "+")) for h in diff.hunks]
+    except (ValueError, pygit2.GitError):
+        return None
+    if not hunks:
+        return None
+    items = shape.items
+    starts = [it[0] for it in items]
+    last_row = old.count(b"\n") - (1 if old.endswith(b"\n") else 0)
+    regions: list[list] = []  # [first, last old row to parse again in the new text, its hunks' deltas]
+    for start, n_old, n_new, removed, added in hunks:
+        for text in (removed, added):
+            if (MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or b"#" in _INCLUDES.sub(b"", text)
+                    or any(w in text for w in shape.writers)):
+                return None
+        code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
+        if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
+            return None
+        if _open_brackets(code_old) != _open_brackets(code_new):
+            return None
+        # the changed rows and one more each side, or the two rows an insertion goes between
+        lo, hi = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
+        lo, hi = max(lo, 0), min(hi, last_row)
+        k = bisect.bisect_right(starts, hi) - 1
+        while k >= 0 and items[k][1] >= lo:
+            a, b, inert, _closed = items[k]
+            if not inert:
+                return None
+            lo, hi = min(lo, a), max(hi, b)
+            k -= 1
+        if k >= 0 and not items[k][3]:
+            return None  # the item above may run on into the region (a macro call with no ';')
+        if regions and lo <= regions[-1][1] + 1:
+            regions[-1][1] = max(regions[-1][1], hi)
+            regions[-1][2] += n_new - n_old
+        else:
+            regions.append([lo, hi, n_new - n_old])
+
+    def shift(row: int) -> int:
+        """Where old row ``row``, outside every region, is in the new text."""
+        return row + sum(delta for lo, _hi, delta in regions if lo < row)
+
+    lines = new.split(b"\n")
+    new_items: list[tuple[int, int, bool, bool]] = []
+    for lo, hi, delta in regions:
+        a = shift(lo)
+        b = a + (hi - lo) + delta
+        got = cparse.shape_items(b"\n".join(lines[a:b + 1]) + b"\n", shape.writers) if b >= a else []
+        if got is None or not all(inert and closed for _, _, inert, closed in got):
+            return None
+        new_items += [(x + a, y + a, True, True) for x, y, _, _ in got]
+    for a, b, inert, closed in items:
+        if not any(lo <= a and b <= hi for lo, hi, _ in regions):
+            new_items.append((shift(a), shift(b), inert, closed))
+    _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items))), facts)
+    return facts
 
 
 def file_digest(path: str, blob_id: str | None, read) -> str:
@@ -124,7 +256,7 @@ _MEMO: dict[str, tuple[str, tuple]] = {}
 def can_matter(patch: Patch) -> bool:
     """False when no touched C file changes a relevant fact: no rule can say anything about the patch."""
     # a new or deleted file matters when it has relevant facts, a renamed one when they changed
-    return any(file_digest(*old) != file_digest(*new) for old, new in _touched(patch))
+    return any(file_digest(*old) != file_facts(*new, before=old)[0] for old, new in _touched(patch))
 
 
 def _touched(patch: Patch) -> list[tuple[tuple, tuple]]:
@@ -154,9 +286,10 @@ def entries_added(patch: Patch) -> set[tuple]:
     """
     out: set[tuple] = set()
     for old, new in _touched(patch):
-        got = file_facts(*new)[1]
+        before = file_facts(*old)[1]  # first: the new side may be carried from it
+        got = file_facts(*new, before=old)[1]
         if got:
-            out.update(Counter(got) - Counter(file_facts(*old)[1]))
+            out.update(Counter(got) - Counter(before))
     return out
 
 

@@ -30,6 +30,7 @@ def _forget_memory() -> None:
     cache.reset()
     index.clear_memory()
     prefilter._MEMO.clear()
+    prefilter._SHAPES.clear()
 
 
 def _findings(repo: Path, spec: str, jobs: int = 1) -> list[dict]:
@@ -218,7 +219,7 @@ def test_digest_sees_what_rules_start_from():
     assert prefilter.digest(cparse.parse("util/x.c", b"int f(void) { return 1; }\n")) == prefilter.EMPTY
 
 
-# One function per way a body makes a config write (see cparse._MAY_WRITE), and functions that
+# One function per way a body makes a config write (see cparse.MAY_WRITE), and functions that
 # only call or install a writing helper, which decides whether the helper is init code.
 WRITERS = b"""
 static void foo_fill(uint8_t *cap, int v)
@@ -574,3 +575,73 @@ def test_a_review_leaves_no_cyclic_garbage(case, tmp_path):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def _carried(old: bytes, new: bytes, path: str = "hw/misc/foo.c"):
+    """prefilter._carry of old -> new after parsing old as the prefilter does: (facts or None,
+    the facts a parse of new gives)."""
+    prefilter._SHAPES.clear()
+    m, shape = cparse.parse_facts(path, old)
+    prefilter._remember_shape("o:" + path, shape, (prefilter.digest(m), prefilter.entries(m)))
+    got = prefilter._carry("o:" + path, "n:" + path, lambda: old, new)
+    m2, shape2 = cparse.parse_facts(path, new)
+    if got is not None:
+        assert prefilter._SHAPES["n:" + path][0] == shape2, "the carried Shape is the parsed one"
+    return got, (prefilter.digest(m2), prefilter.entries(m2))
+
+
+def test_a_change_inside_an_inert_function_is_carried_without_a_parse():
+    new = WRITERS.replace(b"    return x * 2;", b"    int y = x + 1;\n    if (y) {\n        y--;\n    }\n    return y * 2;")
+    got, real = _carried(WRITERS, new)
+    assert got == real
+    # a function added between two inert ones, and one deleted
+    new = WRITERS + b"\nstatic int foo_other(int a)\n{\n    return a;\n}\n"
+    assert _carried(WRITERS, new)[0] is not None
+    assert _carried(new, WRITERS)[0] is not None
+    # an #include (qlint reads no fact from one), but not another directive
+    old = b'#include "qemu/osdep.h"\n' + WRITERS
+    assert _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n#include \"hw/pci/pci.h\"\n"))[0] is not None
+    assert _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n#define FOO_BIT 3\n"))[0] is None
+    # lines inserted before the first row (the new Shape holds them: _carried compares)
+    assert _carried(b'#include "t.h"\n', b'/*\n * SPDX-License-Identifier: GPL-2.0-or-later\n */\n#include "t.h"\n',
+                    "hw/misc/trace.h")[0] is not None
+
+
+@pytest.mark.parametrize("old, new", [
+    # inside a function that writes, or next to one
+    (b"    pci_set_word(pdev->wmask + PCI_COMMAND, 0);", b"    if (x) {\n        pci_set_word(pdev->wmask + PCI_COMMAND, 0);\n    }"),
+    (b"    foo_helper(pdev);", b"    trace_realize(pdev);\n    foo_helper(pdev);"),
+    # an inert function that starts to write, or to call a writer
+    (b"    return x * 2;", b"    pci_set_byte(d->config + 4, 1);\n    return x * 2;"),
+    (b"    return x * 2;", b"    foo_helper(NULL);\n    return x * 2;"),
+    # a directive, an unclosed comment or string, brackets that now close the function early
+    (b"    return x * 2;", b"#ifdef CONFIG_FOO\n    return x * 2;\n#endif"),
+    (b"    return x * 2;", b"    /* start\n    return x * 2;"),
+    (b"    return x * 2;", b"    return x * 2; }\n    {"),
+    # valid brackets, but the function no longer parses: its region is parsed again and refused
+    (b"    return x * 2;", b"  out:"),
+])
+def test_a_change_that_may_change_facts_is_parsed(old, new):
+    assert old in WRITERS
+    got, _ = _carried(WRITERS, WRITERS.replace(old, new))
+    assert got is None
+
+
+def test_carried_facts_and_shapes_are_those_of_a_parse():
+    """Every line of every fixture file and of WRITERS, deleted, doubled, or with a statement or
+    a blank line inserted after it: whatever _carry accepts, a parse of the result agrees with
+    (the Shape is checked in _carried)."""
+    files = [(str(p.relative_to(FIXTURES)), p.read_bytes()) for p in sorted(FIXTURES.rglob("*.c"))][:12]
+    carried = refused = 0
+    for path, data in files + [("hw/misc/foo.c", WRITERS)]:
+        lines = data.split(b"\n")
+        for i in range(0, len(lines), 3):
+            for edit in ([], [lines[i], lines[i]], [lines[i], b"    x++;"], [lines[i], b""]):
+                new = b"\n".join(lines[:i] + edit + lines[i + 1:])
+                got, real = _carried(data, new, path)
+                if got is None:
+                    refused += 1
+                else:
+                    carried += 1
+                    assert got == real, (path, i, edit)
+    assert carried > 100 and refused > 100
