@@ -101,7 +101,7 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
     return model
 
 
-def parse_facts(path: str, data: bytes) -> tuple[FileModel, "Shape"]:
+def parse_facts(path: str, data: bytes) -> tuple[FileModel, Shape]:
     """A facts-only model (see ``parse``) and the file's Shape."""
     tree = _PARSER.parse(data)
     model = FileModel(path=path)

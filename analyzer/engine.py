@@ -6,6 +6,7 @@ import gc
 import multiprocessing
 import os
 from dataclasses import dataclass, field
+from typing import Self
 
 from . import cache, prefilter
 from .change import LazyFileChange, Series
@@ -40,7 +41,7 @@ class _Collector:
         self.full_every = full_every
         self.steps = 0
 
-    def __enter__(self) -> "_Collector":
+    def __enter__(self) -> Self:
         gc.freeze()
         return self
 

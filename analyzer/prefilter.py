@@ -26,8 +26,8 @@ from collections import Counter, OrderedDict
 import pygit2
 
 from . import cache, cparse
-from .cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
 from .change import FileChange, Patch
+from .cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
 from .index import MACRO_NAME_RE, changes_tree_facts
 from .index import (
     NOT_MIGRATION_CODE as IGNORED_DIRS,  # the semantic diff's own selection
@@ -144,7 +144,7 @@ def _remember_shape(key: str, shape: Shape, facts: tuple[str, tuple]) -> None:
 
 # strings, characters and comments, which a changed line may hold (C has no other multi-line token)
 _LEXEMES = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/')
-_INCLUDES = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>)[ \t]*$', re.M)
+_INCLUDES = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>)[ \t]*$', re.MULTILINE)
 _BRACKETS = re.compile(rb"[{}()\[\]]")
 _PAIRS = {b"{}", b"()", b"[]"}
 
