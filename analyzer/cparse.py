@@ -88,6 +88,17 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
     function that writes (the callers decide whether a helper is init code).  Most bodies are
     skipped; the digest is the same as a full model's (a test compares them).
     """
+    return _extract(path, data, facts_only)[0]
+
+
+def parse_facts(path: str, data: bytes) -> tuple[FileModel, Shape]:
+    """A facts-only model (see ``parse``) and the file's Shape."""
+    model, tree = _extract(path, data, True)
+    writers = frozenset(w.function.encode() for w in model.writes)
+    return model, Shape(writers, tuple(sorted(_shape_items(tree.root_node, writers))))
+
+
+def _extract(path: str, data: bytes, facts_only: bool) -> tuple[FileModel, tree_sitter.Tree]:
     tree = _PARSER.parse(data)
     model = FileModel(path=path)
     root = tree.root_node
@@ -98,23 +109,7 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
     ex.compat_macros()
     ex.vmstate_macros()
     ex.prop_macros()
-    return model
-
-
-def parse_facts(path: str, data: bytes) -> tuple[FileModel, Shape]:
-    """A facts-only model (see ``parse``) and the file's Shape."""
-    tree = _PARSER.parse(data)
-    model = FileModel(path=path)
-    root = tree.root_node
-    model.has_errors = root.has_error
-    ex = _Extractor(model, data, True)
-    ex.run(root)
-    ex.skipped_callers()
-    ex.compat_macros()
-    ex.vmstate_macros()
-    ex.prop_macros()
-    writers = frozenset(w.function.encode() for w in model.writes)
-    return model, Shape(writers, tuple(sorted(_shape_items(root, writers))))
+    return model, tree
 
 
 def shape_items(data: bytes, writers: frozenset[bytes]) -> list[tuple[int, int, bool, bool]] | None:
