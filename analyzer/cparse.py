@@ -144,7 +144,9 @@ def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, 
                 continue
             # the directive's own rows (up to its first item; #endif) stay fixed
             out.append((a, inner[0].start_point[0] - 1, False, True))
-            tail = [(b, b, False, True)] if item.type in ("preproc_ifdef", "preproc_if") else []
+            last = item.child(item.child_count - 1)
+            tail = ([(last.start_point[0],) * 2 + (False, True)]
+                    if last is not None and last.type == "#endif" and not last.is_missing else [])
             stack.extend(reversed(inner + tail))
             continue
         text = item.text

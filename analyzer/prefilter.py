@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import re
 from collections import Counter, OrderedDict
 
@@ -193,6 +194,7 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
         return None
     items = shape.items
     starts = [it[0] for it in items]
+    reach = list(itertools.accumulate((it[1] for it in items), max))  # the last row of items[:k + 1]
     last_row = old.count(b"\n") - (1 if old.endswith(b"\n") else 0)
     regions: list[list] = []  # [first, last old row to parse again in the new text, its hunks' deltas]
     for start, n_old, n_new, removed, added in hunks:
@@ -208,13 +210,18 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
         # the changed rows and one more each side, or the two rows an insertion goes between
         lo, hi = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
         lo, hi = max(lo, 0), min(hi, last_row)
-        k = bisect.bisect_right(starts, hi) - 1
-        while k >= 0 and items[k][1] >= lo:
-            a, b, inert, _closed = items[k]
-            if not inert:
-                return None
-            lo, hi = min(lo, a), max(hi, b)
-            k -= 1
+        while True:  # every item meeting the region is in it, and inert
+            k = bisect.bisect_right(starts, hi) - 1
+            grown = (lo, hi)
+            while k >= 0 and reach[k] >= lo:
+                a, b, inert, _closed = items[k]
+                if b >= lo:
+                    if not inert:
+                        return None
+                    lo, hi = min(lo, a), max(hi, b)
+                k -= 1
+            if (lo, hi) == grown:
+                break
         if k >= 0 and not items[k][3]:
             return None  # the item above may run on into the region (a macro call with no ';')
         if regions and lo <= regions[-1][1] + 1:

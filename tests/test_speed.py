@@ -627,6 +627,40 @@ def test_a_change_that_may_change_facts_is_parsed(old, new):
     assert got is None
 
 
+SHARED_ROW = b"""static int foo_unrelated(int x)
+{
+    int y = x;
+
+    return y * 2;
+} static Property foo_props[] = {
+    DEFINE_PROP_BOOL("x-y", FooState, y, true),
+};
+"""
+UNTERMINATED_IF = b"""#if defined(CONFIG_FOO)
+static int foo_zero(void)
+{
+    return 0;
+}
+
+static int foo_one(int a)
+{
+    int b = a;
+
+    b++;
+    return b;
+}
+"""
+
+
+def test_items_that_share_a_row_or_an_unterminated_conditional():
+    """An item that starts on the last row of an inert one is in the region the change is parsed
+    again in: it must be inert too (here it holds properties).  A conditional with no #endif ends
+    on its last item's row: that row is the item's, not a directive's."""
+    assert _carried(SHARED_ROW, SHARED_ROW.replace(b"int y = x;", b"int y = x + 1;"))[0] is None
+    got, real = _carried(UNTERMINATED_IF, UNTERMINATED_IF.replace(b"int b = a;", b"int b = a + 1;"))
+    assert got == real
+
+
 def test_carried_facts_and_shapes_are_those_of_a_parse():
     """Every line of every fixture file and of WRITERS, deleted, doubled, or with a statement or
     a blank line inserted after it: whatever _carry accepts, a parse of the result agrees with
