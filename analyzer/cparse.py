@@ -176,10 +176,11 @@ TOPLEVEL_FACTS = re.compile(rb"Property|VMState|VMSTATE|GlobalProperty|compat|CO
 @dataclass(frozen=True)
 class Shape:
     """Where a file's facts can come from (see ``prefilter._carry``): its top-level items as
-    (first row, last row, inert, closed), 0-based, in order (see _shape_items).  An inert item cannot hold a fact: a
-    function that neither writes nor names a function that does, nor holds a directive, a
-    GlobalProperty or a syntax error; a comment; a declaration with none of the words of
-    TOPLEVEL_FACTS.  Directive rows are not inert.  And the functions that write."""
+    (first row, last row, inert, closed), 0-based, in order (see _shape_items), and the
+    functions that write.  An inert item cannot hold a fact: a function that neither writes
+    nor names a function that does, nor holds a directive, a GlobalProperty or a syntax error;
+    a comment; an #include; a declaration with none of the words of TOPLEVEL_FACTS.  Directive
+    rows are not inert."""
 
     writers: frozenset[bytes]
     items: tuple[tuple[int, int, bool, bool], ...]
@@ -471,8 +472,8 @@ def _function_parts(n) -> tuple[str | None, object, object]:
     d = n.child_by_field_name("declarator")
     while d is not None:
         if d.type == "function_declarator":
-            return _declarator_name(d.child_by_field_name("declarator")), d.child_by_field_name("parameters"), \
-                n.child_by_field_name("body")
+            name = _declarator_name(d.child_by_field_name("declarator"))
+            return name, d.child_by_field_name("parameters"), n.child_by_field_name("body")
         d = d.child_by_field_name("declarator")
     return None, None, n.child_by_field_name("body")
 
@@ -486,12 +487,12 @@ class _Extractor:
         self.m = model
         self.data = data
         self.facts_only = facts_only
-        self.skipped: list[tuple] = []  # (function, parameters, body, definition) not walked
+        self.skipped: list[tuple] = []  # (function, parameters, body) not walked
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
         writers = {w.function.encode() for w in self.m.writes}
-        for fn, params, body, _node in self.skipped:
+        for fn, params, body in self.skipped:
             if any(w in body.text for w in writers):
                 self._walk(fn, params, body)
         self.skipped.clear()
@@ -879,7 +880,7 @@ class _Extractor:
         self.m.functions[name] = fn
         self._local_compat_arrays(name, body)
         if self.facts_only and not _may_write(params, body):
-            self.skipped.append((fn, params, body, n))
+            self.skipped.append((fn, params, body))
             return
         self._walk(fn, params, body)
 
