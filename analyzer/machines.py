@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from . import cache
@@ -228,9 +228,24 @@ def _remember(key: tuple, result: "_BoardFile | None") -> None:
     _BOARD_CACHE[key] = result
 
 
+# (path, blob id) of a board file -> its tokens' MachineClass functions and top-level invocations:
+# a range reads the same board file again whenever one of its headers changes
+_BOARD_TOKENS: OrderedDict[tuple[str, str], tuple] = OrderedDict()
+
+
+def _board_tokens(path: str, oid: str, code: str) -> tuple:
+    key = (path, oid)
+    got = _BOARD_TOKENS.get(key)
+    if got is None:
+        toks = _tokens(code)
+        got = _BOARD_TOKENS[key] = (_machine_class_functions(toks), _top_level_invocations(toks))
+        if len(_BOARD_TOKENS) > 64:
+            _BOARD_TOKENS.popitem(last=False)
+    return got
+
+
 def _read_board(index: TreeIndex, path: str, code, defines, sources) -> "_BoardFile | None":
-    toks = _tokens(code)
-    fns = _machine_class_functions(toks)
+    fns, invocations = _board_tokens(path, index.snap.blob_id(path) or "", code)
     result = None
     if fns:
         table = dict(defines)
@@ -244,15 +259,10 @@ def _read_board(index: TreeIndex, path: str, code, defines, sources) -> "_BoardF
         machines: list[tuple[str, list[str]]] = []
         ex = _Expander(table)
         suffix = _machine_suffix(ex)
-        for inv in _top_level_invocations(toks):
+        for inv in invocations:
             if inv[0].text not in table:
                 continue
-            ex.steps = 0
-            try:
-                expanded = ex.expand(inv)
-            except _TooDeep:
-                continue
-            machines.extend(_typeinfos(expanded, suffix))
+            machines.extend(_machine_types_of(ex, inv, suffix))
         result = _BoardFile(machines, own, calls)
     return result
 
@@ -514,6 +524,39 @@ def _header_sources(index: TreeIndex, path: str, includes: list[str]) -> list[tu
 
 _MACRO_CACHE: dict[tuple, "_Macro"] = {}
 
+# What an invocation defines, by its tokens: [(the macro definitions its expansion looked up,
+# the result)].  The tables of a range's snapshots differ in a few macros, and an expansion
+# depends only on those it looked up, so a result stands while they are the same.
+_EXPANSIONS: OrderedDict[tuple, list[tuple[tuple, list]]] = OrderedDict()
+_EXPANSIONS_LIMIT = 8192
+
+
+def _machine_types_of(ex: _Expander, inv: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
+    """_typeinfos of the expansion of ``inv`` (none if it expands too deep), memoised."""
+    key = (suffix,) + tuple((t.text, t.kind, t.space) for t in inv)
+    table = ex.table
+    known = _EXPANSIONS.get(key)
+    if known is not None:
+        for deps, result in known:
+            if all(table.get(name) == raw for name, raw in deps):
+                _EXPANSIONS.move_to_end(key)
+                return [(name, list(fns)) for name, fns in result]
+    ex.steps = 0
+    ex.looked_up = {}
+    try:
+        result = _typeinfos(ex.expand(inv), suffix)
+    except _TooDeep:
+        result = []
+    deps = tuple(ex.looked_up.items())
+    ex.looked_up = None
+    variants = _EXPANSIONS.setdefault(key, [])
+    variants.insert(0, (deps, result))
+    del variants[4:]
+    _EXPANSIONS.move_to_end(key)
+    if len(_EXPANSIONS) > _EXPANSIONS_LIMIT:
+        _EXPANSIONS.popitem(last=False)
+    return [(name, list(fns)) for name, fns in result]
+
 
 class _Macro:
     __slots__ = ("name", "params", "variadic", "body")
@@ -551,9 +594,12 @@ class _Expander:
     def __init__(self, table: dict):
         self.table = table  # name -> (params or None, body text)
         self.steps = 0
+        self.looked_up: dict | None = None  # name -> table entry (or None), when recording
 
     def macro(self, name: str) -> "_Macro | None":
         raw = self.table.get(name)
+        if self.looked_up is not None:
+            self.looked_up[name] = raw
         if raw is None:
             return None
         key = (name,) + raw

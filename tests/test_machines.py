@@ -275,6 +275,29 @@ def test_2023_shape_token_pasting_and_stringification():
     assert types["virt-5.2"].board == "virt"
 
 
+def test_expansions_follow_the_macros_they_used():
+    """An invocation's expansion is memoised on the macro definitions it looked up: a header
+    change to one of them gives the new names, a change to any other macro reuses the result."""
+    renamed = _VIRT_2023.replace('"virt-" # major', '"mach-" # major')
+    boards_h = _BOARDS_H + "\n#define UNRELATED_MACRO 1\n"
+    before = {t.name for t in machines.machine_types(_index({"include/hw/boards.h": _BOARDS_H,
+                                                             "hw/arm/virt.c": _VIRT_2023}))}
+    # the same board file, its machine-defining macro now in a header the board includes
+    define = renamed[renamed.index("#define DEFINE_VIRT_MACHINE_LATEST"):renamed.index("static void virt_machine_6_0")]
+    board = '#include "hw/arm/virt-macros.h"\n' + _VIRT_2023[_VIRT_2023.index("static void virt_machine_6_0"):]
+    old_h = _VIRT_2023[_VIRT_2023.index("#define DEFINE_VIRT_MACHINE_LATEST"):_VIRT_2023.index("static void virt_machine_6_0")]
+    def names(header: str, boards: str = _BOARDS_H) -> set[str]:
+        return {t.name for t in machines.machine_types(_index({
+            "include/hw/boards.h": boards, "include/hw/arm/virt-macros.h": '#include "hw/boards.h"\n' + header,
+            "hw/arm/virt.c": board}))}
+    assert names(old_h) == before == {"virt-6.0", "virt-5.2", "virt-5.1"}
+    assert names(define) == {"mach-6.0", "mach-5.2", "mach-5.1"}
+    assert names(old_h) == before
+    n = len(machines._EXPANSIONS)
+    assert names(old_h, boards_h) == before
+    assert len(machines._EXPANSIONS) == n  # the same invocations: no new entry
+
+
 def test_spapr_shape_and_a_local_array():
     idx = _index({"include/hw/boards.h": _BOARDS_H, "hw/ppc/spapr.c": _SPAPR})
     types = {t.name: t for t in machines.machine_types(idx)}
