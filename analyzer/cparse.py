@@ -93,13 +93,16 @@ def parse(path: str, data: bytes, facts_only: bool = False) -> FileModel:
 
 def parse_facts(path: str, data: bytes) -> tuple[FileModel, Shape]:
     """A facts-only model (see ``parse``) and the file's Shape."""
-    model, tree = _extract(path, data, True)
+    model, tree, defined = _extract(path, data, True)
     writers = frozenset(w.function.encode() for w in model.writes)
-    return model, Shape(writers, tuple(sorted(_shape_items(tree.root_node, writers))))
+    return model, Shape(writers, tuple(sorted(_shape_items(tree.root_node, writers))), tuple(sorted(defined)))
 
 
-def _extract(path: str, data: bytes, facts_only: bool) -> tuple[FileModel, tree_sitter.Tree]:
-    tree = _PARSER.parse(data)
+def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | None = None
+             ) -> tuple[FileModel, tree_sitter.Tree, list[tuple[int, str]]]:
+    """The model of ``data``, its tree, and (first row, name) of every function it defines."""
+    if tree is None:
+        tree = _PARSER.parse(data)
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
@@ -109,16 +112,63 @@ def _extract(path: str, data: bytes, facts_only: bool) -> tuple[FileModel, tree_
     ex.compat_macros()
     ex.vmstate_macros()
     ex.prop_macros()
-    return model, tree
+    return model, tree, ex.defined
 
 
-def shape_items(data: bytes, writers: frozenset[bytes]) -> list[tuple[int, int, bool, bool]] | None:
+def shape_items(data: bytes, writers: frozenset[bytes]
+                ) -> tuple[list[tuple[int, int, bool, bool]], list[tuple[int, str]]] | None:
     """The Shape items of ``data`` parsed on its own (a few items cut from a file at item
-    boundaries), or None when it does not parse cleanly."""
+    boundaries) and the functions it defines (as Shape.functions), or None when it does not
+    parse cleanly or holds a directive."""
     root = _PARSER.parse(data).root_node
     if root.has_error:
         return None
-    return _shape_items(root, writers)
+    fns = []
+    for n in root.named_children:
+        if n.type.startswith("preproc") and n.type != "preproc_include":
+            return None
+        if n.type == "function_definition":
+            name, _params, body = _function_parts(n)
+            if name and body is not None:
+                fns.append((n.start_point[0], name))
+    return _shape_items(root, writers), fns
+
+
+def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
+        FileModel, list[tuple[int, int, bool, bool]], list[tuple[str, bytes]], list[tuple[int, str]]] | None:
+    """A full model of a few top-level items cut from a file at item boundaries and parsed on
+    their own, their Shape items (``writers``: the file's), their syntax errors and the
+    functions they define (as Shape.functions); None if
+    they hold a directive other than ``#include`` or a syntax error between items.  An error
+    inside an item is common (macros such as ``QLIST_FOREACH(...) {``); in a whole file, a new
+    one can also take the items after it down with it.
+
+    An item's facts come from its own text: a function's walk and a declaration's reading
+    know nothing of the rest of the file.  So the facts of the same items in the whole file
+    are these, apart from which functions call which (see ``prefilter._carry``).
+    """
+    tree = _PARSER.parse(data)
+    root = tree.root_node
+    items = _shape_items(root, writers)
+    kids = root.named_children
+    if len(kids) != len(items) or any(k.type == "ERROR" or (k.type.startswith("preproc") and k.type != "preproc_include")
+                                      for k in kids):
+        return None  # a conditional, a directive, or a syntax error between items
+    model, _tree, defined = _extract("", data, False, tree)
+    return model, items, _errors(root), defined
+
+
+def _errors(root) -> list[tuple[str, bytes]]:
+    """The syntax errors under ``root`` (error and missing nodes: kind and text), in order."""
+    out = []
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.is_error or n.is_missing:
+            out.append((n.type, n.text))
+            continue
+        stack.extend(reversed([c for c in n.children if c.has_error or c.is_missing]))
+    return out
 
 
 def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, bool]]:
@@ -142,8 +192,13 @@ def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, 
             if not inner:
                 out.append((a, b, False, True))
                 continue
-            # the directive's own rows (up to its first item; #endif) stay fixed
-            out.append((a, inner[0].start_point[0] - 1, False, True))
+            # the directive's own rows (not the blank rows before its first item; #endif) stay fixed
+            head = a
+            for c in item.children:
+                if c.start_byte >= inner[0].start_byte:
+                    break
+                head = max(head, c.end_point[0] if c.is_named else c.start_point[0])  # its newline may take blank rows
+            out.append((a, head, False, True))
             last = item.child(item.child_count - 1)
             tail = ([(last.start_point[0],) * 2 + (False, True)]
                     if last is not None and last.type == "#endif" and not last.is_missing else [])
@@ -180,10 +235,12 @@ class Shape:
     functions that write.  An inert item cannot hold a fact: a function that neither writes
     nor names a function that does, nor holds a directive, a GlobalProperty or a syntax error;
     a comment; an #include; a declaration with none of the words of TOPLEVEL_FACTS.  Directive
-    rows are not inert."""
+    rows are not inert.  ``functions``: (first row, name) of every function definition, in
+    order (a name defined twice, under #ifdef, is one entry of the model: the last one)."""
 
     writers: frozenset[bytes]
     items: tuple[tuple[int, int, bool, bool], ...]
+    functions: tuple[tuple[int, str], ...] = ()
 
 
 def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
@@ -488,6 +545,7 @@ class _Extractor:
         self.data = data
         self.facts_only = facts_only
         self.skipped: list[tuple] = []  # (function, parameters, body) not walked
+        self.defined: list[tuple[int, str]] = []  # (first row, name) of every function definition
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
@@ -878,6 +936,7 @@ class _Extractor:
             return
         fn = Function(name=name, line=n.start_point[0] + 1, end_line=n.end_point[0] + 1)
         self.m.functions[name] = fn
+        self.defined.append((n.start_point[0], name))
         self._local_compat_arrays(name, body)
         if self.facts_only and not _may_write(params, body):
             self.skipped.append((fn, params, body))

@@ -164,15 +164,19 @@ def _open_brackets(code: bytes) -> list[bytes]:
 def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple] | None:
     """The facts of ``new`` if they must be those of the old version, else None (parse it).
 
-    They must when the old version's Shape is known and every hunk of the change:
-    - adds and removes no word that could make a write, a feature call or a top-level fact, no
-      writer's name and no directive, opens or closes no string, character or comment, and
-      leaves the brackets around it as they were;
-    - touches or borders only inert items (see cparse.Shape) and blank rows;
-    - turns them into text that parses cleanly on its own into inert items (only that region
-      is parsed: a function or two, not the file).
-    Then the rest of the file parses as before, only its line numbers move (facts have none),
-    and the new version's Shape is the old one with the region's items replaced.
+    They must when the old version's Shape is known and every hunk of the change adds and
+    removes no directive, opens or closes no string, character or comment, and leaves the
+    brackets around it as they were; and when the items it touches or borders, grown to
+    whole items into regions, are either
+    - inert, the change adds no word that could make a write, a feature call or a top-level
+      fact nor a writer's name, and the new text of the region parses cleanly on its own into
+      inert items; or
+    - of any kind but directives, and the old and the new text of the region, each parsed on
+      its own (``cparse.region_model``), give the same syntax errors, the same facts, and the
+      same calls to the file's writers (which decide whether a writer is init code).
+    Only the regions are parsed: a function or a few, not the file.  The rest of the file
+    parses as before, only its line numbers move (facts have none), and the new version's
+    Shape is the old one with the regions' items replaced.
     """
     known = _SHAPES.get(old_key)
     if known is None:
@@ -195,59 +199,116 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     items = shape.items
     starts = [it[0] for it in items]
     reach = list(itertools.accumulate((it[1] for it in items), max))  # the last row of items[:k + 1]
-    last_row = old.count(b"\n") - (1 if old.endswith(b"\n") else 0)
-    regions: list[list] = []  # [first, last old row to parse again in the new text, its hunks' deltas]
+    old_rows = old.split(b"\n")
+    last_row = len(old_rows) - 1 - (1 if old.endswith(b"\n") else 0)
+    # [first, last old row to parse again in the new text, its hunks' deltas, compare facts]
+    regions: list[list] = []
     for start, n_old, n_new, removed, added in hunks:
-        for text in (removed, added):
-            if (MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or b"#" in _INCLUDES.sub(b"", text)
-                    or any(w in text for w in shape.writers)):
-                return None
+        if any(b"#" in _INCLUDES.sub(b"", text) for text in (removed, added)):
+            return None
         code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
         if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
             return None
         if _open_brackets(code_old) != _open_brackets(code_new):
             return None
+        compare = any(MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or any(w in text for w in shape.writers)
+                      for text in (removed, added))
         # the changed rows and one more each side, or the two rows an insertion goes between
-        lo, hi = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
-        lo, hi = max(lo, 0), min(hi, last_row)
-        while True:  # every item meeting the region is in it, and inert
+        above, below = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
+        # a directive that ends on the row above or starts on the row below stays out: a change
+        # next to a line-based construct cannot join it
+        lo = above + 1 if above >= 0 and _directive_at(items, starts, reach, old_rows, above, last=True) else max(above, 0)
+        hi = below - 1 if below <= last_row and _directive_at(items, starts, reach, old_rows, below, last=False) else min(below, last_row)
+        while lo <= hi:  # every item meeting the region is in it
             k = bisect.bisect_right(starts, hi) - 1
             grown = (lo, hi)
             while k >= 0 and reach[k] >= lo:
                 a, b, inert, _closed = items[k]
                 if b >= lo:
-                    if not inert:
-                        return None
+                    compare = compare or not inert
                     lo, hi = min(lo, a), max(hi, b)
                 k -= 1
             if (lo, hi) == grown:
                 break
+        k = bisect.bisect_right(starts, lo) - 1
+        while k >= 0 and reach[k] >= lo:
+            k -= 1
         if k >= 0 and not items[k][3]:
             return None  # the item above may run on into the region (a macro call with no ';')
         if regions and lo <= regions[-1][1] + 1:
             regions[-1][1] = max(regions[-1][1], hi)
             regions[-1][2] += n_new - n_old
+            regions[-1][3] = regions[-1][3] or compare
         else:
-            regions.append([lo, hi, n_new - n_old])
+            regions.append([lo, hi, n_new - n_old, compare])
 
     def shift(row: int) -> int:
-        """Where old row ``row``, outside every region, is in the new text."""
-        return row + sum(delta for lo, _hi, delta in regions if lo < row)
+        """Where old row ``row``, outside every region, is in the new text (a region can be
+        empty, hi = lo - 1: lines inserted between two directives)."""
+        return row + sum(delta for _lo, hi, delta, _c in regions if hi < row)
+
+    def in_region(row: int) -> bool:
+        return any(lo <= row <= hi for lo, hi, _d, _c in regions)
 
     lines = new.split(b"\n")
     new_items: list[tuple[int, int, bool, bool]] = []
-    for lo, hi, delta in regions:
-        a = shift(lo)
+    new_fns: list[tuple[int, str]] = []  # the functions the regions define
+    offset = 0  # the deltas of the regions before this one
+    for lo, hi, delta, compare in regions:
+        a = lo + offset
         b = a + (hi - lo) + delta
-        got = cparse.shape_items(b"\n".join(lines[a:b + 1]) + b"\n", shape.writers) if b >= a else []
-        if got is None or not all(inert and closed for _, _, inert, closed in got):
-            return None
-        new_items += [(x + a, y + a, True, True) for x, y, _, _ in got]
+        offset += delta
+        text = b"\n".join(lines[a:b + 1]) + b"\n" if b >= a else b"\n"
+        if not compare:
+            got = cparse.shape_items(text, shape.writers)
+            if got is None or not all(inert and closed for _, _, inert, closed in got[0]):
+                return None
+            items_here, fns = got
+        else:
+            was = cparse.region_model(b"\n".join(old_rows[lo:hi + 1]) + b"\n" if hi >= lo else b"\n", shape.writers)
+            now = cparse.region_model(text, shape.writers)
+            if was is None or now is None or not all(closed for _, _, _, closed in now[1]):
+                return None
+            if ([(x + lo, y + lo, i, c) for x, y, i, c in was[1]] != [it for it in items if lo <= it[0] and it[1] <= hi]
+                    or [(r + lo, n) for r, n in was[3]] != [f for f in shape.functions if lo <= f[0] <= hi]):
+                return None  # cut differently on its own than in the file
+            if was[2] != now[2] or _region_key(was[0], shape.writers) != _region_key(now[0], shape.writers):
+                return None  # a new syntax error (in the file, the parse may not recover where it does here)
+            items_here, fns = now[1], now[3]
+        new_items += [(x + a, y + a, inert, closed) for x, y, inert, closed in items_here]
+        new_fns += [(r + a, n) for r, n in fns]
+    outside = [(r, n) for r, n in shape.functions if not in_region(r)]
+    # a name the regions define, or defined before them, that is also defined outside them: which
+    # definition the model keeps (the last) may change
+    names = {n for _, n in outside}
+    if any(n in names for _, n in new_fns) or any(n in names for r, n in shape.functions if in_region(r)):
+        return None
     for a, b, inert, closed in items:
-        if not any(lo <= a and b <= hi for lo, hi, _ in regions):
+        if not in_region(a):
             new_items.append((shift(a), shift(b), inert, closed))
-    _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items))), facts)
+    functions = tuple(sorted([(shift(r), n) for r, n in outside] + new_fns))
+    _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items)), functions), facts)
     return facts
+
+
+def _directive_at(items, starts, reach, rows, row: int, last: bool) -> bool:
+    """Does a directive end (``last``) or start on ``row``?"""
+    k = bisect.bisect_right(starts, row) - 1
+    while k >= 0 and reach[k] >= row:
+        a, b = items[k][0], items[k][1]
+        if (b if last else a) == row and rows[a].lstrip().startswith(b"#"):
+            return True
+        k -= 1
+    return False
+
+
+def _region_key(model: FileModel, writers: frozenset[bytes]) -> tuple:
+    """What the items of a region give to a file's facts: their own, and which of the file's
+    functions that write each of their functions calls or installs (a writer is init code
+    when all its callers are: ``semdiff.is_init_function``)."""
+    names = {w.decode() for w in writers}
+    calls = ((f.name, sorted(f.calls & names), sorted(f.assigned_fns & names)) for f in model.functions.values())
+    return digest(model), entries(model), sorted(c for c in calls if c[1] or c[2])
 
 
 def file_digest(path: str, blob_id: str | None, read) -> str:
