@@ -98,15 +98,16 @@ def parse_facts(path: str, data: bytes) -> tuple[FileModel, Shape]:
     return model, Shape(writers, tuple(sorted(_shape_items(tree.root_node, writers))), tuple(sorted(defined)))
 
 
-def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | None = None
-             ) -> tuple[FileModel, tree_sitter.Tree, list[tuple[int, str]]]:
-    """The model of ``data``, its tree, and (first row, name) of every function it defines."""
+def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | None = None,
+             writers: frozenset[bytes] = frozenset()) -> tuple[FileModel, tree_sitter.Tree, list[tuple[int, str]]]:
+    """The model of ``data``, its tree, and (first row, name) of every function it defines.
+    ``writers``: facts-only, functions that write besides those of ``data`` (it is cut from a file)."""
     if tree is None:
         tree = _PARSER.parse(data)
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
-    ex = _Extractor(model, data, facts_only)
+    ex = _Extractor(model, data, facts_only, writers)
     ex.run(root)
     ex.skipped_callers()
     ex.compat_macros()
@@ -136,8 +137,9 @@ def shape_items(data: bytes, writers: frozenset[bytes]
 
 def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
         FileModel, list[tuple[int, int, bool, bool]], list[tuple[str, bytes]], list[tuple[int, str]]] | None:
-    """A full model of a few top-level items cut from a file at item boundaries and parsed on
-    their own, their Shape items (``writers``: the file's), their syntax errors and the
+    """A facts-only model of a few top-level items cut from a file at item boundaries and
+    parsed on their own (bodies that name one of the file's ``writers`` are walked, so the
+    calls to them are known), their Shape items (``writers``: the file's), their syntax errors and the
     functions they define (as Shape.functions); None if
     they hold a directive other than ``#include`` or a syntax error between items.  An error
     inside an item is common (macros such as ``QLIST_FOREACH(...) {``); in a whole file, a new
@@ -154,7 +156,7 @@ def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
     if len(kids) != len(items) or any(k.type == "ERROR" or (k.type.startswith("preproc") and k.type != "preproc_include")
                                       for k in kids):
         return None  # a conditional, a directive, or a syntax error between items
-    model, _tree, defined = _extract("", data, False, tree)
+    model, _tree, defined = _extract("", data, True, tree, writers)
     return model, items, _errors(root), defined
 
 
@@ -540,16 +542,18 @@ def _may_write(params, body) -> bool:
 
 
 class _Extractor:
-    def __init__(self, model: FileModel, data: bytes = b"", facts_only: bool = False):
+    def __init__(self, model: FileModel, data: bytes = b"", facts_only: bool = False,
+                 writers: frozenset[bytes] = frozenset()):
         self.m = model
         self.data = data
         self.facts_only = facts_only
+        self.writers = writers  # facts-only: writers defined outside data
         self.skipped: list[tuple] = []  # (function, parameters, body) not walked
         self.defined: list[tuple[int, str]] = []  # (first row, name) of every function definition
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
-        writers = {w.function.encode() for w in self.m.writes}
+        writers = {w.function.encode() for w in self.m.writes} | self.writers
         for fn, params, body in self.skipped:
             if any(w in body.text for w in writers):
                 self._walk(fn, params, body)
@@ -953,7 +957,8 @@ class _Extractor:
                     if d is not None and d.type == "pointer_declarator" and scope.types.get(_declarator_name(d) or "") == "uint8_t":
                         scope.byte_params.add(_declarator_name(d))
         scope.block(body, ())
-        fn.fields_read = set(_fields_in(body))
+        if not self.facts_only:
+            fn.fields_read = set(_fields_in(body))
         kids = [c for c in body.named_children if c.type != "comment"]
         if len(kids) == 1 and kids[0].type == "return_statement":
             fn.always_true = _norm(kids[0]) in ("returntrue;", "return1;")

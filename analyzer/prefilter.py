@@ -242,13 +242,17 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
         else:
             regions.append([lo, hi, n_new - n_old, compare])
 
+    ends = [hi for _lo, hi, _d, _c in regions]
+    moved = [0, *itertools.accumulate(delta for _lo, _hi, delta, _c in regions)]
+
     def shift(row: int) -> int:
         """Where old row ``row``, outside every region, is in the new text (a region can be
         empty, hi = lo - 1: lines inserted between two directives)."""
-        return row + sum(delta for _lo, hi, delta, _c in regions if hi < row)
+        return row + moved[bisect.bisect_left(ends, row)]
 
     def in_region(row: int) -> bool:
-        return any(lo <= row <= hi for lo, hi, _d, _c in regions)
+        k = bisect.bisect_left(ends, row)
+        return k < len(regions) and regions[k][0] <= row
 
     lines = new.split(b"\n")
     new_items: list[tuple[int, int, bool, bool]] = []
@@ -265,9 +269,11 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
                 return None
             items_here, fns = got
         else:
-            was = cparse.region_model(b"\n".join(old_rows[lo:hi + 1]) + b"\n" if hi >= lo else b"\n", shape.writers)
-            now = cparse.region_model(text, shape.writers)
-            if was is None or now is None or not all(closed for _, _, _, closed in now[1]):
+            now = _region_model(text, shape.writers)
+            if now is None or not all(closed for _, _, _, closed in now[1]):
+                return None
+            was = _region_model(b"\n".join(old_rows[lo:hi + 1]) + b"\n" if hi >= lo else b"\n", shape.writers)
+            if was is None:
                 return None
             if ([(x + lo, y + lo, i, c) for x, y, i, c in was[1]] != [it for it in items if lo <= it[0] and it[1] <= hi]
                     or [(r + lo, n) for r, n in was[3]] != [f for f in shape.functions if lo <= f[0] <= hi]):
@@ -289,6 +295,22 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     functions = tuple(sorted([(shift(r), n) for r, n in outside] + new_fns))
     _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items)), functions), facts)
     return facts
+
+
+# region_model of the regions parsed last: the text a change leaves is often the one the next
+# change to the file starts from
+_REGIONS: OrderedDict[tuple[bytes, frozenset[bytes]], tuple | None] = OrderedDict()
+
+
+def _region_model(text: bytes, writers: frozenset[bytes]):
+    key = (text, writers)
+    if key in _REGIONS:
+        _REGIONS.move_to_end(key)
+        return _REGIONS[key]
+    got = _REGIONS[key] = cparse.region_model(text, writers)
+    if len(_REGIONS) > 64:
+        _REGIONS.popitem(last=False)
+    return got
 
 
 def _directive_at(items, starts, reach, rows, row: int, last: bool) -> bool:
