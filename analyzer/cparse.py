@@ -126,7 +126,7 @@ def shape_items(data: bytes, writers: frozenset[bytes]
         return None
     fns = []
     for n in root.named_children:
-        if n.type.startswith("preproc") and n.type != "preproc_include":
+        if n.type.startswith("preproc") and n.type not in ("preproc_include", *_DEFINES):
             return None
         if n.type == "function_definition":
             name, _params, body = _function_parts(n)
@@ -153,9 +153,10 @@ def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
     root = tree.root_node
     items = _shape_items(root, writers)
     kids = root.named_children
-    if len(kids) != len(items) or any(k.type == "ERROR" or (k.type.startswith("preproc") and k.type != "preproc_include")
-                                      for k in kids):
-        return None  # a conditional, a directive, or a syntax error between items
+    if len(kids) != len(items) or any(
+            k.type == "ERROR" or (k.type.startswith("preproc") and k.type not in ("preproc_include", *_DEFINES))
+            for k in kids):
+        return None  # a conditional, a directive but #include and #define, or a syntax error between items
     model, _tree, defined = _extract("", data, True, tree, writers)
     return model, items, _errors(root), defined
 
@@ -210,6 +211,11 @@ def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, 
         closed = t == "comment" or t.startswith("preproc") or text.rstrip().endswith((b";", b"}"))
         if t in ("comment", "preproc_include"):
             inert = True  # qlint reads no fact from an #include (nor follows it)
+        elif t in _DEFINES:
+            # a fact from a macro is a mask (1 << N, BIT(N)) or what the raw-text scans read:
+            # DEFINE_PROP_*, VMSTATE_*, *_COMPAT_* lists
+            inert = not (item.has_error or TOPLEVEL_FACTS.search(text) or b"DEFINE_PROP" in text
+                         or any(w in text for w in writers))
         elif t == "function_definition":
             name, params, body = _function_parts(item)
             inert = bool(name) and body is not None and not (
@@ -220,6 +226,8 @@ def _shape_items(root, writers: frozenset[bytes]) -> list[tuple[int, int, bool, 
         out.append((a, b, inert, closed))
     return out
 
+
+_DEFINES = ("preproc_def", "preproc_function_def")
 
 # Children of a preprocessor conditional that are its condition, not items.
 _CONDITION_KINDS = ("identifier", "binary_expression", "unary_expression", "call_expression", "defined",

@@ -146,6 +146,7 @@ def _remember_shape(key: str, shape: Shape, facts: tuple[str, tuple]) -> None:
 # strings, characters and comments, which a changed line may hold (C has no other multi-line token)
 _LEXEMES = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/')
 _INCLUDES = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>)[ \t]*$', re.MULTILINE)
+_DEFINE = re.compile(rb"[ \t]*#[ \t]*define[ \t]")
 _BRACKETS = re.compile(rb"[{}()\[\]]")
 _PAIRS = {b"{}", b"()", b"[]"}
 
@@ -165,15 +166,18 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     """The facts of ``new`` if they must be those of the old version, else None (parse it).
 
     They must when the old version's Shape is known and every hunk of the change adds and
-    removes no directive, opens or closes no string, character or comment, and leaves the
-    brackets around it as they were; and when the items it touches or borders, grown to
-    whole items into regions, are either
+    removes no directive but ``#include`` and ``#define``, opens or closes no string,
+    character or comment, and leaves the brackets around it as they were; and when the items
+    it touches or borders, grown to whole items into regions (with an item above that may run
+    on into them, and without a directive that only borders them), are either
     - inert, the change adds no word that could make a write, a feature call or a top-level
       fact nor a writer's name, and the new text of the region parses cleanly on its own into
       inert items; or
-    - of any kind but directives, and the old and the new text of the region, each parsed on
-      its own (``cparse.region_model``), give the same syntax errors, the same facts, and the
-      same calls to the file's writers (which decide whether a writer is init code).
+    - of any kind but conditionals and directives other than #include and #define, and the old
+      and the new text of the region, each parsed on its own (``cparse.region_model``), give
+      the same syntax errors, the same facts, and the same calls to the file's writers (which
+      decide whether a writer is init code);
+    and the regions define no function whose name the file also defines outside them.
     Only the regions are parsed: a function or a few, not the file.  The rest of the file
     parses as before, only its line numbers move (facts have none), and the new version's
     Shape is the old one with the regions' items replaced.
@@ -204,37 +208,42 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     # [first, last old row to parse again in the new text, its hunks' deltas, compare facts]
     regions: list[list] = []
     for start, n_old, n_new, removed, added in hunks:
-        if any(b"#" in _INCLUDES.sub(b"", text) for text in (removed, added)):
-            return None
+        if any(b"#" in line and not _DEFINE.match(line)
+               for text in (removed, added) for line in _INCLUDES.sub(b"", text).split(b"\n")):
+            return None  # a directive but #include and #define, or a '#' a raw-text scan of #defines could read
         code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
         if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
             return None
         if _open_brackets(code_old) != _open_brackets(code_new):
             return None
-        compare = any(MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or any(w in text for w in shape.writers)
-                      for text in (removed, added))
+        compare = any(MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or b"DEFINE_PROP" in text
+                      or any(w in text for w in shape.writers) for text in (removed, added))
         # the changed rows and one more each side, or the two rows an insertion goes between
         above, below = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
         # a directive that ends on the row above or starts on the row below stays out: a change
         # next to a line-based construct cannot join it
         lo = above + 1 if above >= 0 and _directive_at(items, starts, reach, old_rows, above, last=True) else max(above, 0)
         hi = below - 1 if below <= last_row and _directive_at(items, starts, reach, old_rows, below, last=False) else min(below, last_row)
-        while lo <= hi:  # every item meeting the region is in it
-            k = bisect.bisect_right(starts, hi) - 1
-            grown = (lo, hi)
+        while True:
+            while lo <= hi:  # every item meeting the region is in it
+                k = bisect.bisect_right(starts, hi) - 1
+                grown = (lo, hi)
+                while k >= 0 and reach[k] >= lo:
+                    a, b, inert, _closed = items[k]
+                    if b >= lo:
+                        compare = compare or not inert
+                        lo, hi = min(lo, a), max(hi, b)
+                    k -= 1
+                if (lo, hi) == grown:
+                    break
+            k = bisect.bisect_right(starts, lo) - 1
             while k >= 0 and reach[k] >= lo:
-                a, b, inert, _closed = items[k]
-                if b >= lo:
-                    compare = compare or not inert
-                    lo, hi = min(lo, a), max(hi, b)
                 k -= 1
-            if (lo, hi) == grown:
+            if k < 0 or items[k][3]:
                 break
-        k = bisect.bisect_right(starts, lo) - 1
-        while k >= 0 and reach[k] >= lo:
-            k -= 1
-        if k >= 0 and not items[k][3]:
-            return None  # the item above may run on into the region (a macro call with no ';')
+            # the item above may run on into the region (a macro call with no ';'): it is in it
+            compare = compare or not items[k][2]
+            lo = items[k][0]
         if regions and lo <= regions[-1][1] + 1:
             regions[-1][1] = max(regions[-1][1], hi)
             regions[-1][2] += n_new - n_old
@@ -263,14 +272,16 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
         b = a + (hi - lo) + delta
         offset += delta
         text = b"\n".join(lines[a:b + 1]) + b"\n" if b >= a else b"\n"
+        if text.rstrip().endswith(b"\\"):
+            return None  # its last line goes on into the next one (what is left of a #define)
         if not compare:
             got = cparse.shape_items(text, shape.writers)
-            if got is None or not all(inert and closed for _, _, inert, closed in got[0]):
+            if got is None or not all(inert for _, _, inert, _ in got[0]) or not _ends_closed(got[0]):
                 return None
             items_here, fns = got
         else:
             now = _region_model(text, shape.writers)
-            if now is None or not all(closed for _, _, _, closed in now[1]):
+            if now is None or not _ends_closed(now[1]):
                 return None
             was = _region_model(b"\n".join(old_rows[lo:hi + 1]) + b"\n" if hi >= lo else b"\n", shape.writers)
             if was is None:
@@ -295,6 +306,12 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     functions = tuple(sorted([(shift(r), n) for r, n in outside] + new_fns))
     _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items)), functions), facts)
     return facts
+
+
+def _ends_closed(items) -> bool:
+    """Does the last of a region's items end where the next item cannot continue it?  (The
+    others are followed by items of the region, parsed with them.)"""
+    return not items or items[-1][3]
 
 
 # region_model of the regions parsed last: the text a change leaves is often the one the next

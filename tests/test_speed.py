@@ -601,7 +601,18 @@ def test_a_change_inside_an_inert_function_is_carried_without_a_parse():
     # an #include (qlint reads no fact from one), but not another directive
     old = b'#include "qemu/osdep.h"\n' + WRITERS
     assert _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n#include \"hw/pci/pci.h\"\n"))[0] is not None
-    assert _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n#define FOO_BIT 3\n"))[0] is None
+    # a #define qlint reads no fact from, but not a mask, a DEFINE_PROP list, or another directive
+    got, real = _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n#define FOO_BIT 3\n"))
+    assert got is not None and got == real
+    for directive in (b"#define FOO_MASK (1 << FOO_BIT)", b"#define FOO_PROPS(f) DEFINE_PROP_BOOL(\"x\", S, f, true)",
+                      b"#undef FOO", b"#ifdef FOO\n#endif"):
+        got, real = _carried(old, old.replace(b"osdep.h\"\n", b"osdep.h\"\n" + directive + b"\n"))
+        assert got is None, directive
+    # the continuation of a #define deleted: the #define goes on into the next one
+    macros = b"#define FOO_A(x) \\\n    foo_a(x)\n#define FOO_B(x) \\\n    foo_b(x)\n\nstatic int foo_c;\n"
+    for gone in (b"    foo_a(x)\n", b"    foo_b(x)\n"):
+        got, real = _carried(macros + WRITERS, macros.replace(gone, b"") + WRITERS)
+        assert got is None or got == real
     # lines inserted before the first row (the new Shape holds them: _carried compares)
     assert _carried(b'#include "t.h"\n', b'/*\n * SPDX-License-Identifier: GPL-2.0-or-later\n */\n#include "t.h"\n',
                     "hw/misc/trace.h")[0] is not None
