@@ -244,6 +244,8 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
             # the item above may run on into the region (a macro call with no ';'): it is in it
             compare = compare or not items[k][2]
             lo = items[k][0]
+            if 3 * (hi - lo) > last_row > 200:
+                return None  # a run of macro calls: parsing the file is cheaper
         if regions and lo <= regions[-1][1] + 1:
             regions[-1][1] = max(regions[-1][1], hi)
             regions[-1][2] += n_new - n_old
@@ -253,6 +255,9 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
 
     ends = [hi for _lo, hi, _d, _c in regions]
     moved = [0, *itertools.accumulate(delta for _lo, _hi, delta, _c in regions)]
+
+    if 3 * sum(hi - lo + 1 for lo, hi, _d, _c in regions) > last_row + 1 > 200:
+        return None  # parsing the regions (twice, to compare) would cost more than the file
 
     def shift(row: int) -> int:
         """Where old row ``row``, outside every region, is in the new text (a region can be
