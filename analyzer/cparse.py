@@ -138,10 +138,10 @@ def shape_items(data: bytes, writers: frozenset[bytes]
 def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
         FileModel, list[tuple[int, int, bool, bool]], list[tuple[str, bytes]], list[tuple[int, str]]] | None:
     """A facts-only model of a few top-level items cut from a file at item boundaries and
-    parsed on their own (bodies that name one of the file's ``writers`` are walked, so the
-    calls to them are known), their Shape items (``writers``: the file's), their syntax errors and the
-    functions they define (as Shape.functions); None if
-    they hold a directive other than ``#include`` or a syntax error between items.  An error
+    parsed on their own, their Shape items, their syntax errors and the functions they define
+    (as Shape.functions); None if they hold a conditional, a directive other than ``#include``
+    and ``#define``, or a syntax error between items.  ``writers``: the file's functions that
+    write; bodies that name one are walked, so the calls to them are known.  A syntax error
     inside an item is common (macros such as ``QLIST_FOREACH(...) {``); in a whole file, a new
     one can also take the items after it down with it.
 
@@ -244,8 +244,9 @@ class Shape:
     (first row, last row, inert, closed), 0-based, in order (see _shape_items), and the
     functions that write.  An inert item cannot hold a fact: a function that neither writes
     nor names a function that does, nor holds a directive, a GlobalProperty or a syntax error;
-    a comment; an #include; a declaration with none of the words of TOPLEVEL_FACTS.  Directive
-    rows are not inert.  ``functions``: (first row, name) of every function definition, in
+    a comment; an #include; a declaration with none of the words of TOPLEVEL_FACTS; a #define
+    that makes no mask and no list the raw-text scans read.  Other directive rows are not
+    inert.  ``functions``: (first row, name) of every function definition, in
     order (a name defined twice, under #ifdef, is one entry of the model: the last one)."""
 
     writers: frozenset[bytes]
