@@ -168,15 +168,16 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     They must when the old version's Shape is known and every hunk of the change adds and
     removes no directive but ``#include`` and ``#define``, opens or closes no string,
     character or comment, and leaves the brackets around it as they were; and when the items
-    it touches or borders, grown to whole items into regions (with an item above that may run
-    on into them, and without a directive that only borders them), are either
+    it touches or borders, grown to whole items into regions (without a directive that only
+    borders them; nothing above may run on into them), are either
     - inert, the change adds no word that could make a write, a feature call or a top-level
       fact nor a writer's name, and the new text of the region parses cleanly on its own into
-      inert items; or
+      inert items that nothing after them can run on into (ending with ';', '}', or a line of
+      their own); or
     - of any kind but conditionals and directives other than #include and #define, and the old
       and the new text of the region, each parsed on its own (``cparse.region_model``), give
       the same syntax errors, the same facts, and the same calls to the file's writers (which
-      decide whether a writer is init code);
+      decide whether a writer is init code), and nothing can run on into the new items;
     and the regions define no function whose name the file also defines outside them.
     Only the regions are parsed: a function or a few, not the file.  The rest of the file
     parses as before, only its line numbers move (facts have none), and the new version's
@@ -224,28 +225,25 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
         # next to a line-based construct cannot join it
         lo = above + 1 if above >= 0 and _directive_at(items, starts, reach, old_rows, above, last=True) else max(above, 0)
         hi = below - 1 if below <= last_row and _directive_at(items, starts, reach, old_rows, below, last=False) else min(below, last_row)
-        while True:
-            while lo <= hi:  # every item meeting the region is in it
-                k = bisect.bisect_right(starts, hi) - 1
-                grown = (lo, hi)
-                while k >= 0 and reach[k] >= lo:
-                    a, b, inert, _closed = items[k]
-                    if b >= lo:
-                        compare = compare or not inert
-                        lo, hi = min(lo, a), max(hi, b)
-                    k -= 1
-                if (lo, hi) == grown:
-                    break
-            k = bisect.bisect_right(starts, lo) - 1
+        while lo <= hi:  # every item meeting the region is in it
+            k = bisect.bisect_right(starts, hi) - 1
+            grown = (lo, hi)
             while k >= 0 and reach[k] >= lo:
+                a, b, inert, _closed = items[k]
+                if b >= lo:
+                    compare = compare or not inert
+                    lo, hi = min(lo, a), max(hi, b)
                 k -= 1
-            if k < 0 or items[k][3]:
+            if (lo, hi) == grown:
                 break
-            # the item above may run on into the region (a macro call with no ';'): it is in it
-            compare = compare or not items[k][2]
-            lo = items[k][0]
-            if 3 * (hi - lo) > last_row > 200:
-                return None  # a run of macro calls: parsing the file is cheaper
+        k = bisect.bisect_right(starts, lo) - 1
+        while k >= 0 and reach[k] >= lo:
+            k -= 1
+        if k >= 0 and not items[k][3]:
+            # the item above may run on into the region (a macro call with no ';'), and whether
+            # it does depends on more than the two: tree-sitter may join them in the file and
+            # not on their own
+            return None
         if regions and lo <= regions[-1][1] + 1:
             regions[-1][1] = max(regions[-1][1], hi)
             regions[-1][2] += n_new - n_old
@@ -281,13 +279,13 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
             return None  # its last line goes on into the next one (what is left of a #define)
         if not compare:
             got = cparse.shape_items(text, shape.writers)
-            if got is None or not all(inert for _, _, inert, _ in got[0]) or not _ends_closed(got[0]):
+            if got is None or not all(inert and closed for _, _, inert, closed in got[0]):
                 return None
             items_here, fns = got
         else:
             now = _region_model(text, shape.writers)
-            if now is None or not _ends_closed(now[1]):
-                return None
+            if now is None or not all(closed for _, _, _, closed in now[1]):
+                return None  # an item that the next may run on into (see above)
             was = _region_model(b"\n".join(old_rows[lo:hi + 1]) + b"\n" if hi >= lo else b"\n", shape.writers)
             if was is None:
                 return None
@@ -311,12 +309,6 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     functions = tuple(sorted([(shift(r), n) for r, n in outside] + new_fns))
     _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items)), functions), facts)
     return facts
-
-
-def _ends_closed(items) -> bool:
-    """Does the last of a region's items end where the next item cannot continue it?  (The
-    others are followed by items of the region, parsed with them.)"""
-    return not items or items[-1][3]
 
 
 # region_model of the regions parsed last: the text a change leaves is often the one the next

@@ -674,6 +674,37 @@ def test_a_function_inserted_next_to_a_directive():
     assert got is not None and got == real
 
 
+FOO_BUS_H = b"""#ifndef HW_FOO_BUS_H
+#define HW_FOO_BUS_H
+
+#include "hw/qdev-core.h"
+
+struct FooBusClass {
+    BusClass parent_class;
+};
+
+#define TYPE_FOO_BUS "foo-bus"
+OBJECT_DECLARE_TYPE(FooBus, FooBusClass,
+                    FOO_BUS)
+
+void foo_bus_init(void);
+
+void foo_device_set_state(FooDevice *dev,
+                          enum foo_state state);
+
+#endif
+"""
+
+
+def test_a_change_after_a_macro_call_with_no_semicolon():
+    """The declaration after a macro call with no ';' is its own item while it starts with a
+    keyword, and joins the call once it starts with a type name; parsed on their own, the two
+    stay apart.  The change is not carried: the Shape would be wrong."""
+    new = FOO_BUS_H.replace(b"void foo_bus_init", b"BusState *foo_bus_init")
+    got, real = _carried(FOO_BUS_H, new, "include/hw/foo/foo-bus.h")
+    assert got is None or got == real  # _carried also requires the parse's Shape
+
+
 def test_a_second_definition_of_a_function_is_parsed():
     """Under #ifdef, a file may define a function twice; the model keeps the last definition.
     A stub of foo_realize added after the real one loses its call to foo_helper, which stops
