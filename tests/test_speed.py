@@ -705,6 +705,20 @@ def test_a_change_after_a_macro_call_with_no_semicolon():
     assert got is None or got == real  # _carried also requires the parse's Shape
 
 
+def test_a_region_over_a_third_of_the_file_is_parsed_whole():
+    """Parsing a region twice (to compare) costs more than parsing the file once when it holds
+    much of the file: a change in a function of 244 of the file's 545 rows is parsed whole;
+    the same change in a file where that function is small is carried."""
+    def file(n: int) -> bytes:
+        body = b"".join(b"    s->r[%d] = %d;\n" % (i, i) for i in range(n))
+        rest = b"".join(b"static int foo_f%d(int x)\n{\n    return x + %d;\n}\n\n" % (i, i) for i in range(60))
+        return b"static void foo_realize(PCIDevice *pdev, Error **errp)\n{\n    pci_set_word(pdev->wmask + 4, 0);\n" + body + b"}\n\n" + rest
+    for n, carried in ((240, False), (20, True)):
+        old = file(n)
+        got, real = _carried(old, old.replace(b"    s->r[3] = 3;", b"    s->r[3] = 4;"))
+        assert (got is not None) == carried and (got is None or got == real), n
+
+
 def test_a_second_definition_of_a_function_is_parsed():
     """Under #ifdef, a file may define a function twice; the model keeps the last definition.
     A stub of foo_realize added after the real one loses its call to foo_helper, which stops
