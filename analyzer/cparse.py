@@ -122,12 +122,10 @@ def shape_items(data: bytes, writers: frozenset[bytes]
     boundaries) and the functions it defines (as Shape.functions), or None when it does not
     parse cleanly or holds a directive."""
     root = _PARSER.parse(data).root_node
-    if root.has_error:
+    if root.has_error or not _region_kinds(root):
         return None
     fns = []
     for n in root.named_children:
-        if n.type.startswith("preproc") and n.type not in ("preproc_include", *_DEFINES):
-            return None
         if n.type == "function_definition":
             name, _params, body = _function_parts(n)
             if name and body is not None:
@@ -151,14 +149,17 @@ def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
     """
     tree = _PARSER.parse(data)
     root = tree.root_node
-    items = _shape_items(root, writers)
-    kids = root.named_children
-    if len(kids) != len(items) or any(
-            k.type == "ERROR" or (k.type.startswith("preproc") and k.type not in ("preproc_include", *_DEFINES))
-            for k in kids):
-        return None  # a conditional, a directive but #include and #define, or a syntax error between items
+    if not _region_kinds(root):
+        return None
     model, _tree, defined = _extract("", data, True, tree, writers)
-    return model, items, _errors(root), defined
+    return model, _shape_items(root, writers), _errors(root), defined
+
+
+def _region_kinds(root) -> bool:
+    """Are the top-level items of a region parsed on its own of a kind a region may hold: no
+    conditional, no directive but #include and #define, no syntax error between items?"""
+    return not any(k.type == "ERROR" or (k.type.startswith("preproc") and k.type not in ("preproc_include", *_DEFINES))
+                   for k in root.named_children)
 
 
 def _errors(root) -> list[tuple[str, bytes]]:
@@ -251,7 +252,7 @@ class Shape:
 
     writers: frozenset[bytes]
     items: tuple[tuple[int, int, bool, bool], ...]
-    functions: tuple[tuple[int, str], ...] = ()
+    functions: tuple[tuple[int, str], ...]
 
 
 def statement_spans(data: bytes) -> list[tuple[int, int, int]]:

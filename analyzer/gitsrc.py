@@ -21,7 +21,7 @@ from .change import EmptySnapshot, FileChange, InputError, LazyFileChange, LazyP
 # libgit2 maps pack files in windows of 1 GiB, up to 8 GiB, and keeps them mapped: walking the
 # history for releases (60,000 commits) left 200 MB more resident in every process, and a cold
 # --jobs 2 release cycle peaked at 1,192 MiB summed RSS.  With 32 MiB windows, 64 MiB at most,
-# it peaks at 942 MiB (bench/README.md), in the same time.
+# it peaked 250 MiB lower, in the same time (bench/README.md has the current figure).
 pygit2.settings.mwindow_size = 32 * 1024 * 1024
 pygit2.settings.mwindow_mapped_limit = 64 * 1024 * 1024
 

@@ -380,6 +380,11 @@ def _scan_oid(kind: str, oid: str, snap, fn):
 _UNSCANNED = object()
 
 
+def _resolve(raw: str, macros: dict[str, str]) -> str | None:
+    """A QOM type name as a scan recorded it: a string literal, or a type macro of the tree."""
+    return raw.strip('"') if raw.startswith('"') else macros.get(raw)
+
+
 class TreeIndex:
     def __init__(self, snap: Snapshot):
         self.snap = snap
@@ -417,15 +422,7 @@ class TreeIndex:
 
     def files(self) -> list[tuple[str, str]]:
         if self._files is None:
-            flags = _INTERESTING  # inline: 11,000 paths a snapshot
-            out = []
-            for item in self.snap.files():
-                f = flags.get(item[0])
-                if f is None:
-                    f = _interesting(item[0])
-                if f:
-                    out.append(item)
-            self._files = out
+            self._files = [item for item in self.snap.files() if _interesting(item[0])]
         return self._files
 
     def read(self, path: str) -> bytes | None:
@@ -632,24 +629,15 @@ class TreeIndex:
                 if raw_name == _OPAQUE:
                     self._opaque_files.add(path)
                     continue
-                # _resolve_raw, inline: thousands of types a snapshot
-                name = raw_name.strip('"') if raw_name.startswith('"') else macros.get(raw_name)
+                name = _resolve(raw_name, macros)
                 if name is None:
                     continue
-                if not raw_parent:
-                    parent = None
-                else:
-                    parent = raw_parent.strip('"') if raw_parent.startswith('"') else macros.get(raw_parent)
+                parent = _resolve(raw_parent, macros) if raw_parent else None
                 types.setdefault(name, []).append(QomType(name, parent, ci, path, line, derived, ii, abstract))
                 if parent:
                     children.setdefault(parent, set()).add(name)
         self._types, self._children = types, children
         _memo_put(key, (types, children, self._opaque_files))
-
-    def _resolve_raw(self, raw: str) -> str | None:
-        if raw.startswith('"'):
-            return raw.strip('"')
-        return self.type_macros().get(raw)
 
     def qom_types(self) -> dict[str, list[QomType]]:
         if self._types is None:

@@ -215,7 +215,7 @@ def _board_file(index: TreeIndex, path: str) -> _BoardFile | None:
     if got is not None:
         _remember(key, got[0])
         return got[0]
-    result = _read_board(index, path, code, defines, sources)
+    result = _read_board(index, path, oid, code, defines, sources)
     if on_disk:
         cache.store().put("board", disk_key, (result,))
     _remember(key, result)
@@ -244,8 +244,8 @@ def _board_tokens(path: str, oid: str, code: str) -> tuple:
     return got
 
 
-def _read_board(index: TreeIndex, path: str, code, defines, sources) -> "_BoardFile | None":
-    fns, invocations = _board_tokens(path, index.snap.blob_id(path) or "", code)
+def _read_board(index: TreeIndex, path: str, oid: str, code, defines, sources) -> "_BoardFile | None":
+    fns, invocations = _board_tokens(path, oid, code)
     result = None
     if fns:
         table = dict(defines)

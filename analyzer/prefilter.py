@@ -12,8 +12,9 @@ obligation of a series: the review skips it.
 The relevant facts of one version of a file are reduced to a digest, cached on disk by blob
 id (see ``cache``), so a second run over the same history needs neither the file's text nor
 its model to skip a patch.  A first run parses each version it must in a facts-only mode
-(``cparse.parse_facts``), and does not parse a version at all when the change that made it
-only touches items of the previous version that cannot hold a fact (``_carry``).
+(``cparse.parse_facts``), and does not parse a version whole when the items of the previous
+version that the change touches cannot hold a fact, or give the same facts parsed alone before
+and after (``_carry``).
 """
 
 from __future__ import annotations
@@ -202,60 +203,15 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     if not hunks:
         return None
     items = shape.items
-    starts = [it[0] for it in items]
-    reach = list(itertools.accumulate((it[1] for it in items), max))  # the last row of items[:k + 1]
     old_rows = old.split(b"\n")
     last_row = len(old_rows) - 1 - (1 if old.endswith(b"\n") else 0)
-    # [first, last old row to parse again in the new text, its hunks' deltas, compare facts]
-    regions: list[list] = []
-    for start, n_old, n_new, removed, added in hunks:
-        if any(b"#" in line and not _DEFINE.match(line)
-               for text in (removed, added) for line in _INCLUDES.sub(b"", text).split(b"\n")):
-            return None  # a directive but #include and #define, or a '#' a raw-text scan of #defines could read
-        code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
-        if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
-            return None
-        if _open_brackets(code_old) != _open_brackets(code_new):
-            return None
-        compare = any(MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or b"DEFINE_PROP" in text
-                      or any(w in text for w in shape.writers) for text in (removed, added))
-        # the changed rows and one more each side, or the two rows an insertion goes between
-        above, below = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
-        # a directive that ends on the row above or starts on the row below stays out: a change
-        # next to a line-based construct cannot join it
-        lo = above + 1 if above >= 0 and _directive_at(items, starts, reach, old_rows, above, last=True) else max(above, 0)
-        hi = below - 1 if below <= last_row and _directive_at(items, starts, reach, old_rows, below, last=False) else min(below, last_row)
-        while lo <= hi:  # every item meeting the region is in it
-            k = bisect.bisect_right(starts, hi) - 1
-            grown = (lo, hi)
-            while k >= 0 and reach[k] >= lo:
-                a, b, inert, _closed = items[k]
-                if b >= lo:
-                    compare = compare or not inert
-                    lo, hi = min(lo, a), max(hi, b)
-                k -= 1
-            if (lo, hi) == grown:
-                break
-        k = bisect.bisect_right(starts, lo) - 1
-        while k >= 0 and reach[k] >= lo:
-            k -= 1
-        if k >= 0 and not items[k][3]:
-            # the item above may run on into the region (a macro call with no ';'), and whether
-            # it does depends on more than the two: tree-sitter may join them in the file and
-            # not on their own
-            return None
-        if regions and lo <= regions[-1][1] + 1:
-            regions[-1][1] = max(regions[-1][1], hi)
-            regions[-1][2] += n_new - n_old
-            regions[-1][3] = regions[-1][3] or compare
-        else:
-            regions.append([lo, hi, n_new - n_old, compare])
-
-    ends = [hi for _lo, hi, _d, _c in regions]
-    moved = [0, *itertools.accumulate(delta for _lo, _hi, delta, _c in regions)]
-
+    regions = _regions(shape, old_rows, last_row, hunks)
+    if regions is None:
+        return None
     if 3 * sum(hi - lo + 1 for lo, hi, _d, _c in regions) > last_row + 1 > 200:
         return None  # parsing the regions (twice, to compare) would cost more than the file
+    ends = [hi for _lo, hi, _d, _c in regions]
+    moved = [0, *itertools.accumulate(delta for _lo, _hi, delta, _c in regions)]
 
     def shift(row: int) -> int:
         """Where old row ``row``, outside every region, is in the new text (a region can be
@@ -309,6 +265,60 @@ def _carry(old_key: str, new_key: str, read_old, new: bytes) -> tuple[str, tuple
     functions = tuple(sorted([(shift(r), n) for r, n in outside] + new_fns))
     _remember_shape(new_key, Shape(shape.writers, tuple(sorted(new_items)), functions), facts)
     return facts
+
+
+def _regions(shape: Shape, old_rows: list[bytes], last_row: int, hunks: list[tuple]) -> list[list] | None:
+    """The regions of the old text to parse again, in order, as [first row, last row, rows the
+    change adds, compare facts (else: all inert)]; None when a hunk rules carrying out (see
+    ``_carry``).  A region can be empty (last row = first row - 1: lines inserted between two
+    directives)."""
+    items = shape.items
+    starts = [it[0] for it in items]
+    reach = list(itertools.accumulate((it[1] for it in items), max))  # the last row of items[:k + 1]
+    regions: list[list] = []
+    for start, n_old, n_new, removed, added in hunks:
+        if any(b"#" in line and not _DEFINE.match(line)
+               for text in (removed, added) for line in _INCLUDES.sub(b"", text).split(b"\n")):
+            return None  # a directive but #include and #define, or a '#' a raw-text scan of #defines could read
+        code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
+        if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
+            return None
+        if _open_brackets(code_old) != _open_brackets(code_new):
+            return None
+        compare = any(MAY_WRITE.search(text) or TOPLEVEL_FACTS.search(text) or b"DEFINE_PROP" in text
+                      or any(w in text for w in shape.writers) for text in (removed, added))
+        # the changed rows and one more each side, or the two rows an insertion goes between
+        above, below = (start - 2, start - 1 + n_old) if n_old else (start - 1, start)
+        # a directive that ends on the row above or starts on the row below stays out: a change
+        # next to a line-based construct cannot join it
+        lo = above + 1 if above >= 0 and _directive_at(items, starts, reach, old_rows, above, last=True) else max(above, 0)
+        hi = below - 1 if below <= last_row and _directive_at(items, starts, reach, old_rows, below, last=False) else min(below, last_row)
+        while lo <= hi:  # every item meeting the region is in it
+            k = bisect.bisect_right(starts, hi) - 1
+            grown = (lo, hi)
+            while k >= 0 and reach[k] >= lo:
+                a, b, inert, _closed = items[k]
+                if b >= lo:
+                    compare = compare or not inert
+                    lo, hi = min(lo, a), max(hi, b)
+                k -= 1
+            if (lo, hi) == grown:
+                break
+        k = bisect.bisect_right(starts, lo) - 1
+        while k >= 0 and reach[k] >= lo:
+            k -= 1
+        if k >= 0 and not items[k][3]:
+            # the item above may run on into the region (a macro call with no ';'), and whether
+            # it does depends on more than the two: tree-sitter may join them in the file and
+            # not on their own
+            return None
+        if regions and lo <= regions[-1][1] + 1:
+            regions[-1][1] = max(regions[-1][1], hi)
+            regions[-1][2] += n_new - n_old
+            regions[-1][3] = regions[-1][3] or compare
+        else:
+            regions.append([lo, hi, n_new - n_old, compare])
+    return regions
 
 
 # region_model of the regions parsed last: the text a change leaves is often the one the next
