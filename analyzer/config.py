@@ -71,10 +71,69 @@ class Config:
 # A pattern that matches a directory also matches everything below it
 # ("hw/xen" and "hw/xen/*" both cover hw/xen/pv/xen_pvdev.c); a pattern with no
 # '/' is matched at any depth ("*.h" covers include/hw/pci/pci.h).
+#
+# A pattern compiles to a small automaton that is run over the path one
+# character at a time, keeping the set of states it can be in.  A backtracking
+# matcher (fnmatch, re) takes exponential time on a pattern like "a*a*a*...b":
+# fifteen '*' against a 60-character path never finished.  Here each character
+# costs at most one visit of every state: time is linear in the path's length.
+
+MAX_GLOB = 1024  # characters in one path pattern
+
+# Instructions of the automaton: match one character, fork, jump, accept.
+_CHAR, _SPLIT, _JUMP, _ACCEPT = range(4)
 
 
-def _translate_segment(seg: str) -> str:
-    out: list[str] = []
+class GlobError(ValueError):
+    """A path pattern that cannot be compiled (a character range such as [z-a])."""
+
+
+def _not_slash(c: str) -> bool:
+    return c != "/"
+
+
+def _any(c: str) -> bool:
+    return True
+
+
+def _one(pred) -> tuple:
+    return ("one", pred)
+
+
+_SLASH = _one("/".__eq__)
+_ANYTHING = ("star", [_one(_any)])  # any characters, '/' included
+_SEGMENTS = ("star", [("plus", [_one(_not_slash)]), _SLASH])  # whole non-empty segments, each with its '/'
+_DIRECTORIES = ("opt", [_ANYTHING, _SLASH])  # where a pattern with no '/' may start
+_BELOW = ("opt", [_SLASH, _ANYTHING])  # what a pattern matching a directory also covers
+
+
+def _bracket(body: str, negated: bool):
+    """The predicate of a bracket expression's body (the text between '[' or '[!' and ']')."""
+    singles: set[str] = set()
+    ranges: list[tuple[str, str]] = []
+    i, n = 0, len(body)
+    while i < n:
+        if i + 2 < n and body[i + 1] == "-":  # a trailing '-' is a character, as in [a-]
+            lo, hi = body[i], body[i + 2]
+            if hi < lo:
+                raise GlobError(f"bad character range {lo}-{hi}")
+            ranges.append((lo, hi))
+            i += 3
+        else:
+            singles.add(body[i])
+            i += 1
+
+    def inside(c: str) -> bool:
+        return c in singles or any(lo <= c <= hi for lo, hi in ranges)
+
+    if negated:
+        return lambda c: c != "/" and not inside(c)
+    return inside
+
+
+def _segment(seg: str) -> list[tuple]:
+    """The nodes of one path segment of a pattern (not '**')."""
+    out: list[tuple] = []
     i, n = 0, len(seg)
     while i < n:
         c = seg[i]
@@ -82,47 +141,89 @@ def _translate_segment(seg: str) -> str:
         if c == "*":
             while i < n and seg[i] == "*":  # "a**b" inside a segment is just "*"
                 i += 1
-            out.append("[^/]*")
+            out.append(("star", [_one(_not_slash)]))
         elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = i
-            if j < n and seg[j] in "!^":
-                j += 1
-            if j < n and seg[j] == "]":
-                j += 1
-            while j < n and seg[j] != "]":
-                j += 1
-            if j >= n:  # no closing bracket: a literal '['
-                out.append(re.escape(c))
-                continue
-            body = seg[i:j]
-            i = j + 1
-            neg = body[:1] in ("!", "^")
-            if neg:
-                body = body[1:]
-            body = "".join("\\" + ch if ch in "\\[]" else ch for ch in body)
-            out.append(f"[^/{body}]" if neg else f"[{body}]")
-        else:
-            out.append(re.escape(c))
-    return "".join(out)
+            out.append(_one(_not_slash))
+        elif c == "[" and (end := _bracket_end(seg, i)) is not None:
+            body = seg[i:end]
+            negated = body[:1] in ("!", "^")
+            out.append(_one(_bracket(body[1:] if negated else body, negated)))
+            i = end + 1
+        else:  # a '[' with no closing ']' is a character too
+            out.append(_one(c.__eq__))
+    return out
+
+
+def _bracket_end(seg: str, i: int) -> int | None:
+    """Where the ']' closing a bracket expression that starts at ``seg[i]`` is, or None."""
+    j, n = i, len(seg)
+    if j < n and seg[j] in "!^":
+        j += 1
+    if j < n and seg[j] == "]":  # a ']' first in the brackets is one of the characters
+        j += 1
+    while j < n and seg[j] != "]":
+        j += 1
+    return j if j < n else None
+
+
+def _emit(nodes: list[tuple], prog: list[list]) -> None:
+    for node in nodes:
+        kind, arg = node
+        start = len(prog)
+        if kind == "one":
+            prog.append([_CHAR, arg])
+        elif kind == "star":  # fork: once more, or on
+            prog.append([_SPLIT, start + 1, None])
+            _emit(arg, prog)
+            prog.append([_JUMP, start])
+            prog[start][2] = len(prog)
+        elif kind == "opt":
+            prog.append([_SPLIT, start + 1, None])
+            _emit(arg, prog)
+            prog[start][2] = len(prog)
+        else:  # plus: once, then as a star
+            _emit(arg, prog)
+            prog.append([_SPLIT, start, len(prog) + 1])
 
 
 @lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def _glob_program(pattern: str) -> tuple[tuple, ...]:
     pat = _normalise(pattern)
-    anywhere = "/" not in pat
+    nodes: list[tuple] = [] if "/" in pat else [_DIRECTORIES]
     segs = [s for s in pat.split("/") if s != ""] or [""]
-    parts: list[str] = []
     for k, seg in enumerate(segs):
         last = k == len(segs) - 1
         if seg == "**":
-            parts.append(".*" if last else "(?:[^/]+/)*")
+            nodes.append(_ANYTHING if last else _SEGMENTS)
         else:
-            parts.append(_translate_segment(seg) + ("" if last else "/"))
-    body = "".join(parts)
-    prefix = "(?:.*/)?" if anywhere else ""
-    return re.compile(f"{prefix}{body}(?:/.*)?", re.DOTALL)
+            nodes.extend(_segment(seg))
+            if not last:
+                nodes.append(_SLASH)
+    nodes.append(_BELOW)
+    prog: list[list] = []
+    _emit(nodes, prog)
+    prog.append([_ACCEPT])
+    return tuple(tuple(op) for op in prog)
+
+
+def _states(prog: tuple[tuple, ...], starts: list[int]) -> list[int]:
+    """The character-matching and accepting states reachable from ``starts`` without reading."""
+    seen: set[int] = set()
+    out: list[int] = []
+    stack = starts[::-1]
+    while stack:
+        pc = stack.pop()
+        if pc in seen:
+            continue
+        seen.add(pc)
+        op = prog[pc]
+        if op[0] == _SPLIT:
+            stack += (op[2], op[1])
+        elif op[0] == _JUMP:
+            stack.append(op[1])
+        else:
+            out.append(pc)
+    return out
 
 
 def _normalise(path: str) -> str:
@@ -133,16 +234,24 @@ def _normalise(path: str) -> str:
 
 def path_matches(path: str, pattern: str) -> bool:
     """Whether a repository-relative ``path`` matches the glob ``pattern``."""
-    return _glob_regex(pattern).fullmatch(_normalise(path)) is not None
+    prog = _glob_program(pattern)
+    current = _states(prog, [0])
+    for c in _normalise(path):
+        current = _states(prog, [pc + 1 for pc in current if prog[pc][0] == _CHAR and prog[pc][1](c)])
+        if not current:
+            return False
+    return any(prog[pc][0] == _ACCEPT for pc in current)
 
 
 def _validate_glob(pattern: str) -> str | None:
     """A problem with a glob, or None."""
     if not _normalise(pattern).strip("/"):
         return "an empty path pattern"
+    if len(pattern) > MAX_GLOB:
+        return f"a path pattern of {len(pattern)} characters (at most {MAX_GLOB})"
     try:
-        _glob_regex(pattern)
-    except re.error as exc:
+        _glob_program(pattern)
+    except GlobError as exc:
         return f"invalid path pattern {pattern!r} ({exc})"
     return None
 

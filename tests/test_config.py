@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from qlint.analyzer.config import (
     Config,
     ConfigError,
+    GlobError,
     Suppression,
     apply,
     load_baseline,
@@ -348,3 +355,140 @@ def test_malformed_baseline_rejected(tmp_path, text):
 def test_missing_baseline_rejected(tmp_path):
     with pytest.raises(ConfigError, match="missing.json"):
         load_baseline(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------- glob matching cost and semantics
+
+
+def _old_glob_regex(pattern: str) -> "re.Pattern[str]":
+    """The regex translation path globs had before the automaton: the reference semantics."""
+
+    def segment(seg: str) -> str:
+        out, i, n = [], 0, len(seg)
+        while i < n:
+            c = seg[i]
+            i += 1
+            if c == "*":
+                while i < n and seg[i] == "*":
+                    i += 1
+                out.append("[^/]*")
+            elif c == "?":
+                out.append("[^/]")
+            elif c == "[":
+                j = i
+                if j < n and seg[j] in "!^":
+                    j += 1
+                if j < n and seg[j] == "]":
+                    j += 1
+                while j < n and seg[j] != "]":
+                    j += 1
+                if j >= n:
+                    out.append(re.escape(c))
+                    continue
+                body = seg[i:j]
+                i = j + 1
+                neg = body[:1] in ("!", "^")
+                if neg:
+                    body = body[1:]
+                body = "".join("\\" + ch if ch in "\\[]" else ch for ch in body)
+                out.append(f"[^/{body}]" if neg else f"[{body}]")
+            else:
+                out.append(re.escape(c))
+        return "".join(out)
+
+    pat = pattern
+    while pat.startswith("./"):
+        pat = pat[2:]
+    pat = pat.lstrip("/")
+    segs = [s for s in pat.split("/") if s != ""] or [""]
+    parts = []
+    for k, seg in enumerate(segs):
+        last = k == len(segs) - 1
+        if seg == "**":
+            parts.append(".*" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(segment(seg) + ("" if last else "/"))
+    prefix = "(?:.*/)?" if "/" not in pat else ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "possible set difference" and the like
+        return re.compile(f"{prefix}{''.join(parts)}(?:/.*)?", re.DOTALL)
+
+
+def _old_matches(path: str, pattern: str) -> bool | str:
+    try:
+        rx = _old_glob_regex(pattern)
+    except re.error:
+        return "invalid"
+    while path.startswith("./"):
+        path = path[2:]
+    return rx.fullmatch(path.lstrip("/")) is not None
+
+
+def _new_matches(path: str, pattern: str) -> bool | str:
+    try:
+        return path_matches(path, pattern)
+    except GlobError:
+        return "invalid"
+
+
+# "[!-x...]" was translated to "[^/-x...]", a range from '/' to x: the new matcher reads it as
+# none of '-', x, ..., as the documentation says; every other glob means what it meant.
+_OLD_QUIRK = re.compile(r"\[[!^]-[^\]]")
+
+
+_PATH_CHARS = "ab/.-]![\\^"
+_GLOB_CHARS = "ab*?/[]!^-.\\"
+
+
+@st.composite
+def _near_globs(draw) -> tuple[str, str]:
+    """A path and a pattern made from it: most characters kept, some turned into wildcards that
+    may or may not cover them, a few stray glob characters (random pairs would rarely match)."""
+    path = draw(st.text(alphabet=_PATH_CHARS, max_size=14))
+    pieces = [draw(st.sampled_from([c, c, c, "*", "?", "**", f"[{c}]", f"[!{c}]", "[a-c]", "/", ""])) for c in path]
+    at = draw(st.integers(0, len(pieces)))
+    pieces.insert(at, draw(st.text(alphabet=_GLOB_CHARS, max_size=3)))
+    return path, "".join(pieces)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(case=st.one_of(st.tuples(st.text(alphabet=_PATH_CHARS, max_size=12), st.text(alphabet=_GLOB_CHARS, max_size=10)),
+                      _near_globs()))
+def test_globs_mean_what_they_meant(case):
+    path, pattern = case
+    assume(not _OLD_QUIRK.search(pattern))
+    assert _new_matches(path, pattern) == _old_matches(path, pattern)
+
+
+@pytest.mark.parametrize("pattern, path", [
+    ("hw/**/*.c", "hw/a/b/c.c"), ("hw/**/*.c", "hw/c.c"), ("hw/**/*.c", "hw//c.c"),
+    ("**", ""), ("**", "a/b"), ("**/x", "x"), ("*/", "a/b"), ("a/**", "a"), ("a/**", "a/"),
+    ("[]a]", "]"), ("[!]a]", "b"), ("[a-c]x", "bx"), ("[a-]", "-"), ("[--a]", "0"), ("[", "["),
+    ("a[b", "a[b"), ("./x", "x"), ("", "x/y"), ("x\ny", "x\ny"), ("[!a]", "/"),
+])
+def test_glob_corner_cases_as_before(pattern, path):
+    assert _new_matches(path, pattern) == _old_matches(path, pattern)
+
+
+def test_bad_character_range_is_a_config_error(tmp_path):
+    assert "bad character range z-a" in _err(tmp_path, 'exclude = ["hw/[z-a].c"]\n')
+
+
+def test_negated_bracket_starting_with_a_dash_is_a_set():
+    assert path_matches("hw/0.c", "hw/[!-a].c")
+    assert not path_matches("hw/-.c", "hw/[!-a].c") and not path_matches("hw/a.c", "hw/[!-a].c")
+
+
+def test_overlong_glob_is_a_config_error(tmp_path):
+    assert "at most 1024" in _err(tmp_path, f'exclude = ["{"a" * 1025}"]\n')
+
+
+_PATHOLOGICAL = "a*" * 15 + "b"  # 15 stars, no match: exponential backtracking in a regex
+
+
+@pytest.mark.parametrize("length", [60, 10_000])
+def test_glob_with_many_stars_finishes(length):
+    code = ("from qlint.analyzer.config import path_matches\n"
+            f"print(path_matches({'a' * length!r}, {_PATHOLOGICAL!r}), path_matches({'a' * length + 'b'!r}, {_PATHOLOGICAL!r}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False", "True"], r.stderr
