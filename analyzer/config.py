@@ -80,9 +80,11 @@ class Config:
 # character at a time, keeping the set of states it can be in.  A backtracking
 # matcher (fnmatch, re) takes exponential time on a pattern like "a*a*a*...b":
 # fifteen '*' against a 60-character path never finished.  Here each character
-# costs at most one visit of every state: time is linear in the path's length.
+# costs at most one visit of every state, and usually one dictionary lookup
+# (the transitions met are remembered): time is linear in the path's length.
 
 MAX_GLOB = 1024  # characters in one path pattern
+_SEEN_MAX = 4096  # transitions an automaton remembers
 
 # Instructions of the automaton: match one character, fork, jump, accept.
 _CHAR, _SPLIT, _JUMP, _ACCEPT = range(4)
@@ -190,8 +192,36 @@ def _emit(nodes: list[tuple], prog: list[list]) -> None:
             prog.append([_SPLIT, start, len(prog) + 1])
 
 
+@dataclass(frozen=True)
+class _Automaton:
+    """A compiled glob.  Sets of states are bit masks; a state's bit is 1 << its index."""
+
+    start: int  # the states before any character is read
+    steps: tuple  # per state: (predicate, states after that character) for a character state, else None
+    accept: int  # the accepting state
+    # (states, character) -> states after it, as met: a path repeats few of them
+    seen: dict = field(default_factory=dict, compare=False)
+
+    def after(self, current: int, c: str) -> int:
+        """The states the automaton may be in after reading ``c`` in ``current``."""
+        key = (current, c)
+        out = self.seen.get(key)
+        if out is None:
+            out = 0
+            while current:  # each state, once
+                state = current & -current
+                current ^= state
+                step = self.steps[state.bit_length() - 1]
+                if step is not None and step[0](c):
+                    out |= step[1]
+            if len(self.seen) >= _SEEN_MAX:
+                self.seen.clear()
+            self.seen[key] = out
+        return out
+
+
 @lru_cache(maxsize=512)
-def _glob_program(pattern: str) -> tuple[tuple, ...]:
+def _automaton(pattern: str) -> _Automaton:
     pat = _normalise(pattern)
     nodes: list[tuple] = [] if "/" in pat else [_DIRECTORIES]
     segs = [s for s in pat.split("/") if s != ""] or [""]
@@ -207,27 +237,34 @@ def _glob_program(pattern: str) -> tuple[tuple, ...]:
     prog: list[list] = []
     _emit(nodes, prog)
     prog.append([_ACCEPT])
-    return tuple(tuple(op) for op in prog)
+    reach = _closures(prog)
+    steps = tuple((op[1], reach[pc + 1]) if op[0] == _CHAR else None for pc, op in enumerate(prog))
+    return _Automaton(reach[0], steps, 1 << (len(prog) - 1))
 
 
-def _states(prog: tuple[tuple, ...], starts: list[int]) -> list[int]:
-    """The character-matching and accepting states reachable from ``starts`` without reading."""
-    seen: set[int] = set()
-    out: list[int] = []
-    stack = starts[::-1]
-    while stack:
-        pc = stack.pop()
-        if pc in seen:
-            continue
-        seen.add(pc)
-        op = prog[pc]
-        if op[0] == _SPLIT:
-            stack += (op[2], op[1])
-        elif op[0] == _JUMP:
-            stack.append(op[1])
-        else:
-            out.append(pc)
-    return out
+def _closures(prog: list[list]) -> list[int]:
+    """For every state, the character and accepting states it reaches without reading a character.
+
+    Every loop of the automaton reads a character (the body of each star and plus starts with
+    one), so these are computed once each, depth first, without recursion.
+    """
+    reach: list[int | None] = [None] * len(prog)
+    for root in range(len(prog)):
+        stack = [root]
+        while stack:
+            pc = stack[-1]
+            op = prog[pc]
+            if reach[pc] is not None:
+                stack.pop()
+            elif op[0] in (_CHAR, _ACCEPT):
+                reach[pc] = 1 << pc
+            elif todo := [n for n in op[1:] if reach[n] is None]:
+                stack += todo
+            else:
+                reach[pc] = 0
+                for n in op[1:]:
+                    reach[pc] |= reach[n]
+    return reach
 
 
 def _normalise(path: str) -> str:
@@ -238,13 +275,13 @@ def _normalise(path: str) -> str:
 
 def path_matches(path: str, pattern: str) -> bool:
     """Whether a repository-relative ``path`` matches the glob ``pattern``."""
-    prog = _glob_program(pattern)
-    current = _states(prog, [0])
+    auto = _automaton(pattern)
+    current = auto.start
     for c in _normalise(path):
-        current = _states(prog, [pc + 1 for pc in current if prog[pc][0] == _CHAR and prog[pc][1](c)])
+        current = auto.after(current, c)
         if not current:
             return False
-    return any(prog[pc][0] == _ACCEPT for pc in current)
+    return bool(current & auto.accept)
 
 
 def _validate_glob(pattern: str) -> str | None:
@@ -254,7 +291,7 @@ def _validate_glob(pattern: str) -> str | None:
     if len(pattern) > MAX_GLOB:
         return f"a path pattern of {len(pattern)} characters (at most {MAX_GLOB})"
     try:
-        _glob_program(pattern)
+        _automaton(pattern)
     except GlobError as exc:
         return f"invalid path pattern {pattern!r} ({exc})"
     return None
