@@ -679,3 +679,14 @@ def test_deep_baseline_is_one_error(tmp_path):
     bl = tmp_path / "b.json"
     bl.write_text("[" * 100_000 + "]" * 100_000)
     assert "nested too deeply" in _one_error(qlint("-C", str(repo), "--baseline", str(bl), "HEAD"))
+
+
+def test_base_configuration_missing_from_the_object_store_is_one_error(tmp_path):
+    """A partial clone lists .qlint.toml in the base tree without its blob: an error naming it."""
+    repo, _ = _base_repo(tmp_path, {".qlint.toml": IGNORE_RULE})
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    oid = _git(repo, "rev-parse", "HEAD~1:.qlint.toml").strip()
+    (repo / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+    msg = _one_error(qlint("-C", str(repo), "HEAD"))
+    assert oid in msg and "partial clone" in msg
