@@ -46,7 +46,7 @@ def _make_fixes(report) -> None:
 @click.option("--patch", "patch_file", metavar="FILE|-",
               help="Review a format-patch file, an mbox series or a unified diff, applied in memory.")
 @click.option("--base", "base_rev", default="HEAD", metavar="REV", help="What --patch applies to (default HEAD).")
-@click.option("--config", "config_file", metavar="FILE", help="Configuration (default: .qlint.toml at the tree root).")
+@click.option("--config", "config_file", metavar="FILE", help="Configuration (default: .qlint.toml of the base tree).")
 @click.option("--baseline", "baseline_file", metavar="FILE", help="Report only findings not in this baseline.")
 @click.option("--write-baseline", "write_baseline_file", metavar="FILE",
               help="Record the findings of this run as a baseline.")
@@ -106,14 +106,17 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook
     else:
         series = review_range(repo, revs[0] if revs else "HEAD")
-    from .config import ConfigError, apply, load_baseline, load_config, rules_enabled, write_baseline
+    from .config import ConfigError, Trusted, apply, review_settings, rules_enabled, write_baseline
     from .rulebase import all_rules
 
     try:
-        cfg = load_config(_tree_root(repo), Path(config_file) if config_file else None)
-        baseline = load_baseline(Path(baseline_file)) if baseline_file else None
+        trusted = Trusted(_trusted_base(repo, revs, series), series, _work_tree(repo))
+        cfg, baseline, notes = review_settings(trusted, Path(config_file) if config_file else None,
+                                               Path(baseline_file) if baseline_file else None)
     except ConfigError as exc:
         _fail(str(exc))
+    for note in notes:
+        click.echo(f"qlint: {note}", err=True)
     enabled = rules_enabled(cfg)
     report = review(series, [r for r in all_rules() if r.name in enabled], progress=_progress(), jobs=jobs)
     try:
@@ -176,12 +179,22 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     sys.exit(EXIT_OK)
 
 
-def _tree_root(repo: str) -> Path:
-    """Where .qlint.toml lives: the work tree's top, or the directory given for a bare repository."""
+def _trusted_base(repo: str, revs: tuple[str, ...], series):
+    """The tree whose configuration a review trusts: A for a range A..B, otherwise the tree the
+    series applies to (the parent of REV, the --base of --patch, HEAD for --staged)."""
+    if revs and ".." in revs[0]:
+        from .gitsrc import snapshot_at
+
+        return snapshot_at(repo, revs[0].split("..", 1)[0] or "HEAD")[0]
+    return series.base
+
+
+def _work_tree(repo: str) -> Path | None:
+    """The reviewed repository's work tree, None for a bare repository."""
     from .gitsrc import open_repo
 
     r = open_repo(repo)
-    return Path(r.workdir) if r.workdir else Path(repo)
+    return Path(r.workdir) if r.workdir else None
 
 
 def _progress():

@@ -21,10 +21,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from .change import LazyPatch, Series, Snapshot
 from .finding import SEVERITIES, Finding
 
 CONFIG_NAME = ".qlint.toml"
 BASELINE_VERSION = 1
+# The most qlint reads of a configuration file and of a baseline (in bytes).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
 
 _TOP_KEYS = ("select", "ignore", "exclude", "severity", "suppress")
 _SUPPRESS_KEYS = ("rule", "path", "function", "reason")
@@ -56,7 +60,7 @@ class Config:
     severity: dict[str, str] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
-    source: Path | None = None  # the file it was read from, None for defaults
+    source: Path | str | None = None  # the file it was read from ("REV:path" from a tree), None for defaults
 
 
 # --------------------------------------------------------------------------
@@ -71,10 +75,71 @@ class Config:
 # A pattern that matches a directory also matches everything below it
 # ("hw/xen" and "hw/xen/*" both cover hw/xen/pv/xen_pvdev.c); a pattern with no
 # '/' is matched at any depth ("*.h" covers include/hw/pci/pci.h).
+#
+# A pattern compiles to a small automaton that is run over the path one
+# character at a time, keeping the set of states it can be in.  A backtracking
+# matcher (fnmatch, re) takes exponential time on a pattern like "a*a*a*...b":
+# fifteen '*' against a 60-character path never finished.  Here each character
+# costs at most one visit of every state, and usually one dictionary lookup
+# (the transitions met are remembered): time is linear in the path's length.
+
+MAX_GLOB = 1024  # characters in one path pattern
+_SEEN_MAX = 4096  # transitions an automaton remembers
+
+# Instructions of the automaton: match one character, fork, jump, accept.
+_CHAR, _SPLIT, _JUMP, _ACCEPT = range(4)
 
 
-def _translate_segment(seg: str) -> str:
-    out: list[str] = []
+class GlobError(ValueError):
+    """A path pattern that cannot be compiled (a character range such as [z-a])."""
+
+
+def _not_slash(c: str) -> bool:
+    return c != "/"
+
+
+def _any(c: str) -> bool:
+    return True
+
+
+def _one(pred) -> tuple:
+    return ("one", pred)
+
+
+_SLASH = _one("/".__eq__)
+_ANYTHING = ("star", [_one(_any)])  # any characters, '/' included
+_SEGMENTS = ("star", [("plus", [_one(_not_slash)]), _SLASH])  # whole non-empty segments, each with its '/'
+_DIRECTORIES = ("opt", [_ANYTHING, _SLASH])  # where a pattern with no '/' may start
+_BELOW = ("opt", [_SLASH, _ANYTHING])  # what a pattern matching a directory also covers
+
+
+def _bracket(body: str, negated: bool):
+    """The predicate of a bracket expression's body (the text between '[' or '[!' and ']')."""
+    singles: set[str] = set()
+    ranges: list[tuple[str, str]] = []
+    i, n = 0, len(body)
+    while i < n:
+        if i + 2 < n and body[i + 1] == "-":  # a trailing '-' is a character, as in [a-]
+            lo, hi = body[i], body[i + 2]
+            if hi < lo:
+                raise GlobError(f"bad character range {lo}-{hi}")
+            ranges.append((lo, hi))
+            i += 3
+        else:
+            singles.add(body[i])
+            i += 1
+
+    def inside(c: str) -> bool:
+        return c in singles or any(lo <= c <= hi for lo, hi in ranges)
+
+    if negated:
+        return lambda c: c != "/" and not inside(c)
+    return inside
+
+
+def _segment(seg: str) -> list[tuple]:
+    """The nodes of one path segment of a pattern (not '**')."""
+    out: list[tuple] = []
     i, n = 0, len(seg)
     while i < n:
         c = seg[i]
@@ -82,47 +147,124 @@ def _translate_segment(seg: str) -> str:
         if c == "*":
             while i < n and seg[i] == "*":  # "a**b" inside a segment is just "*"
                 i += 1
-            out.append("[^/]*")
+            out.append(("star", [_one(_not_slash)]))
         elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = i
-            if j < n and seg[j] in "!^":
-                j += 1
-            if j < n and seg[j] == "]":
-                j += 1
-            while j < n and seg[j] != "]":
-                j += 1
-            if j >= n:  # no closing bracket: a literal '['
-                out.append(re.escape(c))
-                continue
-            body = seg[i:j]
-            i = j + 1
-            neg = body[:1] in ("!", "^")
-            if neg:
-                body = body[1:]
-            body = "".join("\\" + ch if ch in "\\[]" else ch for ch in body)
-            out.append(f"[^/{body}]" if neg else f"[{body}]")
-        else:
-            out.append(re.escape(c))
-    return "".join(out)
+            out.append(_one(_not_slash))
+        elif c == "[" and (end := _bracket_end(seg, i)) is not None:
+            body = seg[i:end]
+            negated = body[:1] in ("!", "^")
+            out.append(_one(_bracket(body[1:] if negated else body, negated)))
+            i = end + 1
+        else:  # a '[' with no closing ']' is a character too
+            out.append(_one(c.__eq__))
+    return out
+
+
+def _bracket_end(seg: str, i: int) -> int | None:
+    """Where the ']' closing a bracket expression that starts at ``seg[i]`` is, or None."""
+    j, n = i, len(seg)
+    if j < n and seg[j] in "!^":
+        j += 1
+    if j < n and seg[j] == "]":  # a ']' first in the brackets is one of the characters
+        j += 1
+    while j < n and seg[j] != "]":
+        j += 1
+    return j if j < n else None
+
+
+def _emit(nodes: list[tuple], prog: list[list]) -> None:
+    for node in nodes:
+        kind, arg = node
+        start = len(prog)
+        if kind == "one":
+            prog.append([_CHAR, arg])
+        elif kind == "star":  # fork: once more, or on
+            prog.append([_SPLIT, start + 1, None])
+            _emit(arg, prog)
+            prog.append([_JUMP, start])
+            prog[start][2] = len(prog)
+        elif kind == "opt":
+            prog.append([_SPLIT, start + 1, None])
+            _emit(arg, prog)
+            prog[start][2] = len(prog)
+        else:  # plus: once, then as a star
+            _emit(arg, prog)
+            prog.append([_SPLIT, start, len(prog) + 1])
+
+
+@dataclass(frozen=True)
+class _Automaton:
+    """A compiled glob.  Sets of states are bit masks; a state's bit is 1 << its index."""
+
+    start: int  # the states before any character is read
+    steps: tuple  # per state: (predicate, states after that character) for a character state, else None
+    accept: int  # the accepting state
+    # (states, character) -> states after it, as met: a path repeats few of them
+    seen: dict = field(default_factory=dict, compare=False)
+
+    def after(self, current: int, c: str) -> int:
+        """The states the automaton may be in after reading ``c`` in ``current``."""
+        key = (current, c)
+        out = self.seen.get(key)
+        if out is None:
+            out = 0
+            while current:  # each state, once
+                state = current & -current
+                current ^= state
+                step = self.steps[state.bit_length() - 1]
+                if step is not None and step[0](c):
+                    out |= step[1]
+            if len(self.seen) >= _SEEN_MAX:
+                self.seen.clear()
+            self.seen[key] = out
+        return out
 
 
 @lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def _automaton(pattern: str) -> _Automaton:
     pat = _normalise(pattern)
-    anywhere = "/" not in pat
+    nodes: list[tuple] = [] if "/" in pat else [_DIRECTORIES]
     segs = [s for s in pat.split("/") if s != ""] or [""]
-    parts: list[str] = []
     for k, seg in enumerate(segs):
         last = k == len(segs) - 1
         if seg == "**":
-            parts.append(".*" if last else "(?:[^/]+/)*")
+            nodes.append(_ANYTHING if last else _SEGMENTS)
         else:
-            parts.append(_translate_segment(seg) + ("" if last else "/"))
-    body = "".join(parts)
-    prefix = "(?:.*/)?" if anywhere else ""
-    return re.compile(f"{prefix}{body}(?:/.*)?", re.DOTALL)
+            nodes.extend(_segment(seg))
+            if not last:
+                nodes.append(_SLASH)
+    nodes.append(_BELOW)
+    prog: list[list] = []
+    _emit(nodes, prog)
+    prog.append([_ACCEPT])
+    reach = _closures(prog)
+    steps = tuple((op[1], reach[pc + 1]) if op[0] == _CHAR else None for pc, op in enumerate(prog))
+    return _Automaton(reach[0], steps, 1 << (len(prog) - 1))
+
+
+def _closures(prog: list[list]) -> list[int]:
+    """For every state, the character and accepting states it reaches without reading a character.
+
+    Every loop of the automaton reads a character (the body of each star and plus starts with
+    one), so these are computed once each, depth first, without recursion.
+    """
+    reach: list[int | None] = [None] * len(prog)
+    for root in range(len(prog)):
+        stack = [root]
+        while stack:
+            pc = stack[-1]
+            op = prog[pc]
+            if reach[pc] is not None:
+                stack.pop()
+            elif op[0] in (_CHAR, _ACCEPT):
+                reach[pc] = 1 << pc
+            elif todo := [n for n in op[1:] if reach[n] is None]:
+                stack += todo
+            else:
+                reach[pc] = 0
+                for n in op[1:]:
+                    reach[pc] |= reach[n]
+    return reach
 
 
 def _normalise(path: str) -> str:
@@ -133,16 +275,24 @@ def _normalise(path: str) -> str:
 
 def path_matches(path: str, pattern: str) -> bool:
     """Whether a repository-relative ``path`` matches the glob ``pattern``."""
-    return _glob_regex(pattern).fullmatch(_normalise(path)) is not None
+    auto = _automaton(pattern)
+    current = auto.start
+    for c in _normalise(path):
+        current = auto.after(current, c)
+        if not current:
+            return False
+    return bool(current & auto.accept)
 
 
 def _validate_glob(pattern: str) -> str | None:
     """A problem with a glob, or None."""
     if not _normalise(pattern).strip("/"):
         return "an empty path pattern"
+    if len(pattern) > MAX_GLOB:
+        return f"a path pattern of {len(pattern)} characters (at most {MAX_GLOB})"
     try:
-        _glob_regex(pattern)
-    except re.error as exc:
+        _automaton(pattern)
+    except GlobError as exc:
         return f"invalid path pattern {pattern!r} ({exc})"
     return None
 
@@ -275,11 +425,10 @@ def _one_line(s: str) -> str:
 
 def load_config(root: Path, explicit: Path | None = None, *,
                 known_rules: Iterable[str] | None = None) -> Config:
-    """The configuration for a review.
+    """The configuration in a directory: ``explicit`` (a file) when given, else ``root/.qlint.toml``
+    when it exists, else the defaults.  ``known_rules`` defaults to the names of ``all_rules()``.
 
-    ``explicit`` (the --config FILE option) wins; otherwise ``root/.qlint.toml``
-    when it exists; otherwise the defaults (every rule, nothing filtered).
-    ``known_rules`` defaults to the names of ``all_rules()``.
+    A review reads its configuration with ``review_settings`` instead, from what it trusts.
     """
     if explicit is not None:
         path = Path(explicit)
@@ -287,22 +436,45 @@ def load_config(root: Path, explicit: Path | None = None, *,
         path = Path(root) / CONFIG_NAME
         if not path.is_file():
             return Config()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror or exc}") from None
+    cfg = config_from_bytes(_read_file(path, MAX_CONFIG_BYTES, "configuration"), str(path), known_rules)
+    cfg.source = path
+    return cfg
+
+
+def config_from_bytes(raw: bytes, label: str, known_rules: Iterable[str] | None = None) -> Config:
+    """The configuration a TOML document holds; ``label`` names it in a ConfigError."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{label}: {_too_big(MAX_CONFIG_BYTES, 'configuration')}")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text, so not a TOML file") from None
+        raise ConfigError(f"{label}: not UTF-8 text, so not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {_one_line(str(exc))}") from None
+        raise ConfigError(f"{label}: invalid TOML: {_one_line(str(exc))}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{label}: invalid TOML: arrays or tables nested too deeply") from None
     try:
         cfg = parse_config(data, known_rules)
     except _Problem as exc:
-        raise ConfigError(f"{path}: {_one_line(str(exc))}") from None
-    cfg.source = path
+        raise ConfigError(f"{label}: {_one_line(str(exc))}") from None
+    cfg.source = label
     return cfg
+
+
+def _too_big(limit: int, what: str) -> str:
+    return f"the {what} is larger than {limit // (1024 * 1024)} MiB, the most qlint reads"
+
+
+def _read_file(path: Path, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of a file; a larger file is a ConfigError (so is /dev/zero)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise ConfigError(f"{path}: {_too_big(limit, what)}")
+    return raw
 
 
 # --------------------------------------------------------------------------
@@ -312,26 +484,31 @@ def load_config(root: Path, explicit: Path | None = None, *,
 def load_baseline(path: Path) -> set[str]:
     """The fingerprints recorded in a baseline file written by ``write_baseline``."""
     path = Path(path)
+    return baseline_from_bytes(_read_file(path, MAX_BASELINE_BYTES, "baseline"), str(path))
+
+
+def baseline_from_bytes(raw: bytes, label: str) -> set[str]:
+    """The fingerprints a baseline document holds; ``label`` names it in a ConfigError."""
+    if len(raw) > MAX_BASELINE_BYTES:
+        raise ConfigError(f"{label}: {_too_big(MAX_BASELINE_BYTES, 'baseline')}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the baseline: {exc.strerror or exc}") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the baseline is not UTF-8 JSON") from None
-    try:
-        data = json.loads(text)
+        raise ConfigError(f"{label}: the baseline is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: the baseline is not valid JSON: {exc}") from None
+        raise ConfigError(f"{label}: the baseline is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{label}: the baseline is not valid JSON: arrays or objects nested too deeply") from None
     if not isinstance(data, dict) or "fingerprints" not in data or "version" not in data:
-        raise ConfigError(f'{path}: not a qlint baseline (expected {{"version": 1, "fingerprints": [...]}})')
+        raise ConfigError(f'{label}: not a qlint baseline (expected {{"version": 1, "fingerprints": [...]}})')
     if data["version"] != BASELINE_VERSION:
-        raise ConfigError(f"{path}: baseline version {data['version']!r} is not supported (expected {BASELINE_VERSION})")
+        raise ConfigError(f"{label}: baseline version {data['version']!r} is not supported (expected {BASELINE_VERSION})")
     fps = data["fingerprints"]
     if not isinstance(fps, list):
-        raise ConfigError(f"{path}: baseline 'fingerprints' must be an array of strings")
+        raise ConfigError(f"{label}: baseline 'fingerprints' must be an array of strings")
     for fp in fps:
         if not isinstance(fp, str) or not re.fullmatch(r"[0-9a-f]+", fp):
-            raise ConfigError(f"{path}: baseline fingerprint {fp!r} is not a hex string")
+            raise ConfigError(f"{label}: baseline fingerprint {repr(fp)[:80]} is not a hex string")
     return set(fps)
 
 
@@ -355,6 +532,115 @@ def write_baseline(report, path: Path) -> None:
         except OSError:
             pass
         raise ConfigError(f"{path}: cannot write the baseline: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------
+# what a review trusts
+#
+# The changes under review must not be able to change their own review: a series that adds a
+# .qlint.toml ignoring a rule, a [[suppress]] for its own finding, or its finding's fingerprint
+# to a committed baseline would otherwise pass.  So the configuration comes from the tree the
+# changes apply to (their base), and a file named on the command line is read from there too
+# when the changes touch it.  docs/configuration.md ("What configuration is trusted") says
+# which base each input mode has.
+
+
+@dataclass
+class Trusted:
+    """What a review may take its configuration from."""
+
+    base: Snapshot  # the tree the reviewed changes apply to: its .qlint.toml configures the review
+    series: Series  # the changes under review
+    workdir: Path | None = None  # the reviewed repository's work tree (None: a bare repository)
+
+
+def review_settings(trusted: Trusted, config_file: Path | None = None, baseline_file: Path | None = None, *,
+                    known_rules: Iterable[str] | None = None) -> tuple[Config, set[str] | None, list[str]]:
+    """(configuration, baseline or None, notes for the user) of one review.
+
+    Without ``config_file``, the base's ``.qlint.toml`` (never the work tree's, the index's or the
+    reviewed changes').  The files given are read where they are, except a file of the work tree
+    that the reviewed changes touch: its version in the base is read instead, and when the base
+    has none the review runs as without it.  A note says so.
+    """
+    notes: list[str] = []
+    if config_file is None:
+        raw, label = _from_base(trusted.base, CONFIG_NAME), _base_label(trusted.base, CONFIG_NAME)
+    else:
+        raw, label = _user_file(trusted, Path(config_file), MAX_CONFIG_BYTES, "configuration", notes)
+    cfg = Config() if raw is None else config_from_bytes(raw, label, known_rules)
+    baseline = None
+    if baseline_file is not None:
+        raw, label = _user_file(trusted, Path(baseline_file), MAX_BASELINE_BYTES, "baseline", notes)
+        baseline = set() if raw is None else baseline_from_bytes(raw, label)
+    return cfg, baseline, notes
+
+
+def _user_file(trusted: Trusted, path: Path, limit: int, what: str, notes: list[str]) -> tuple[bytes | None, str]:
+    """(bytes or None, label) of a file named on the command line, as the review may read it."""
+    rel = _touched_in_work_tree(trusted, path)
+    if rel is None:
+        return _read_file(path, limit, what), str(path)
+    label = _base_label(trusted.base, rel)
+    raw = _from_base(trusted.base, rel)
+    if raw is None:
+        notes.append(f"{path}: the changes under review add it, so the review runs without this {what} "
+                     f"(the base has no {rel})")
+    else:
+        notes.append(f"{path}: the changes under review touch it, so the {what} is read as the base has it ({label})")
+    return raw, label
+
+
+def _from_base(base: Snapshot, rel: str) -> bytes | None:
+    """A file of the base tree, None when the tree has none."""
+    oid = base.blob_id(rel)
+    if oid is None:
+        return None
+    data = base.read(rel)
+    if data is None:  # listed in the tree, absent from the object store
+        raise ConfigError(f"{_base_label(base, rel)}: object {oid} is not in the repository (partial clone?)")
+    return data
+
+
+def _base_label(base: Snapshot, rel: str) -> str:
+    """``REV:path``, as git names a file of a commit's tree."""
+    rev = base.label[:12] if re.fullmatch(r"[0-9a-f]{40}", base.label) else base.label
+    return f"{rev}:{rel}"
+
+
+def _touched_in_work_tree(trusted: Trusted, path: Path) -> str | None:
+    """The repository path of ``path`` when it is a file of the work tree that the reviewed
+    changes add, change, delete or rename (the work tree may hold their version), else None."""
+    if trusted.workdir is None:
+        return None
+    for rel in _work_tree_paths(path, trusted.workdir):
+        if _touched(trusted, rel):
+            return rel
+    return None
+
+
+def _work_tree_paths(path: Path, workdir: Path) -> list[str]:
+    """Where ``path`` is in the work tree: as written and with symbolic links followed."""
+    out: list[str] = []
+    for p, top in ((os.path.abspath(path), os.path.abspath(workdir)),
+                   (os.path.realpath(path), os.path.realpath(workdir))):
+        rel = os.path.relpath(p, top)
+        if rel != "." and not rel.startswith(".." + os.sep) and rel != ".." and rel not in out:
+            out.append(Path(rel).as_posix())
+    return out
+
+
+def _touched(trusted: Trusted, rel: str) -> bool:
+    series = trusted.series
+    if trusted.base.blob_id(rel) != series.tip.blob_id(rel):
+        return True
+    for p in series.patches:
+        if p.old.blob_id(rel) != p.new.blob_id(rel):
+            return True
+        # an in-memory tree may leave out files qlint does not read; the patch still lists them
+        if not isinstance(p, LazyPatch) and any(rel in (f.path, f.old_path) for f in p.files):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------

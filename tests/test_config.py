@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from qlint.analyzer.config import (
     Config,
     ConfigError,
+    GlobError,
     Suppression,
     apply,
     load_baseline,
@@ -20,6 +27,7 @@ from qlint.analyzer.config import (
     write_baseline,
 )
 from qlint.analyzer.engine import Report
+from qlint.analyzer.fixture_repo import build
 from qlint.analyzer.finding import Finding
 from qlint.analyzer.rulebase import all_rules
 
@@ -348,3 +356,337 @@ def test_malformed_baseline_rejected(tmp_path, text):
 def test_missing_baseline_rejected(tmp_path):
     with pytest.raises(ConfigError, match="missing.json"):
         load_baseline(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------- glob matching cost and semantics
+
+
+def _old_glob_regex(pattern: str) -> "re.Pattern[str]":
+    """The regex translation path globs had before the automaton: the reference semantics."""
+
+    def segment(seg: str) -> str:
+        out, i, n = [], 0, len(seg)
+        while i < n:
+            c = seg[i]
+            i += 1
+            if c == "*":
+                while i < n and seg[i] == "*":
+                    i += 1
+                out.append("[^/]*")
+            elif c == "?":
+                out.append("[^/]")
+            elif c == "[":
+                j = i
+                if j < n and seg[j] in "!^":
+                    j += 1
+                if j < n and seg[j] == "]":
+                    j += 1
+                while j < n and seg[j] != "]":
+                    j += 1
+                if j >= n:
+                    out.append(re.escape(c))
+                    continue
+                body = seg[i:j]
+                i = j + 1
+                neg = body[:1] in ("!", "^")
+                if neg:
+                    body = body[1:]
+                body = "".join("\\" + ch if ch in "\\[]" else ch for ch in body)
+                out.append(f"[^/{body}]" if neg else f"[{body}]")
+            else:
+                out.append(re.escape(c))
+        return "".join(out)
+
+    pat = pattern
+    while pat.startswith("./"):
+        pat = pat[2:]
+    pat = pat.lstrip("/")
+    segs = [s for s in pat.split("/") if s != ""] or [""]
+    parts = []
+    for k, seg in enumerate(segs):
+        last = k == len(segs) - 1
+        if seg == "**":
+            parts.append(".*" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(segment(seg) + ("" if last else "/"))
+    prefix = "(?:.*/)?" if "/" not in pat else ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "possible set difference" and the like
+        return re.compile(f"{prefix}{''.join(parts)}(?:/.*)?", re.DOTALL)
+
+
+def _old_matches(path: str, pattern: str) -> bool | str:
+    try:
+        rx = _old_glob_regex(pattern)
+    except re.error:
+        return "invalid"
+    while path.startswith("./"):
+        path = path[2:]
+    return rx.fullmatch(path.lstrip("/")) is not None
+
+
+def _new_matches(path: str, pattern: str) -> bool | str:
+    try:
+        return path_matches(path, pattern)
+    except GlobError:
+        return "invalid"
+
+
+# "[!-x...]" was translated to "[^/-x...]", a range from '/' to x: the new matcher reads it as
+# none of '-', x, ..., as the documentation says; every other glob means what it meant.
+_OLD_QUIRK = re.compile(r"\[[!^]-[^\]]")
+
+
+_PATH_CHARS = "ab/.-]![\\^"
+_GLOB_CHARS = "ab*?/[]!^-.\\"
+
+
+@st.composite
+def _near_globs(draw) -> tuple[str, str]:
+    """A path and a pattern made from it: most characters kept, some turned into wildcards that
+    may or may not cover them, a few stray glob characters (random pairs would rarely match)."""
+    path = draw(st.text(alphabet=_PATH_CHARS, max_size=14))
+    pieces = [draw(st.sampled_from([c, c, c, "*", "?", "**", f"[{c}]", f"[!{c}]", "[a-c]", "/", ""])) for c in path]
+    at = draw(st.integers(0, len(pieces)))
+    pieces.insert(at, draw(st.text(alphabet=_GLOB_CHARS, max_size=3)))
+    return path, "".join(pieces)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(case=st.one_of(st.tuples(st.text(alphabet=_PATH_CHARS, max_size=12), st.text(alphabet=_GLOB_CHARS, max_size=10)),
+                      _near_globs()))
+def test_globs_mean_what_they_meant(case):
+    path, pattern = case
+    assume(not _OLD_QUIRK.search(pattern))
+    assert _new_matches(path, pattern) == _old_matches(path, pattern)
+
+
+@pytest.mark.parametrize("pattern, path", [
+    ("hw/**/*.c", "hw/a/b/c.c"), ("hw/**/*.c", "hw/c.c"), ("hw/**/*.c", "hw//c.c"),
+    ("**", ""), ("**", "a/b"), ("**/x", "x"), ("*/", "a/b"), ("a/**", "a"), ("a/**", "a/"),
+    ("[]a]", "]"), ("[!]a]", "b"), ("[a-c]x", "bx"), ("[a-]", "-"), ("[--a]", "0"), ("[", "["),
+    ("a[b", "a[b"), ("./x", "x"), ("", "x/y"), ("x\ny", "x\ny"), ("[!a]", "/"),
+])
+def test_glob_corner_cases_as_before(pattern, path):
+    assert _new_matches(path, pattern) == _old_matches(path, pattern)
+
+
+def test_bad_character_range_is_a_config_error(tmp_path):
+    assert "bad character range z-a" in _err(tmp_path, 'exclude = ["hw/[z-a].c"]\n')
+
+
+def test_negated_bracket_starting_with_a_dash_is_a_set():
+    assert path_matches("hw/0.c", "hw/[!-a].c")
+    assert not path_matches("hw/-.c", "hw/[!-a].c") and not path_matches("hw/a.c", "hw/[!-a].c")
+
+
+def test_overlong_glob_is_a_config_error(tmp_path):
+    assert "at most 1024" in _err(tmp_path, f'exclude = ["{"a" * 1025}"]\n')
+
+
+_PATHOLOGICAL = "a*" * 15 + "b"  # 15 stars, no match: exponential backtracking in a regex
+
+
+@pytest.mark.parametrize("length", [60, 10_000])
+def test_glob_with_many_stars_finishes(length):
+    path = "a" * length
+    code = ("from qlint.analyzer.config import path_matches as m\n"
+            f"print(m({path!r}, {_PATHOLOGICAL!r}), m({path + 'b'!r}, {_PATHOLOGICAL!r}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False", "True"], r.stderr
+
+
+# ---------------------------------------------------------------- what configuration is trusted
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+AER_CASE = FIXTURES / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded"
+AER_PATCH = next(AER_CASE.glob("0001-*.patch"))
+IGNORE_RULE = 'ignore = ["pci-config-unguarded"]\n'
+OTHER_RULE = 'ignore = ["compat-entry-noop"]\n'
+SUPPRESS = '\n[[suppress]]\nrule = "pci-config-unguarded"\npath = "hw/pci/*"\nreason = "reviewed on the list"\n'
+BASELINE = ".ci/qlint-baseline.json"
+MODES = ["range", "commit", "patch", "staged"]
+
+
+def qlint(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def _git(repo: Path, *args: str) -> str:
+    who = ["-c", "user.name=Ada Fixture", "-c", "user.email=ada@example.invalid"]
+    return subprocess.run(["git", "-C", str(repo), *who, *args], check=True, capture_output=True, text=True).stdout
+
+
+def _add(repo: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+        _git(repo, "add", rel)
+
+
+def _base_repo(tmp_path: Path, base_files: dict[str, str]) -> tuple[Path, str]:
+    """The fixture tree committed, then ``base_files`` committed on it: (repository, base commit)."""
+    repo = tmp_path / "repo"
+    build(FIXTURES / "tree", [], repo)
+    _git(repo, "reset", "-q", "--hard")
+    _add(repo, base_files)
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "Configure qlint")
+    return repo, _git(repo, "rev-parse", "HEAD").strip()
+
+
+def _review(tmp_path: Path, mode: str, base_files: dict[str, str], change_files: dict[str, str],
+            args: list[str]):
+    """Review the AER break (plus ``change_files``) on a base holding ``base_files``, in one input mode.
+
+    range: a commit writing change_files, then the break; commit: one commit with both; patch: that
+    commit as a mail, reviewed on the base with the work tree at the tip (as after `git am`);
+    staged: both staged on the base.
+    """
+    repo, base = _base_repo(tmp_path, base_files)
+    if mode == "range":
+        _add(repo, change_files)
+        _git(repo, "commit", "-q", "--allow-empty", "-m", "ci: configure qlint")
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    if mode != "range":
+        _add(repo, change_files)
+    if mode != "staged":
+        _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    argv = ["-C", str(repo), *(a.format(repo=repo) for a in args)]
+    if mode == "patch":
+        mail = tmp_path / "series.mbox"
+        mail.write_text(_git(repo, "format-patch", "-1", "--stdout"))
+        argv += ["--patch", str(mail), "--base", base]
+    else:
+        argv.append({"range": f"{base}..HEAD", "commit": "HEAD", "staged": "--staged"}[mode])
+    return qlint(*argv)
+
+
+@pytest.fixture(scope="module")
+def fingerprint(tmp_path_factory) -> str:
+    """The fingerprint of the AER break's finding."""
+    r = _review(tmp_path_factory.mktemp("fp"), "commit", {}, {}, ["--format", "json"])
+    (fp,) = [f["fingerprint"] for f in json.loads(r.stdout)["findings"] if f["rule"] == "pci-config-unguarded"]
+    return fp
+
+
+def _silencers(fp: str) -> dict[str, tuple[dict[str, str], dict[str, str], list[str]]]:
+    """Ways to silence the finding: (files of the base, files the change writes, options)."""
+    listed = json.dumps({"version": 1, "fingerprints": [fp]})
+    return {
+        "new .qlint.toml": ({}, {".qlint.toml": IGNORE_RULE}, []),
+        "suppression added": ({".qlint.toml": OTHER_RULE}, {".qlint.toml": OTHER_RULE + SUPPRESS}, []),
+        "baseline edited": ({BASELINE: '{"version": 1, "fingerprints": []}'}, {BASELINE: listed},
+                            ["--baseline", "{repo}/" + BASELINE]),
+        "new --config file": ({}, {"ci/qlint.toml": IGNORE_RULE}, ["--config", "{repo}/ci/qlint.toml"]),
+    }
+
+
+SILENCERS = list(_silencers("0"))
+
+
+@pytest.mark.parametrize("kind", SILENCERS)
+@pytest.mark.parametrize("mode", MODES)
+def test_changes_under_review_cannot_silence_their_own_findings(tmp_path, fingerprint, mode, kind):
+    base_files, change_files, args = _silencers(fingerprint)[kind]
+    r = _review(tmp_path, mode, base_files, change_files, args)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "[pci-config-unguarded]" in r.stdout
+    if args:  # a file named on the command line: the user is told it was not read as it is
+        assert "the changes under review add it" in r.stderr or "the changes under review touch it" in r.stderr
+
+
+@pytest.mark.parametrize("kind", SILENCERS)
+@pytest.mark.parametrize("mode", MODES)
+def test_the_same_configuration_in_the_base_silences_them(tmp_path, fingerprint, mode, kind):
+    base_files, change_files, args = _silencers(fingerprint)[kind]
+    r = _review(tmp_path, mode, {**base_files, **change_files}, {}, args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[pci-config-unguarded]" not in r.stdout and r.stderr == ""
+
+
+def test_a_range_trusts_its_start_not_a_merge_inside_it(tmp_path):
+    """A..B reads A's configuration even when the first commit reviewed sits on a merge of the
+    range (merges are not reviewed; this one brings a .qlint.toml)."""
+    repo, base = _base_repo(tmp_path, {})
+    _add(repo, {".qlint.toml": IGNORE_RULE})
+    tree = _git(repo, "write-tree").strip()
+    merge = _git(repo, "commit-tree", tree, "-p", base, "-p", base + "~1", "-m", "Merge branch 'ci'").strip()
+    _git(repo, "reset", "-q", "--hard", merge)
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    r = qlint("-C", str(repo), f"{base}..HEAD")
+    assert r.returncode == 1 and "[pci-config-unguarded]" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_uncommitted_dot_qlint_toml_is_not_read(tmp_path):
+    """The work tree may hold the reviewed changes' files: only --config reads a file from it."""
+    repo, _ = _base_repo(tmp_path, {})
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    (repo / ".qlint.toml").write_text(IGNORE_RULE)
+    assert qlint("-C", str(repo), "HEAD").returncode == 1
+    assert qlint("-C", str(repo), "--config", str(repo / ".qlint.toml"), "HEAD").returncode == 0
+
+
+# ---------------------------------------------------------------- configuration files that are too much
+
+
+def _one_error(r) -> str:
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.endswith("\n") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    return r.stderr
+
+
+@pytest.mark.parametrize("text, says", [
+    (("# " + "x" * 80 + "\n") * 13_000, "larger than 1 MiB"),
+    ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ("a = " + "{b = " * 5_000 + "1" + "}" * 5_000 + "\n", "nested too deeply"),
+])
+@pytest.mark.parametrize("where", ["--config", "base tree"])
+def test_oversized_or_deep_configuration_is_one_error(tmp_path, text, says, where):
+    if where == "base tree":
+        repo, _ = _base_repo(tmp_path, {".qlint.toml": text})
+        args = []
+    else:
+        repo, _ = _base_repo(tmp_path, {})
+        (tmp_path / "ci.toml").write_text(text)
+        args = ["--config", str(tmp_path / "ci.toml")]
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    assert says in _one_error(qlint("-C", str(repo), *args, "HEAD"))
+
+
+def test_endless_configuration_file_is_one_error(tmp_path):
+    repo, _ = _base_repo(tmp_path, {})
+    assert "larger than 1 MiB" in _one_error(qlint("-C", str(repo), "--config", "/dev/zero", "HEAD"))
+
+
+def test_non_utf8_configuration_is_one_error(tmp_path):
+    repo, _ = _base_repo(tmp_path, {})
+    (repo / ".qlint.toml").write_bytes(b'ignore = ["caf\xe9"]\n')
+    _git(repo, "add", ".qlint.toml")
+    _git(repo, "commit", "-q", "-m", "latin-1")
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    assert "not UTF-8" in _one_error(qlint("-C", str(repo), "HEAD"))
+    assert "not UTF-8" in _one_error(qlint("-C", str(repo), "--config", str(repo / ".qlint.toml"), "HEAD"))
+
+
+def test_deep_baseline_is_one_error(tmp_path):
+    repo, _ = _base_repo(tmp_path, {})
+    bl = tmp_path / "b.json"
+    bl.write_text("[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in _one_error(qlint("-C", str(repo), "--baseline", str(bl), "HEAD"))
+
+
+def test_base_configuration_missing_from_the_object_store_is_one_error(tmp_path):
+    """A partial clone lists .qlint.toml in the base tree without its blob: an error naming it."""
+    repo, _ = _base_repo(tmp_path, {".qlint.toml": IGNORE_RULE})
+    _git(repo, "apply", "--index", str(AER_PATCH))
+    _git(repo, "commit", "-q", "-m", "hw/pci/aer: Implement the uncorrectable error mask register")
+    oid = _git(repo, "rev-parse", "HEAD~1:.qlint.toml").strip()
+    (repo / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+    msg = _one_error(qlint("-C", str(repo), "HEAD"))
+    assert oid in msg and "partial clone" in msg
