@@ -1,15 +1,25 @@
-"""Every rule's examples, as one generic test.
+"""Every rule's examples, as one generic test, and every rule over every example as one golden.
 
 fixtures/examples/<rule>/<invalid|valid>/<case>/ holds format-patch files
 (setup/ ones are history, the others are reviewed) and an ``expect`` file:
 ``RULE PATH FUNCTION|-`` lines that must be reported (as errors or warnings), and
 ``silent RULE`` lines for rules that must report nothing (no error, no warning).
+
+An ``expect`` file names only the rules its author thought of.  So, as cargo-semver-checks
+does, every finding of every rule on every example also goes into one reviewed golden file,
+tests/golden/examples.golden: a rule that starts firing on another rule's example, or a new
+rule, shows up there.  ``QLINT_UPDATE_GOLDEN=1 python3 -m pytest tests/test_examples.py``
+rewrites it; review the diff before committing it.  And every rule, run on a change that
+cannot matter (a comment appended to each file an example touches, at the example's tip),
+must report nothing at all.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from qlint.analyzer.engine import review
@@ -18,19 +28,37 @@ from qlint.analyzer.gitsrc import review_range
 from qlint.analyzer.rulebase import all_rules
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "examples.golden"
+UPDATE = os.environ.get("QLINT_UPDATE_GOLDEN") == "1"
 
 CASES = sorted(p for p in (FIXTURES / "examples").glob("*/*/*") if p.is_dir())
 
 
-def _run(case: Path, tmp_path: Path):
+def _name(case: Path) -> str:
+    return str(case.relative_to(FIXTURES / "examples"))
+
+
+def _build(case: Path, dest: Path) -> tuple[pygit2.Repository, str, str]:
+    """The example's repository: (repo, the commit before the reviewed patches, the tip)."""
     setup, patches = case_patches(case)
-    _, _, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
-    start = ids[len(setup) - 1] if setup else None
-    if start is None:
-        spec = f"{ids[0]}~1..{ids[-1]}"
-    else:
-        spec = f"{start}..{ids[-1]}"
-    return review(review_range(str(tmp_path / "repo"), spec))
+    repo, _, ids = build(FIXTURES / "tree", setup + patches, dest)
+    start = ids[len(setup) - 1] if setup else f"{ids[0]}~1"
+    return repo, start, ids[-1]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Each example's report, made once for the per-case checks and the golden."""
+    memo = {}
+
+    def get(case: Path):
+        if case not in memo:
+            dest = tmp_path_factory.mktemp("example") / "repo"
+            _, start, tip = _build(case, dest)
+            memo[case] = review(review_range(str(dest), f"{start}..{tip}"))
+        return memo[case]
+
+    return get
 
 
 def _expectations(case: Path):
@@ -46,9 +74,9 @@ def _expectations(case: Path):
     return must, silent
 
 
-@pytest.mark.parametrize("case", CASES, ids=[str(c.relative_to(FIXTURES / "examples")) for c in CASES])
-def test_example(case: Path, tmp_path: Path):
-    report = _run(case, tmp_path)
+@pytest.mark.parametrize("case", CASES, ids=[_name(c) for c in CASES])
+def test_example(case: Path, reports):
+    report = reports(case)
     must, silent = _expectations(case)
     kind = case.parent.name
     rule = case.parent.parent.name
@@ -64,6 +92,57 @@ def test_example(case: Path, tmp_path: Path):
         assert must, "an invalid example must name the findings it expects"
     else:
         assert rule in silent, "a valid example must keep its own rule silent"
+
+
+def _golden_lines(case: Path, report) -> list[str]:
+    lines = [f"== {_name(case)}"]
+    for f in report.findings:
+        lines.append(f"{f.patch_index}/{f.patch_total} {f.severity} {f.rule} {f.path}:{f.line} "
+                     f"{f.function or '-'} [{f.confidence}] {f.message}")
+    return lines
+
+
+def test_every_rule_over_every_example(reports):
+    """All findings of all rules on all examples, against one reviewed golden file."""
+    got = "\n".join(line for case in CASES for line in _golden_lines(case, reports(case))) + "\n"
+    if UPDATE:
+        GOLDEN.write_text(got, encoding="utf-8")
+    assert GOLDEN.exists(), f"no {GOLDEN.name}: run with QLINT_UPDATE_GOLDEN=1 and review it"
+    assert got == GOLDEN.read_text(encoding="utf-8"), (
+        "findings on the examples changed: rerun with QLINT_UPDATE_GOLDEN=1 and review the diff")
+
+
+def _noop_commit(repo: pygit2.Repository, tip: str, paths: list[str]) -> str:
+    """A commit on ``tip`` that appends a comment to each of ``paths``: it changes no fact."""
+    idx = repo.index
+    idx.read_tree(repo[tip].peel(pygit2.Commit).tree)
+    tree = repo[tip].peel(pygit2.Commit).tree
+    for path in paths:
+        data = tree[path].data + b"\n/* nothing to see here */\n"
+        idx.add(pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB))
+    sig = repo[tip].peel(pygit2.Commit).author
+    return str(repo.create_commit(None, sig, sig, "A comment\n", idx.write_tree(), [tip]))
+
+
+def _touched_sources(repo: pygit2.Repository, start: str, tip: str) -> list[str]:
+    diff = repo.diff(repo.revparse_single(start), repo.revparse_single(tip))
+    tree = repo[tip].peel(pygit2.Commit).tree
+    paths = {d.delta.new_file.path for d in diff}
+    return sorted(p for p in paths if p.endswith((".c", ".h")) and p in tree)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_name(c) for c in CASES])
+def test_noop_change_is_silent(case: Path, tmp_path: Path):
+    """Every rule, on the example's tip and a commit that only adds comments (or changes nothing),
+    reports nothing."""
+    repo, start, tip = _build(case, tmp_path / "repo")
+    paths = _touched_sources(repo, start, tip)
+    assert paths, "an example touches at least one C file"
+    noop = _noop_commit(repo, tip, paths)
+    report = review(review_range(str(tmp_path / "repo"), f"{tip}..{noop}"))
+    assert not report.findings, "; ".join(f"{f.rule} {f.path}:{f.line} {f.message}" for f in report.findings)
+    empty = _noop_commit(repo, tip, [])  # the same tree as its parent
+    assert not review(review_range(str(tmp_path / "repo"), f"{tip}..{empty}")).findings
 
 
 def test_every_rule_has_both_kinds_of_example():
