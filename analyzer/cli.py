@@ -383,6 +383,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # never a traceback for the user; QLINT_DEBUG=1 shows it
         if os.environ.get("QLINT_DEBUG"):
             raise
+        from .gitsrc import as_missing
+
+        missing = as_missing(exc)  # an object read somewhere that does not say so itself
+        if missing is not None:
+            _fail(str(missing))
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next

@@ -201,3 +201,95 @@ def test_rule_doc_lists_its_tested_examples():
     r = qlint("rule", "compat-entry-wrong-version")
     assert "## Tested examples" in r.stdout
     assert "invalid/older-array (fires)" in r.stdout and "valid/post-release-fix (stays silent)" in r.stdout
+
+
+# -- objects the repository lacks: partial and shallow clones ------------------------------------
+
+PARTIAL = "is not in the repository: partial clone?"
+SHALLOW = "is not in the repository: shallow clone?"
+SHALLOWS = "are not in the repository: shallow clone?"
+
+
+@pytest.fixture(scope="module")
+def demo_source(tmp_path_factory):
+    """The demo history, served to clones with filters (as a forge serves CI)."""
+    from qlint.analyzer.fixture_repo import build_demo
+
+    dest = tmp_path_factory.mktemp("src") / "qemu"
+    _, base, ids = build_demo(dest)
+    _git(dest, "config", "uploadpack.allowFilter", "true")
+    return dest, base, ids
+
+
+def _clone(src, dest, *how):
+    subprocess.run(["git", "clone", "-q", "--no-checkout", *how, f"file://{src}", str(dest)], check=True)
+    return dest
+
+
+def _one_line_exit_2(r, *words):
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.endswith("\n") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def blobless(demo_source, tmp_path_factory):
+    src, base, ids = demo_source
+    return _clone(src, tmp_path_factory.mktemp("bl") / "qemu", "--filter=blob:none"), base, ids
+
+
+@pytest.mark.parametrize("how", ["range", "commit", "json"])
+def test_blobless_clone_is_exit_2_naming_the_blob(blobless, how):
+    """Once reviewed as "nothing changed", exit 0: the blobs of the break were simply not there."""
+    repo, base, ids = blobless
+    args = {"range": [f"{base}..HEAD"], "commit": [ids[0]], "json": ["--format", "json", ids[0]]}[how]
+    r = qlint("-C", str(repo), *args)
+    _one_line_exit_2(r, PARTIAL, "blob ", "hw/pci/pcie_aer.c")
+    assert r.stdout == ""
+
+
+def test_blobless_clone_other_commands_say_so_too(blobless):
+    repo, base, ids = blobless
+    _one_line_exit_2(qlint("machines", cwd=repo), PARTIAL)  # was a listing of nothing, exit 0
+    _one_line_exit_2(qlint("matrix", "x-pcie-err-unc-mask", cwd=repo), PARTIAL)
+    patch = sorted((FIXTURES / "demo").glob("0001-*.patch"))[0]
+    # was "hw/pci/pcie_aer.c is not in the base tree": it is, its blob is not
+    _one_line_exit_2(qlint("-C", str(repo), "--patch", str(patch), "--base", base), PARTIAL, "hw/pci/pcie_aer.c")
+
+
+def test_shallow_clone_matrix_is_exit_2(demo_source, tmp_path):
+    src, _, _ = demo_source
+    shallow = _clone(src, tmp_path / "shallow", "--depth", "1")
+    _one_line_exit_2(qlint("matrix", "x-pcie-err-unc-mask", cwd=shallow), SHALLOWS)
+    # the cache knows the releases below the tip from a full clone: they are not here (was KeyError)
+    assert qlint("-C", str(src), "HEAD~4..HEAD").returncode == 1
+    _one_line_exit_2(qlint("matrix", "x-pcie-err-unc-mask", cwd=shallow), SHALLOW, "release 8.0.0")
+
+
+def test_shallow_clone_review_is_not_a_root_commit(demo_source, tmp_path):
+    """The cut-off commit has parents git did not fetch: reviewing it as adding every file is wrong."""
+    src, _, _ = demo_source
+    shallow = _clone(src, tmp_path / "shallow", "--depth", "1")
+    _one_line_exit_2(qlint("-C", str(shallow), "HEAD"), SHALLOWS)
+    _one_line_exit_2(qlint("-C", str(shallow), "HEAD~1"), "unknown revision", "shallow clone")
+
+
+def _drop_object(repo: Path, oid: str) -> None:
+    (repo / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+
+
+def test_missing_blob_and_tree_are_exit_2_naming_them(aer_repo):
+    repo, base, ids = aer_repo
+    import pygit2
+
+    r = pygit2.Repository(str(repo))
+    tip = r[ids[-1]].peel(pygit2.Commit)
+    blob = str(tip.tree["hw/pci/pcie_aer.c"].id)
+    sub = str(tip.parents[0].tree["include"].id)
+    _drop_object(repo, blob)
+    _one_line_exit_2(qlint("-C", str(repo), "HEAD"), PARTIAL, blob)
+    _one_line_exit_2(qlint("matrix", ids[-1], cwd=repo), PARTIAL)  # was NotFoundError
+    _drop_object(repo, sub)
+    _one_line_exit_2(qlint("-C", str(repo), "HEAD"), PARTIAL)
