@@ -293,3 +293,128 @@ def test_missing_blob_and_tree_are_exit_2_naming_them(aer_repo):
     _one_line_exit_2(qlint("matrix", ids[-1], cwd=repo), PARTIAL)  # was NotFoundError
     _drop_object(repo, sub)
     _one_line_exit_2(qlint("-C", str(repo), "HEAD"), PARTIAL)
+
+
+# -- the command line's habits -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    (["rules"], "pci-config-unguarded"),
+    (["rule", "pci-config-unguarded"], "## Why is this bad?"),
+    (["machines"], "hw_compat_7_2"),
+    (["matrix", "x-pcie-err-unc-mask"], "Rescue for VMs"),
+    (["machines", "--format", "json"], '"arrays"'),
+])
+def test_dash_c_before_a_command(demo_source, tmp_path, args, words):
+    """`qlint -C REPO COMMAND` read COMMAND as a revision to review."""
+    src, _, _ = demo_source
+    r = qlint("-C", str(src), *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert words in r.stdout
+
+
+def test_dash_c_before_demo_runs_the_demo(tmp_path):
+    r = qlint("-C", str(tmp_path), "demo", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert any(f["rule"] == "pci-config-unguarded" for f in json.loads(r.stdout)["findings"])
+
+
+def test_version():
+    from importlib.metadata import version
+
+    r = qlint("--version")
+    assert r.returncode == 0 and r.stdout == f"qlint {version('qlint')}\n"
+
+
+@pytest.mark.parametrize("args", [["demo", "--help"], ["rule", "--help"], ["rules", "--help"], ["rule", "-h"],
+                                  ["matrix", "--help"], ["machines", "--help"], ["install-hook", "--help"]])
+def test_command_help(args):
+    """`qlint demo --help` ran the demo; `qlint rule --help` looked for a rule named --help."""
+    r = qlint(*args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"Usage: qlint {args[0]} ")
+    assert "[pci-config-unguarded]" not in r.stdout and "qlint demo:" not in r.stdout
+
+
+def test_top_level_help_shows_the_review_and_the_commands():
+    r = qlint("--help")
+    assert r.returncode == 0
+    assert "--staged" in r.stdout and "--patch" in r.stdout
+    assert all(c in r.stdout for c in ("demo", "rules", "matrix", "machines", "install-hook"))
+
+
+@pytest.mark.parametrize("args", [
+    ["--bogus"], ["--format"], ["-j", "x"], ["rule"], ["rule", "a", "b"], ["rule", "nope"], ["matrix"],
+    ["matrix", "--bogus"], ["machines", "--bogus"], ["rules", "--bogus"], ["demo", "--format", "xml"],
+    ["demo", "--keep"], ["-C"], ["--patch", "/nonexistent"], ["HEAD~9..HEAD"], ["no-such-rev"],
+    ["HEAD\nforged: second line"], ["HEAD\x1b[2J\x1b]0;title\x07"],
+])
+def test_every_error_is_one_line_ending_in_a_newline(aer_repo, args):
+    repo, _, _ = aer_repo
+    r = qlint(*args, cwd=repo)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.endswith("\n") and len(r.stderr.splitlines()) == 1, repr(r.stderr)
+    assert r.stderr.startswith("qlint: ") and "\x1b" not in r.stderr and "\x07" not in r.stderr
+
+
+def test_revision_with_a_newline_is_escaped(aer_repo):
+    repo, _, _ = aer_repo
+    r = qlint("-C", str(repo), "HEAD\nforged: second line")
+    assert r.stderr == "qlint: unknown revision: HEAD\\x0aforged: second line\n"
+
+
+@pytest.mark.parametrize("args", [
+    [], ["-j", "2", "HEAD~1..HEAD"], ["--no-cache", "HEAD"], ["-C", ".", "HEAD"], ["review", "HEAD"],
+    ["--format", "json", "HEAD~1..HEAD"], ["--jobs", "1", "--format", "json", "-C", ".", "HEAD"],
+])
+def test_readme_invocations_still_review(aer_repo, args):
+    repo, _, _ = aer_repo
+    r = qlint(*args, cwd=repo)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "pci-config-unguarded" in r.stdout
+
+
+def test_readme_fix_and_patch_invocations(aer_repo):
+    repo, base, _ = aer_repo
+    r = qlint("--fix", "HEAD", cwd=repo)
+    assert r.returncode == 1 and r.stdout.startswith("diff --git"), r.stderr
+    _, patches = case_patches(AER)
+    r = qlint("-C", str(repo), "--base", base, "--patch", str(patches[0]), "--format", "email")
+    assert r.returncode == 1 and "[pci-config-unguarded]" in r.stdout, r.stderr
+
+
+def _as_a_terminal_shows(text: str) -> list[str]:
+    """The lines a terminal shows for ``text`` (a carriage return writes over the line from its start)."""
+    shown = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        cells: list[str] = []
+        for part in line.split("\r"):
+            cells[:len(part)] = part
+        shown.append("".join(cells).rstrip())
+    return [s for s in shown if s]
+
+
+def test_error_after_progress_is_a_line_of_its_own(blobless):
+    """On a terminal the progress line has no newline: an error printed after it was glued to it."""
+    import pty
+
+    repo, _, _ = blobless
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "-C", str(repo), "HEAD~5..HEAD"],
+                           stdout=subprocess.PIPE, stderr=follower, timeout=120)
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other side is closed: all read
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(leader)
+    assert r.returncode == 2
+    shown = _as_a_terminal_shows(out.decode())
+    assert len(shown) == 1 and shown[0].startswith("qlint: blob ") and shown[0].endswith("without --filter)"), shown
