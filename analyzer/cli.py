@@ -239,39 +239,22 @@ def _end_progress() -> None:
 @_repo_option
 @click.option("--force", is_flag=True, help="Replace a pre-commit hook that is not qlint's.")
 def install_hook_cmd(repo: str | None, force: bool) -> None:
-    """Write .git/hooks/pre-commit, running `qlint --staged` (only when asked; never over someone
-    else's hook unless --force)."""
+    """Write a git pre-commit hook that runs `qlint --staged`, where git runs hooks (core.hooksPath,
+    the main repository's hooks for a linked worktree); never over a hook that is not qlint's
+    unless --force, never through a symbolic link."""
     sys.exit(install_hook(_repo(repo), force))
 
 
-HOOK_MARK = "# installed by qlint install-hook"
-HOOK_TEXT = f"""#!/bin/sh
-{HOOK_MARK}
-# Review staged C changes for migration-compatibility breaks; `git commit --no-verify` skips it.
-exec qlint --staged
-"""
-
-
 def install_hook(repo: str, force: bool) -> int:
-    """Write .git/hooks/pre-commit, only when asked, never over someone else's hook."""
-    import pygit2
-
+    """Write the pre-commit hook where git runs hooks, only when asked, never over someone else's."""
     from .gitsrc import open_repo
+    from .hooks import install
 
-    r = open_repo(repo)
-    if r.is_bare:
+    if open_repo(repo).is_bare:
         _fail("a bare repository has no commits to hook")
-    hooks = Path(r.path) / "hooks"
-    hook = hooks / "pre-commit"
-    if hook.exists():
-        current = hook.read_text(errors="replace")
-        if HOOK_MARK not in current and not force:
-            _fail(f"{hook} exists and is not qlint's; not overwriting it (see the README for the pre-commit framework)")
-    hooks.mkdir(exist_ok=True)
-    hook.write_text(HOOK_TEXT)
-    hook.chmod(0o755)
-    click.echo(f"qlint: installed {hook}")
-    del pygit2
+    from .reporters._escape import one_line
+
+    click.echo(f"qlint: installed {one_line(str(install(repo, force)))}")
     return EXIT_OK
 
 
