@@ -418,3 +418,53 @@ def test_error_after_progress_is_a_line_of_its_own(blobless):
     assert r.returncode == 2
     shown = _as_a_terminal_shows(out.decode())
     assert len(shown) == 1 and shown[0].startswith("qlint: blob ") and shown[0].endswith("without --filter)"), shown
+
+
+# -- parallel runs survive their workers ---------------------------------------------------------
+
+_DYING_WORKER = """
+import os, signal, sys
+from qlint.analyzer import cli, engine
+
+def dying(_work):
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer or `kill -9` would
+
+setattr(engine, sys.argv[1], dying)  # forked workers inherit the module as it is now
+cli.main(sys.argv[2:])
+"""
+
+
+@pytest.fixture(scope="module")
+def long_range(tmp_path_factory):
+    """45 commits (enough for two processes: --jobs is capped by chunks of CHUNK patches), the last
+    one the AER break."""
+    from qlint.analyzer.engine import CHUNK
+
+    repo = tmp_path_factory.mktemp("long") / "repo"
+    _, base, _ = build(FIXTURES / "tree", [], repo)
+    _git(repo, "reset", "-q", "--hard")
+    for i in range(CHUNK + 4):
+        with open(repo / "hw" / "pci" / "pci.c", "a") as f:
+            f.write(f"/* note {i} */\n")
+        _git(repo, "-c", "user.name=Ada", "-c", "user.email=ada@example.invalid", "commit", "-qam", f"note {i}")
+    _, aer = case_patches(AER)
+    _git(repo, "apply", "--index", str(aer[0]))
+    _git(repo, "-c", "user.name=Ada", "-c", "user.email=ada@example.invalid", "commit", "-qm", "aer")
+    return repo, base
+
+
+def test_long_range_in_two_processes_finds_the_break(long_range):
+    repo, base = long_range
+    r = qlint("-C", str(repo), "-j", "2", f"{base}..HEAD")
+    assert r.returncode == 1 and "[pci-config-unguarded]" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("worker", ["_worker_prefilter", "_worker_review"])
+def test_a_killed_worker_is_exit_2_at_once(long_range, worker):
+    """`kill -9` of a --jobs 2 worker left the parent waiting for its work for ever."""
+    repo, base = long_range
+    r = subprocess.run([sys.executable, "-c", _DYING_WORKER, worker, "-C", str(repo), "-j", "2", f"{base}..HEAD"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("qlint: a review process died") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stdout == ""
