@@ -11,6 +11,7 @@ import click
 
 from . import reporters
 from .change import InputError
+from .reporters._escape import inert, one_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -18,8 +19,6 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 def _fail(msg: str) -> None:
     """One line on stderr, whatever the message holds (a revision with a newline, escape bytes), and exit 2."""
-    from .reporters._escape import one_line
-
     _end_progress()
     click.echo(f"qlint: {one_line(msg)}", err=True)
     sys.exit(EXIT_INPUT)
@@ -45,8 +44,14 @@ def _version_option(f):
 def _emit(report, fmt: str) -> int:
     if fmt == "patch":
         _make_fixes(report)
-    click.echo(reporters.get(fmt).render(report), nl=False)
+    _write(reporters.get(fmt).render(report))
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _write(text: str) -> None:
+    """Standard output, every byte as read: a patch keeps the non-UTF-8 bytes of the files it
+    changes (the reporters for people have escaped theirs)."""
+    click.echo(text.encode("utf-8", "surrogateescape"), nl=False)
 
 
 def _make_fixes(report) -> None:
@@ -55,7 +60,7 @@ def _make_fixes(report) -> None:
 
     report.fixes = generate(report)
     for f, why in report.fixes.skipped:
-        click.echo(f"qlint: no automatic fix for {f.rule} at {f.path}:{f.line} ({why})", err=True)
+        click.echo(f"qlint: no automatic fix for {f.rule} at {one_line(f.path)}:{f.line} ({one_line(why)})", err=True)
 
 
 @click.command("review", context_settings=CONTEXT, short_help="Review commits (the default command).")
@@ -117,7 +122,8 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             except OSError as exc:
                 _fail(f"cannot read {patch_file}: {exc.strerror}")
         for ref in based_on(data):
-            click.echo(f"qlint: the series says Based-on: {ref}; it is reviewed on {base_rev}", err=True)
+            click.echo(f"qlint: the series says Based-on: {one_line(ref)}; it is reviewed on {one_line(base_rev)}",
+                       err=True)
         series = review_patch(repo, data, base_rev, Path(patch_file).name if patch_file != "-" else "stdin")
     elif staged:
         series = review_staged(repo)
@@ -188,10 +194,8 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     _end_progress()
     if fmt == "json":
         click.echo(json.dumps(m.to_dict(), indent=2))
-    elif fmt == "html":
-        click.echo(matrix.render_html(m), nl=False)
     else:
-        click.echo(matrix.render_text(m), nl=False)
+        _write(inert(matrix.render_html(m) if fmt == "html" else matrix.render_text(m)))
     sys.exit(EXIT_OK)
 
 
@@ -221,8 +225,6 @@ _PROGRESS = {"width": 0}  # the width of the progress line on the terminal, 0 wh
 
 
 def _show_progress(text: str) -> None:
-    from .reporters._escape import one_line
-
     line = f"qlint: {one_line(text)}"
     click.echo("\r" + line.ljust(_PROGRESS["width"]), err=True, nl=False)
     _PROGRESS["width"] = max(_PROGRESS["width"], len(line))
@@ -252,8 +254,6 @@ def install_hook(repo: str, force: bool) -> int:
 
     if open_repo(repo).is_bare:
         _fail("a bare repository has no commits to hook")
-    from .reporters._escape import one_line
-
     click.echo(f"qlint: installed {one_line(str(install(repo, force)))}")
     return EXIT_OK
 
@@ -320,7 +320,7 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
         report = review(series)
         if fmt == "patch":
             _make_fixes(report)
-        click.echo(reporters.get(fmt).render(report), nl=False)
+        _write(reporters.get(fmt).render(report))
         if keep and fmt == "text":
             click.echo(f"\nThe demo repository is kept in {dest}; try\n"
                        f"    qlint matrix -C {dest} x-pcie-err-unc-mask\n"
@@ -351,21 +351,23 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"version": 1, "commit": commit, **data}, indent=2))
         sys.exit(EXIT_OK)
+    out: list[str] = []
     by_name = {t["name"] + "\0" + t["path"]: t for t in data["machine_types"]}
     for arr in data["arrays"]:
         where = f" ({arr['path']})" if arr["path"] else ""
-        click.echo(f"{arr['name']}{where}")
+        out.append(f"{arr['name']}{where}")
         groups: dict[tuple[str, str], list[str]] = {}
         for ref in arr["machine_types"]:
             t = by_name[ref["name"] + "\0" + ref["path"]]
             groups.setdefault((t["board"], t["path"]), []).append(t["name"])
         if not groups:
-            click.echo("    no machine type")
+            out.append("    no machine type")
         for (board, path), names in groups.items():
             span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
-            click.echo(f"    {span:50} {path}")
+            out.append(f"    {span:50} {path}")
     for u in data["unresolved"]:
-        click.echo(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+        out.append(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+    _write(inert("".join(line + "\n" for line in out)))
     sys.exit(EXIT_OK)
 
 

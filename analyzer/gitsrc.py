@@ -305,7 +305,7 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
                 diff = repo.diff(parent_tree, tree, context_lines=0)
             return _lazy_files_of(repo, diff)
 
-    subject = commit.message.splitlines()[0] if commit.message else ""
+    subject = _message(commit).split("\n", 1)[0].rstrip("\r")
     return LazyPatch(
         files,
         ident=str(commit.id),
@@ -317,6 +317,15 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         total=total,
         touched=touched,
     )
+
+
+def _message(commit: pygit2.Commit) -> str:
+    """The commit message with every byte kept: pygit2's ``message`` turns bytes that are not UTF-8
+    (or not of the commit's encoding) into U+FFFD; surrogateescape keeps them for the reporters."""
+    try:
+        return commit.raw_message.decode(commit.message_encoding or "utf-8", "surrogateescape")
+    except LookupError:  # an encoding header Python does not know
+        return commit.raw_message.decode("utf-8", "surrogateescape")
 
 
 def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, list]:
@@ -387,9 +396,10 @@ def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old
     new = read_blob(repo, new_oid, new_path) if new_oid else None
     added: set[int] = set()
     removed: set[int] = set()
-    # Patch.create_from reads the buffers while the patch lives: keep them referenced here
-    patch = pygit2.Patch.create_from(old, new, old_as_path=old_path or new_path, new_as_path=new_path or old_path,
-                                     context_lines=0)
+    # Patch.create_from reads the buffers while the patch lives: keep them referenced here.  The
+    # paths are labels only (no repository, no attributes), and it takes no non-UTF-8 byte in one
+    patch = pygit2.Patch.create_from(old, new, old_as_path=_label(old_path or new_path),
+                                     new_as_path=_label(new_path or old_path), context_lines=0)
     if patch.delta.is_binary:
         return None, None, set(), set(), True
     for h in patch.hunks:
@@ -400,6 +410,10 @@ def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old
                 removed.add(ln.old_lineno)
     del patch
     return old, new, added, removed, False
+
+
+def _label(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
