@@ -6,6 +6,7 @@ Only objects are read: no checkout, no index write, no ref update.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import subprocess
 from collections import OrderedDict
@@ -180,6 +181,8 @@ class GitSnapshot(Snapshot):
         return read_blob(self.repo, str(e.id), path)
 
     def read_oid(self, oid: str) -> bytes | None:
+        if oid.startswith("mem:"):
+            return None  # a file changed in memory: never in the repository (OverlaySnapshot has it)
         try:
             return read_blob(self.repo, oid)
         except MissingObjectError:
@@ -340,7 +343,8 @@ def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, lis
         r = subprocess.run(
             ["git", "--git-dir", repo.path, "-c", "log.showSignature=false", "log", "--raw", "--no-renames", "-z",
              "--no-abbrev", "--no-merges", "--no-color", "--format=%x00%H%x00", f"{start}..{end}"],
-            capture_output=True, timeout=600)
+            # in a partial clone git may fetch what it lacks from the remote, writing into the repository
+            capture_output=True, timeout=600, env={**os.environ, "GIT_NO_LAZY_FETCH": "1"})
     except (OSError, subprocess.SubprocessError):
         return {}
     if r.returncode != 0:

@@ -245,9 +245,11 @@ def test_blobless_clone_is_exit_2_naming_the_blob(blobless, how):
     """Once reviewed as "nothing changed", exit 0: the blobs of the break were simply not there."""
     repo, base, ids = blobless
     args = {"range": [f"{base}..HEAD"], "commit": [ids[0]], "json": ["--format", "json", ids[0]]}[how]
+    before = _snapshot(repo)
     r = qlint("-C", str(repo), *args)
     _one_line_exit_2(r, PARTIAL, "blob ", "hw/pci/pcie_aer.c")
     assert r.stdout == ""
+    assert _snapshot(repo) == before  # nothing fetched into it
 
 
 def test_blobless_clone_other_commands_say_so_too(blobless):
