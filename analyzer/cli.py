@@ -11,21 +11,47 @@ import click
 
 from . import reporters
 from .change import InputError
+from .reporters._escape import inert, one_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-SUBCOMMANDS = ("demo", "rules", "rule", "matrix", "machines")
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def _fail(msg: str) -> None:
-    click.echo(f"qlint: {msg}", err=True)
+    """One line on stderr, whatever the message holds (a revision with a newline, escape bytes), and exit 2."""
+    _end_progress()
+    click.echo(f"qlint: {one_line(msg)}", err=True)
     sys.exit(EXIT_INPUT)
+
+
+def _repo_option(f):
+    return click.option("-C", "repo", default=None, metavar="DIR",
+                        help="The QEMU git repository (bare or not; default: the current directory).")(f)
+
+
+def _repo(given: str | None) -> str:
+    """The repository: -C given to the command, else to qlint itself (`qlint -C DIR COMMAND`), else "."."""
+    if given is not None:
+        return given
+    ctx = click.get_current_context(silent=True)
+    return (ctx.find_root().params.get("repo") if ctx is not None else None) or "."
+
+
+def _version_option(f):
+    return click.version_option(package_name="qlint", prog_name="qlint", message="%(prog)s %(version)s")(f)
 
 
 def _emit(report, fmt: str) -> int:
     if fmt == "patch":
         _make_fixes(report)
-    click.echo(reporters.get(fmt).render(report), nl=False)
+    _write(reporters.get(fmt).render(report))
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _write(text: str) -> None:
+    """Standard output, every byte as read: a patch keeps the non-UTF-8 bytes of the files it
+    changes (the reporters for people have escaped theirs)."""
+    click.echo(text.encode("utf-8", "surrogateescape"), nl=False)
 
 
 def _make_fixes(report) -> None:
@@ -34,11 +60,11 @@ def _make_fixes(report) -> None:
 
     report.fixes = generate(report)
     for f, why in report.fixes.skipped:
-        click.echo(f"qlint: no automatic fix for {f.rule} at {f.path}:{f.line} ({why})", err=True)
+        click.echo(f"qlint: no automatic fix for {f.rule} at {one_line(f.path)}:{f.line} ({one_line(why)})", err=True)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.command("review", context_settings=CONTEXT, short_help="Review commits (the default command).")
+@_repo_option
 @click.option("--format", "fmt", default="text", help="Output format: " + ", ".join(reporters.formats()) + ".")
 @click.option("--fix", "fix", is_flag=True,
               help="Print a patch (for git apply) that adds the fixes qlint can write; same as --format patch.")
@@ -54,22 +80,20 @@ def _make_fixes(report) -> None:
               help="Processes for a range (default 0: one, or one per CPU up to 8 for 200 commits or more).")
 @click.option("--no-cache", "no_cache", is_flag=True,
               help="Neither read nor write the fact cache (also QLINT_NO_CACHE=1).")
+@_version_option
 @click.argument("revs", nargs=-1)
 def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str,
                config_file: str | None, baseline_file: str | None, write_baseline_file: str | None, jobs: int,
                no_cache: bool, revs: tuple[str, ...]) -> None:
-    """Review commits for migration-compatibility breaks.
+    """Review commits for migration-compatibility breaks (the default command).
 
     REV reviews one commit, A..B every non-merge commit after A up to B
     (oldest first, each against its first parent); no argument reviews HEAD.
-
-    Other commands: `qlint demo` reviews a bundled example; `qlint rules`
-    lists the rules; `qlint rule NAME` prints one rule's documentation;
-    `qlint matrix PROPERTY` tells which migrations between releases work;
-    `qlint machines [REV]` lists the machine types each compat array reaches.
+    `qlint COMMAND --help` tells about the other commands.
 
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
+    repo = _repo(repo)
     from . import cache
     from .engine import review
     from .gitsrc import review_range, review_staged
@@ -98,7 +122,8 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             except OSError as exc:
                 _fail(f"cannot read {patch_file}: {exc.strerror}")
         for ref in based_on(data):
-            click.echo(f"qlint: the series says Based-on: {ref}; it is reviewed on {base_rev}", err=True)
+            click.echo(f"qlint: the series says Based-on: {one_line(ref)}; it is reviewed on {one_line(base_rev)}",
+                       err=True)
         series = review_patch(repo, data, base_rev, Path(patch_file).name if patch_file != "-" else "stdin")
     elif staged:
         series = review_staged(repo)
@@ -127,8 +152,8 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
     sys.exit(_emit(apply(report, cfg, baseline), fmt))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.command("matrix", context_settings=CONTEXT, short_help="Which migrations between releases work, and the rescue.")
+@_repo_option
 @click.option("--rev", default="HEAD", metavar="REV", help="The tree whose history is read (default HEAD).")
 @click.option("--release", "given", multiple=True, metavar="X.Y.Z=REV",
               help="Count REV as release X.Y.Z (a stable release this repository lacks); repeatable.")
@@ -150,6 +175,7 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     from . import matrix
     from .history import parse_version
 
+    repo = _repo(repo)
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
     releases = {}
@@ -166,16 +192,13 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     tell = None
     if sys.stderr.isatty():
         def tell(name: str) -> None:
-            click.echo(f"\rqlint: reading release {name:12}", err=True, nl=False)
+            _show_progress(f"reading release {name:12}")
     m = matrix.from_repo(repo, spec, rev, releases, since_v, tell)
-    if tell is not None:
-        click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
+    _end_progress()
     if fmt == "json":
         click.echo(json.dumps(m.to_dict(), indent=2))
-    elif fmt == "html":
-        click.echo(matrix.render_html(m), nl=False)
     else:
-        click.echo(matrix.render_text(m), nl=False)
+        _write(inert(matrix.render_html(m) if fmt == "html" else matrix.render_text(m)))
     sys.exit(EXIT_OK)
 
 
@@ -204,43 +227,84 @@ def _progress():
 
     def tell(i: int, n: int, patch) -> None:
         if n >= 5:
-            end = "\n" if i == n else ""
-            click.echo(f"\rqlint: {i}/{n} {patch.short or ''} {patch.subject[:50]:50}", err=True, nl=False)
-            if end:
-                click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+            _show_progress(f"{i}/{n} {patch.short or ''} {patch.subject[:50]:50}")
+            if i == n:
+                _end_progress()
 
     return tell
 
 
-HOOK_MARK = "# installed by qlint install-hook"
-HOOK_TEXT = f"""#!/bin/sh
-{HOOK_MARK}
-# Review staged C changes for migration-compatibility breaks; `git commit --no-verify` skips it.
-exec qlint --staged
-"""
+_PROGRESS = {"width": 0}  # the width of the progress line on the terminal, 0 when none is shown
+
+
+def _show_progress(text: str) -> None:
+    line = f"qlint: {one_line(text)}"
+    click.echo("\r" + line.ljust(_PROGRESS["width"]), err=True, nl=False)
+    _PROGRESS["width"] = max(_PROGRESS["width"], len(line))
+
+
+def _end_progress() -> None:
+    """Clear the progress line, so that what follows on stderr starts a line of its own."""
+    if _PROGRESS["width"]:
+        click.echo("\r" + " " * _PROGRESS["width"] + "\r", err=True, nl=False)
+        _PROGRESS["width"] = 0
+
+
+@click.command("install-hook", context_settings=CONTEXT, short_help="Write a pre-commit hook running `qlint --staged`.")
+@_repo_option
+@click.option("--force", is_flag=True, help="Replace a pre-commit hook that is not qlint's.")
+def install_hook_cmd(repo: str | None, force: bool) -> None:
+    """Write a git pre-commit hook that runs `qlint --staged`, where git runs hooks (core.hooksPath,
+    the main repository's hooks for a linked worktree); never over a hook that is not qlint's
+    unless --force, never through a symbolic link."""
+    sys.exit(install_hook(_repo(repo), force))
 
 
 def install_hook(repo: str, force: bool) -> int:
-    """Write .git/hooks/pre-commit, only when asked, never over someone else's hook."""
-    import pygit2
-
+    """Write the pre-commit hook where git runs hooks, only when asked, never over someone else's."""
     from .gitsrc import open_repo
+    from .hooks import install
 
-    r = open_repo(repo)
-    if r.is_bare:
+    if open_repo(repo).is_bare:
         _fail("a bare repository has no commits to hook")
-    hooks = Path(r.path) / "hooks"
-    hook = hooks / "pre-commit"
-    if hook.exists():
-        current = hook.read_text(errors="replace")
-        if HOOK_MARK not in current and not force:
-            _fail(f"{hook} exists and is not qlint's; not overwriting it (see the README for the pre-commit framework)")
-    hooks.mkdir(exist_ok=True)
-    hook.write_text(HOOK_TEXT)
-    hook.chmod(0o755)
-    click.echo(f"qlint: installed {hook}")
-    del pygit2
+    click.echo(f"qlint: installed {one_line(str(install(repo, force)))}")
     return EXIT_OK
+
+
+@click.command("demo", context_settings=CONTEXT, short_help="Review a bundled example (no QEMU checkout needed).")
+@click.option("--format", "fmt", default="text", metavar="FORMAT",
+              help="Output format: " + ", ".join(reporters.formats()) + ".")
+@click.option("--fix", is_flag=True, help="Print the patch qlint writes in place of the series' hand-written fix.")
+@click.option("--keep", metavar="DIR", help="Build the demo repository in DIR (new or empty) and keep it.")
+def demo_cmd(fmt: str, fix: bool, keep: str | None) -> None:
+    """Review a bundled example: a QEMU-style history in which a patch breaks migration, a release
+    ships it and a later patch fixes it (no QEMU checkout needed)."""
+    if fmt not in reporters.formats():
+        _fail(f"unknown format {fmt!r}")
+    sys.exit(demo("patch" if fix else fmt, keep))
+
+
+@click.command("rules", context_settings=CONTEXT)
+def rules_cmd() -> None:
+    """List the rules: name, severity, summary."""
+    from .rulebase import all_rules
+
+    for r in all_rules():
+        click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
+    sys.exit(EXIT_OK)
+
+
+@click.command("rule", context_settings=CONTEXT, short_help="One rule's documentation.")
+@click.argument("name")
+def rule_cmd(name: str) -> None:
+    """Print the documentation of rule NAME and its tested examples."""
+    from .rulebase import all_rules
+
+    for r in all_rules():
+        if r.name == name:
+            click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
+            sys.exit(EXIT_OK)
+    _fail(f"no rule named {name!r} (see `qlint rules`)")
 
 
 def demo(fmt: str = "text", keep: str | None = None) -> int:
@@ -269,7 +333,7 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
         report = review(series)
         if fmt == "patch":
             _make_fixes(report)
-        click.echo(reporters.get(fmt).render(report), nl=False)
+        _write(reporters.get(fmt).render(report))
         if keep and fmt == "text":
             click.echo(f"\nThe demo repository is kept in {dest}; try\n"
                        f"    qlint matrix -C {dest} x-pcie-err-unc-mask\n"
@@ -278,8 +342,8 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
     return EXIT_OK
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "repo", default=".", metavar="DIR", help="The QEMU git repository (bare or not).")
+@click.command("machines", context_settings=CONTEXT, short_help="The machine types each compat array reaches.")
+@_repo_option
 @click.option("--format", "fmt", default="text", help="Output format: text or json.")
 @click.argument("rev", required=False, default="HEAD")
 def machines_cmd(repo: str, fmt: str, rev: str) -> None:
@@ -290,6 +354,7 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
     from .index import TreeIndex
     from .machines import listing
 
+    repo = _repo(repo)
     if fmt not in ("text", "json"):
         _fail(f"unknown format {fmt!r} (choose from text, json)")
     if not os.path.isdir(repo):
@@ -299,21 +364,23 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"version": 1, "commit": commit, **data}, indent=2))
         sys.exit(EXIT_OK)
+    out: list[str] = []
     by_name = {t["name"] + "\0" + t["path"]: t for t in data["machine_types"]}
     for arr in data["arrays"]:
         where = f" ({arr['path']})" if arr["path"] else ""
-        click.echo(f"{arr['name']}{where}")
+        out.append(f"{arr['name']}{where}")
         groups: dict[tuple[str, str], list[str]] = {}
         for ref in arr["machine_types"]:
             t = by_name[ref["name"] + "\0" + ref["path"]]
             groups.setdefault((t["board"], t["path"]), []).append(t["name"])
         if not groups:
-            click.echo("    no machine type")
+            out.append("    no machine type")
         for (board, path), names in groups.items():
             span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
-            click.echo(f"    {span:50} {path}")
+            out.append(f"    {span:50} {path}")
     for u in data["unresolved"]:
-        click.echo(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+        out.append(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+    _write(inert("".join(line + "\n" for line in out)))
     sys.exit(EXIT_OK)
 
 
@@ -335,50 +402,49 @@ def _tested_examples(rule: str) -> str:
     return "\n".join(out) + "\n"
 
 
+class _Qlint(click.Group):
+    """`qlint [OPTIONS] [REV]` reviews: when the first word after qlint's own options (-C DIR,
+    --version, --help) names no command, it is the review's."""
+
+    OWN_WITH_VALUE = ("-C",)
+    OWN_FLAGS = ("--version", "-h", "--help")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        i = 0
+        while i < len(args):
+            if args[i] in self.OWN_WITH_VALUE and i + 1 < len(args):
+                i += 2
+            elif args[i] in self.OWN_FLAGS or (args[i].startswith("-C") and len(args[i]) > 2):
+                i += 1
+            else:
+                break
+        if i == len(args) or args[i] not in self.commands:
+            args.insert(i, "review")
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The review's help (what `qlint` alone does), then the other commands."""
+        self.commands["review"].format_help(ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+
+@click.group(cls=_Qlint, context_settings=CONTEXT)
+@_repo_option
+@_version_option
+def cli(repo: str | None) -> None:
+    """Review QEMU patches for migration-compatibility breaks."""
+
+
+for _cmd in (review_cmd, demo_cmd, rules_cmd, rule_cmd, matrix_cmd, machines_cmd, install_hook_cmd):
+    cli.add_command(_cmd)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args and args[0] == "demo":
-            fmt, keep = ("patch" if "--fix" in args[1:] else "text"), None
-            if "--format" in args[1:]:
-                i = args.index("--format")
-                fmt = args[i + 1] if i + 1 < len(args) else "text"
-            if "--keep" in args[1:]:
-                i = args.index("--keep")
-                keep = args[i + 1] if i + 1 < len(args) else _fail("--keep needs a directory")
-            if fmt not in reporters.formats():
-                _fail(f"unknown format {fmt!r}")
-            sys.exit(demo(fmt, keep))
-        if args and args[0] == "install-hook":
-            rest = args[1:]
-            repo = "."
-            if "-C" in rest:
-                i = rest.index("-C")
-                repo = rest[i + 1] if i + 1 < len(rest) else _fail("-C needs a directory")
-            sys.exit(install_hook(repo, "--force" in rest))
-        if args and args[0] == "rules":
-            from .rulebase import all_rules
-
-            for r in all_rules():
-                click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
-            sys.exit(EXIT_OK)
-        if args and args[0] == "matrix":
-            matrix_cmd.main(args=args[1:], prog_name="qlint matrix", standalone_mode=False)
-            sys.exit(EXIT_OK)
-        if args and args[0] == "rule":
-            from .rulebase import all_rules
-
-            if len(args) != 2:
-                _fail("usage: qlint rule NAME")
-            for r in all_rules():
-                if r.name == args[1]:
-                    click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
-                    sys.exit(EXIT_OK)
-            _fail(f"no rule named {args[1]!r} (see `qlint rules`)")
-        if args and args[0] == "machines":
-            machines_cmd.main(args=args[1:], prog_name="qlint machines", standalone_mode=False)
-            sys.exit(EXIT_OK)
-        review_cmd.main(args=args, prog_name="qlint", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="qlint", standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else EXIT_OK)
     except InputError as exc:
         _fail(str(exc))
     except click.exceptions.Exit as exc:
@@ -396,6 +462,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # never a traceback for the user; QLINT_DEBUG=1 shows it
         if os.environ.get("QLINT_DEBUG"):
             raise
+        from .gitsrc import as_missing
+
+        missing = as_missing(exc)  # an object read somewhere that does not say so itself
+        if missing is not None:
+            _fail(str(missing))
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Iterator, Self
 
 from . import cache, prefilter
-from .change import LazyFileChange, Series
+from .change import InputError, LazyFileChange, Series
 from .finding import Finding
 from .rulebase import Rule, all_rules
 from .semdiff import IndexPool, PatchReview
@@ -172,16 +175,15 @@ def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> 
     _WORK.update(series=series, rules=rules)
     n = len(series.patches)
     findings: list[Finding] = []
-    ctx = multiprocessing.get_context("fork")
     try:
-        with ctx.Pool(jobs, initializer=_worker_init) as workers:
-            keep = [i for chunk in workers.imap(_worker_prefilter, range(0, n, CHUNK)) for i in chunk]
+        with _workers(jobs) as workers:
+            keep = [i for chunk in workers.map(_worker_prefilter, range(0, n, CHUNK)) for i in chunk]
         # fresh workers for the review: what the prefilter parsed and read is on disk or useless
         # now, and a process does not give back the memory it freed
         groups = _groups(keep, jobs)
         if groups:
-            with ctx.Pool(min(jobs, len(groups)), initializer=_worker_init) as workers:
-                for group, found in zip(groups, workers.imap(_worker_review, groups)):
+            with _workers(min(jobs, len(groups))) as workers:
+                for group, found in zip(groups, workers.map(_worker_review, groups)):
                     findings.extend(found)  # imap keeps the order of the groups: patch order
                     if progress is not None:
                         progress(group[-1] + 1, n, series.patches[group[-1]])
@@ -190,3 +192,28 @@ def _review_parallel(series: Series, rules: list[Rule], progress, jobs: int) -> 
     if progress is not None:
         progress(n, n, series.patches[-1])
     return findings
+
+
+@contextmanager
+def _workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """``jobs`` forked worker processes.  A worker that dies (killed, out of memory) is an error at
+    once: multiprocessing.Pool replaced it and waited forever for the work it had taken.  On any
+    error the other workers are stopped, not waited for."""
+    workers = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
+    try:
+        yield workers
+    except BrokenProcessPool:
+        _stop(workers)
+        raise InputError(f"a review process died (killed, or out of memory?); nothing is reported "
+                         f"(--jobs {jobs}; --jobs 1 reviews in this process)") from None
+    except BaseException:
+        _stop(workers)
+        raise
+    workers.shutdown(wait=True)
+
+
+def _stop(workers: ProcessPoolExecutor) -> None:
+    workers.shutdown(wait=False, cancel_futures=True)
+    # the executor only waits for running work; its processes are not public
+    for proc in list((getattr(workers, "_processes", None) or {}).values()):
+        proc.terminate()

@@ -6,9 +6,11 @@ Only objects are read: no checkout, no index write, no ref update.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import subprocess
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Iterator
 
 import pygit2
@@ -47,29 +49,111 @@ def open_repo(path: str) -> pygit2.Repository:
         raise InputError(f"cannot open git repository {path}: {exc}") from None
 
 
-_BLOBS: OrderedDict[str, bytes | None] = OrderedDict()
+class MissingObjectError(InputError):
+    """An object the review needs is not in the repository (a partial or a shallow clone).
+
+    Never a reason to review less: a file that cannot be read is not a file that did not change.
+    """
+
+
+_SHALLOW = "shallow clone? (git fetch --unshallow)"
+_PARTIAL = "partial clone? (fetch the objects, or clone without --filter)"
+
+
+def missing_object(oid: str, kind: str = "blob", path: str = "") -> MissingObjectError:
+    """The one error for an object the repository lacks, naming it (and where it is, when known).
+
+    ``kind`` "parents" is for a commit whose parents a shallow clone left out.
+    """
+    if kind == "parents":
+        return MissingObjectError(f"the parents of commit {oid} are not in the repository: {_SHALLOW}")
+    where = f" ({path})" if path else ""
+    hint = _SHALLOW if kind == "commit" else _PARTIAL
+    return MissingObjectError(f"{kind} {oid}{where} is not in the repository: {hint}")
+
+
+_OID_RE = re.compile(r"\b[0-9a-f]{40}\b")
+
+
+def as_missing(exc: BaseException, kind: str = "object", path: str = "") -> MissingObjectError | None:
+    """The missing-object error pygit2's ``exc`` stands for, or None when it is about something else."""
+    if isinstance(exc, MissingObjectError):
+        return exc
+    text = str(exc)
+    if not isinstance(exc, pygit2.GitError) or not re.search(r"not found|Unable to read|cannot read", text, re.I):
+        return None
+    m = _OID_RE.search(text)
+    return missing_object(m.group(0), kind, path) if m else None
+
+
+@contextmanager
+def reading(kind: str = "object", path: str = ""):
+    """Objects read inside (tree diffs, patches) that the repository lacks raise MissingObjectError."""
+    try:
+        yield
+    except pygit2.GitError as exc:
+        err = as_missing(exc, kind, path)
+        if err is None:
+            raise
+        raise err from None
+
+
+def get_object(repo: pygit2.Repository, oid, kind: str = "blob", path: str = ""):
+    """``repo[oid]``, or MissingObjectError naming it."""
+    try:
+        return repo[oid]
+    except (KeyError, ValueError):  # pygit2's NotFoundError is a KeyError
+        raise missing_object(str(oid), kind, path) from None
+
+
+def tree_of(commit: pygit2.Commit) -> pygit2.Tree:
+    """A commit's tree, or MissingObjectError (a clone made with --filter=tree:0)."""
+    try:
+        return commit.tree
+    except (KeyError, pygit2.GitError):
+        raise missing_object(str(commit.tree_id), "tree", f"of commit {str(commit.id)[:10]}") from None
+
+
+def _shallow(repo: pygit2.Repository) -> frozenset[str]:
+    """Commits whose parents a shallow clone left out (git's ``shallow`` file)."""
+    if not repo.is_shallow:
+        return frozenset()
+    try:
+        return frozenset((Path(repo.path) / "shallow").read_text().split())
+    except OSError:
+        return frozenset()
+
+
+def first_parent(repo: pygit2.Repository, c: pygit2.Commit) -> pygit2.Commit | None:
+    """The first parent of ``c``; None for a root commit; MissingObjectError where a shallow clone
+    cut the history (libgit2 shows such a commit without parents: it is not a root)."""
+    if c.parents:
+        return c.parents[0]
+    if str(c.id) in _shallow(repo):
+        raise missing_object(str(c.id), "parents")
+    return None
+
+
+_BLOBS: OrderedDict[str, bytes] = OrderedDict()
 _BLOB_BYTES = 0
 # The source files a tree index greps (about 60 MB in a QEMU tree) and their versions along a
 # range: reading them from the object store again costs 10x more than searching them in memory.
 _BLOB_BUDGET = 96 * 1024 * 1024
 
 
-def read_blob(repo: pygit2.Repository, oid: str) -> bytes | None:
+def read_blob(repo: pygit2.Repository, oid: str, path: str = "") -> bytes:
     """Blob bytes by id, the most recently used kept for the run: a range reads the same files
-    again and again."""
+    again and again.  A blob the repository lacks is MissingObjectError (``path`` names it)."""
     global _BLOB_BYTES
     data = _BLOBS.get(oid, _MISSING)
     if data is not _MISSING:
         _BLOBS.move_to_end(oid)
         return data
-    try:
-        data = repo[oid].data
-    except (KeyError, ValueError):  # a blob missing from the object store
-        data = None
+    data = get_object(repo, oid, "blob", path).data
     _BLOBS[oid] = data
-    _BLOB_BYTES += len(data or b"")
+    _BLOB_BYTES += len(data)
     while _BLOB_BYTES > _BLOB_BUDGET and len(_BLOBS) > 1:
-        _BLOB_BYTES -= len(_BLOBS.popitem(last=False)[1] or b"")
+        _BLOB_BYTES -= len(_BLOBS.popitem(last=False)[1])
     return data
 
 
@@ -87,15 +171,22 @@ class GitSnapshot(Snapshot):
             return self.tree[path]
         except (KeyError, ValueError):
             return None
+        except pygit2.GitError as exc:  # a subtree on the way that the repository lacks
+            raise as_missing(exc, "tree", f"above {path}") or exc
 
     def read(self, path: str) -> bytes | None:
         e = self._entry(path)
         if e is None or e.type_str != "blob":
             return None
-        return read_blob(self.repo, str(e.id))
+        return read_blob(self.repo, str(e.id), path)
 
     def read_oid(self, oid: str) -> bytes | None:
-        return read_blob(self.repo, oid)
+        if oid.startswith("mem:"):
+            return None  # a file changed in memory: never in the repository (OverlaySnapshot has it)
+        try:
+            return read_blob(self.repo, oid)
+        except MissingObjectError:
+            raise missing_object(oid, "blob", next((p for p, o in self.files() if o == oid), "")) from None
 
     def blob_id(self, path: str) -> str | None:
         e = self._entry(path)
@@ -147,10 +238,7 @@ def _listing(repo: pygit2.Repository, tree: pygit2.Tree) -> list[tuple[str, str]
             prefix, t = stack.pop()
             for e in t:
                 if e.type_str == "tree":
-                    try:
-                        stack.append((prefix + e.name + "/", repo[e.id]))
-                    except KeyError:
-                        continue
+                    stack.append((prefix + e.name + "/", get_object(repo, e.id, "tree", prefix + e.name)))
                 elif e.type_str == "blob":
                     files[prefix + e.name] = str(e.id)
         out = sorted(files.items(), key=_walk_key)
@@ -183,7 +271,8 @@ def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
         obj = repo.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
     except Exception:
-        raise InputError(f"unknown revision: {rev}") from None
+        shallow = " (this is a shallow clone: git fetch --unshallow?)" if repo.is_shallow else ""
+        raise InputError(f"unknown revision: {rev}{shallow}") from None
     return commit
 
 
@@ -205,21 +294,21 @@ def commits_in_range(repo: pygit2.Repository, spec: str) -> list[pygit2.Commit]:
 
 def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total: int,
                touched: list | None = None) -> Patch:
-    if commit.parents:
-        parent_tree = commit.parents[0].tree
-    else:
-        parent_tree = None
-    old = GitSnapshot(repo, parent_tree, str(commit.parents[0].id)) if parent_tree is not None else EmptySnapshot()
-    new = GitSnapshot(repo, commit.tree, str(commit.id))
+    parent = first_parent(repo, commit)  # a commit a shallow clone cut off is no root commit
+    parent_tree = tree_of(parent) if parent is not None else None
+    tree = tree_of(commit)
+    old = GitSnapshot(repo, parent_tree, str(parent.id)) if parent is not None else EmptySnapshot()
+    new = GitSnapshot(repo, tree, str(commit.id))
 
     def files() -> list[FileChange]:
-        if parent_tree is None:
-            diff = commit.tree.diff_to_tree(swap=True, context_lines=0)
-        else:
-            diff = repo.diff(parent_tree, commit.tree, context_lines=0)
-        return _lazy_files_of(repo, diff)
+        with reading():
+            if parent_tree is None:
+                diff = tree.diff_to_tree(swap=True, context_lines=0)
+            else:
+                diff = repo.diff(parent_tree, tree, context_lines=0)
+            return _lazy_files_of(repo, diff)
 
-    subject = commit.message.splitlines()[0] if commit.message else ""
+    subject = _message(commit).split("\n", 1)[0].rstrip("\r")
     return LazyPatch(
         files,
         ident=str(commit.id),
@@ -231,6 +320,15 @@ def _patch_for(repo: pygit2.Repository, commit: pygit2.Commit, index: int, total
         total=total,
         touched=touched,
     )
+
+
+def _message(commit: pygit2.Commit) -> str:
+    """The commit message with every byte kept: pygit2's ``message`` turns bytes that are not UTF-8
+    (or not of the commit's encoding) into U+FFFD; surrogateescape keeps them for the reporters."""
+    try:
+        return commit.raw_message.decode(commit.message_encoding or "utf-8", "surrogateescape")
+    except LookupError:  # an encoding header Python does not know
+        return commit.raw_message.decode("utf-8", "surrogateescape")
 
 
 def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, list]:
@@ -245,7 +343,8 @@ def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, lis
         r = subprocess.run(
             ["git", "--git-dir", repo.path, "-c", "log.showSignature=false", "log", "--raw", "--no-renames", "-z",
              "--no-abbrev", "--no-merges", "--no-color", "--format=%x00%H%x00", f"{start}..{end}"],
-            capture_output=True, timeout=600)
+            # in a partial clone git may fetch what it lacks from the remote, writing into the repository
+            capture_output=True, timeout=600, env={**os.environ, "GIT_NO_LAZY_FETCH": "1"})
     except (OSError, subprocess.SubprocessError):
         return {}
     if r.returncode != 0:
@@ -297,16 +396,14 @@ def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old
     """(old_data, new_data, added, removed, binary) of one changed file, as git diff -U0 sees it."""
     if not (wanted(new_path) or wanted(old_path)):
         return None, None, set(), set(), False
-    try:
-        old = repo[old_oid].data if old_oid else None
-        new = repo[new_oid].data if new_oid else None
-    except (KeyError, ValueError):
-        return None, None, set(), set(), True
+    old = read_blob(repo, old_oid, old_path) if old_oid else None
+    new = read_blob(repo, new_oid, new_path) if new_oid else None
     added: set[int] = set()
     removed: set[int] = set()
-    # Patch.create_from reads the buffers while the patch lives: keep them referenced here
-    patch = pygit2.Patch.create_from(old, new, old_as_path=old_path or new_path, new_as_path=new_path or old_path,
-                                     context_lines=0)
+    # Patch.create_from reads the buffers while the patch lives: keep them referenced here.  The
+    # paths are labels only (no repository, no attributes), and it takes no non-UTF-8 byte in one
+    patch = pygit2.Patch.create_from(old, new, old_as_path=_label(old_path or new_path),
+                                     new_as_path=_label(new_path or old_path), context_lines=0)
     if patch.delta.is_binary:
         return None, None, set(), set(), True
     for h in patch.hunks:
@@ -319,37 +416,39 @@ def _load(repo: pygit2.Repository, old_oid: str | None, new_oid: str | None, old
     return old, new, added, removed, False
 
 
+def _label(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _files_of(repo: pygit2.Repository, diff) -> list[FileChange]:
-    diff.find_similar()
-    files: list[FileChange] = []
-    for p in diff:
-        d = p.delta
-        status = d.status_char()
-        old_path = d.old_file.path if status != "A" else ""
-        new_path = d.new_file.path if status != "D" else ""
-        fc = FileChange(path=new_path, old_path=old_path, status=status, old_data=None, new_data=None)
-        if d.is_binary:
-            fc.binary = True
-            files.append(fc)
-            continue
-        if not (wanted(new_path) or wanted(old_path)):
-            files.append(fc)
-            continue
-        for h in p.hunks:
-            for ln in h.lines:
-                if ln.origin == "+":
-                    fc.added.add(ln.new_lineno)
-                elif ln.origin == "-":
-                    fc.removed.add(ln.old_lineno)
-        try:
-            if old_path:
-                fc.old_data = repo[d.old_file.id].data
-            if new_path:
-                fc.new_data = repo[d.new_file.id].data
-        except KeyError:
-            fc.binary = True
-        files.append(fc)
-    return files
+    with reading():
+        diff.find_similar()
+        return [_file_of(repo, p) for p in diff]
+
+
+def _file_of(repo: pygit2.Repository, p: pygit2.Patch) -> FileChange:
+    """One file of an index-to-tree diff, its texts read."""
+    d = p.delta
+    status = d.status_char()
+    old_path = d.old_file.path if status != "A" else ""
+    new_path = d.new_file.path if status != "D" else ""
+    fc = FileChange(path=new_path, old_path=old_path, status=status, old_data=None, new_data=None)
+    if d.is_binary:
+        fc.binary = True
+        return fc
+    if not (wanted(new_path) or wanted(old_path)):
+        return fc
+    for h in p.hunks:
+        for ln in h.lines:
+            if ln.origin == "+":
+                fc.added.add(ln.new_lineno)
+            elif ln.origin == "-":
+                fc.removed.add(ln.old_lineno)
+    if old_path:
+        fc.old_data = read_blob(repo, str(d.old_file.id), old_path)
+    if new_path:
+        fc.new_data = read_blob(repo, str(d.new_file.id), new_path)
+    return fc
 
 
 class ReleaseFinder:
@@ -373,12 +472,12 @@ class ReleaseFinder:
         prev_commit = None
         while True:
             try:
-                oid = c.tree["VERSION"].id
+                oid = tree_of(c)["VERSION"].id
             except KeyError:
                 oid = None
             if prev_commit is not None and oid != prev_oid and prev_oid is not None:
                 # prev_commit changed VERSION: is it a release?
-                v = VERSION_RE.match(self.repo[prev_oid].data)
+                v = VERSION_RE.match(read_blob(self.repo, str(prev_oid), "VERSION"))
                 if v and int(v.group(3)) == 0:
                     found.setdefault((int(v.group(1)), int(v.group(2))), str(prev_commit.id))
             below = st.get("releases", str(c.id)) if str(c.id) in known else None
@@ -387,15 +486,18 @@ class ReleaseFinder:
                     found.setdefault(ver, cid)
                 break
             prev_oid, prev_commit = oid, c
-            if not c.parents:
+            parent = first_parent(self.repo, c)  # where a shallow clone cut the history: an error
+            if parent is None:
                 # a root commit that sets X.Y.0 (a history imported at a release) is that release
-                v = VERSION_RE.match(self.repo[oid].data) if oid is not None else None
+                v = VERSION_RE.match(read_blob(self.repo, str(oid), "VERSION")) if oid is not None else None
                 if v and int(v.group(3)) == 0:
                     found.setdefault((int(v.group(1)), int(v.group(2))), str(c.id))
                 break
-            c = c.parents[0]
+            c = parent
         st.put("releases", key, found)
-        out = {ver: self.repo[cid].peel(pygit2.Commit) for ver, cid in found.items()}
+        # the cache may name releases a shallow clone of the same history lacks
+        out = {ver: get_object(self.repo, cid, "commit", f"release {ver[0]}.{ver[1]}.0").peel(pygit2.Commit)
+               for ver, cid in found.items()}
         self._by_tip[key] = out
         return out
 
@@ -406,7 +508,7 @@ def snapshot_at(repo_path: str, rev: str) -> tuple[Snapshot, str]:
     if ".." in rev:
         raise InputError(f"give one revision, not a range: {rev}")
     c = _resolve(repo, rev)
-    return GitSnapshot(repo, c.tree, str(c.id)), str(c.id)
+    return GitSnapshot(repo, tree_of(c), str(c.id)), str(c.id)
 
 
 def point_releases(repo: pygit2.Repository, tip: pygit2.Commit):
@@ -439,7 +541,7 @@ def review_range(repo_path: str, spec: str) -> Series:
 
     def release_lookup(_snap: Snapshot, version: tuple[int, int]) -> Snapshot | None:
         c = finder.releases(tip_commit).get(version)
-        return GitSnapshot(repo, c.tree, f"v{version[0]}.{version[1]}.0") if c is not None else None
+        return GitSnapshot(repo, tree_of(c), f"v{version[0]}.{version[1]}.0") if c is not None else None
 
     return Series(
         patches=patches,
@@ -463,9 +565,9 @@ def review_staged(repo_path: str) -> Series:
         raise InputError("--staged needs a HEAD commit to compare the index with") from None
     if not (Path(repo.path) / "index").exists():
         raise InputError("no index in this repository")
-    diff = repo.index.diff_to_tree(head.tree, context_lines=0)  # reads .git/index; never writes it
+    diff = repo.index.diff_to_tree(tree_of(head), context_lines=0)  # reads .git/index; never writes it
     files = _files_of(repo, diff)
-    old = GitSnapshot(repo, head.tree, str(head.id))
+    old = GitSnapshot(repo, tree_of(head), str(head.id))
     changes = {f.path: f.new_data for f in files if f.path and f.new_data is not None}
     changes.update({f.old_path: None for f in files if f.status == "D"})
     new = OverlaySnapshot(old, changes, "staged:" + str(head.id))
@@ -476,7 +578,7 @@ def review_staged(repo_path: str) -> Series:
         base=old,
         tip=new,
         description="staged",
-        release_lookup=lambda _s, v: (GitSnapshot(repo, finder.releases(head)[v].tree, f"v{v[0]}.{v[1]}.0")
+        release_lookup=lambda _s, v: (GitSnapshot(repo, tree_of(finder.releases(head)[v]), f"v{v[0]}.{v[1]}.0")
                                       if v in finder.releases(head) else None),
         release_versions=lambda: sorted(finder.releases(head)),
         point_releases=point_releases(repo, head),

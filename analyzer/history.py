@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pygit2
 
 from .change import InputError
-from .gitsrc import VERSION_RE, GitSnapshot, ReleaseFinder
+from .gitsrc import VERSION_RE, GitSnapshot, ReleaseFinder, first_parent, get_object, read_blob, tree_of
 
 _STABLE_REF_RE = re.compile(r"^refs/(?:heads|remotes/[^/]+)/stable-(\d+)\.(\d+)$")
 _TAG_RE = re.compile(r"^refs/tags/v(\d+)\.(\d+)\.(\d+)$")
@@ -56,10 +56,10 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 
 def _version_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[int, int, int] | None:
     try:
-        data = repo[commit.tree["VERSION"].id].data
-    except (KeyError, ValueError):
+        oid = tree_of(commit)["VERSION"].id
+    except KeyError:
         return None
-    m = VERSION_RE.match(data)
+    m = VERSION_RE.match(read_blob(repo, str(oid), "VERSION"))
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
@@ -69,11 +69,10 @@ def _is_point_release(v: tuple[int, int, int] | None) -> bool:
 
 def _main_line(repo: pygit2.Repository, tip: pygit2.Commit) -> set[str]:
     seen, c = set(), tip
-    while True:
+    while c is not None:
         seen.add(str(c.id))
-        if not c.parents:
-            return seen
-        c = c.parents[0]
+        c = first_parent(repo, c)
+    return seen
 
 
 def _stable_branch_releases(repo, ref_name: str, head: pygit2.Commit, main: set[str]) -> list[Release]:
@@ -82,13 +81,14 @@ def _stable_branch_releases(repo, ref_name: str, head: pygit2.Commit, main: set[
     for _ in range(_STABLE_WALK_LIMIT):
         if str(c.id) in main:
             break
+        parent = first_parent(repo, c)
         v = _version_at(repo, c)
-        pv = _version_at(repo, c.parents[0]) if c.parents else None
+        pv = _version_at(repo, parent) if parent is not None else None
         if _is_point_release(v) and v != pv:
             out.append(Release(v, str(c.id), ref_name))
-        if not c.parents:
+        if parent is None:
             break
-        c = c.parents[0]
+        c = parent
     return out
 
 
@@ -131,4 +131,5 @@ def find_history(repo: pygit2.Repository, tip: pygit2.Commit, given: dict[str, s
 
 
 def snapshot(repo: pygit2.Repository, rel: Release) -> GitSnapshot:
-    return GitSnapshot(repo, repo[rel.commit].peel(pygit2.Commit).tree, "v" + rel.name)
+    commit = get_object(repo, rel.commit, "commit", f"release {rel.name}").peel(pygit2.Commit)
+    return GitSnapshot(repo, tree_of(commit), "v" + rel.name)

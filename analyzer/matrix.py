@@ -268,6 +268,8 @@ def value_in(col: Column, subj: Subject, v: Version, families: set[str] | None) 
 
 
 def _machines(idx: TreeIndex, v: Version, families: set[str] | None) -> list[str]:
+    from .gitsrc import MissingObjectError
+
     try:
         from . import machines  # the board model, when this qlint has it
     except ImportError:  # pragma: no cover - board model absent
@@ -279,6 +281,8 @@ def _machines(idx: TreeIndex, v: Version, families: set[str] | None) -> list[str
                 if mt.version == v and (families is None or any(
                         a.split("_compat_")[0].lower() in families for a in mt.arrays)):
                     names.append(mt.name)
+        except MissingObjectError:
+            raise  # a board file the repository lacks is not an unusual one
         except Exception:  # an unusual board file must not cost the matrix
             names = []
     return sorted(set(names))
@@ -538,11 +542,11 @@ def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str
               since: tuple[int, int, int] | None = None, progress=None) -> Matrix:
     """The matrix of ``spec`` (PROPERTY, DRIVER.PROPERTY or a commit adding compat entries) at ``rev``."""
     from . import history
-    from .gitsrc import GitSnapshot, _resolve, open_repo
+    from .gitsrc import GitSnapshot, _resolve, open_repo, tree_of
 
     repo = open_repo(repo_path)
     tip = _resolve(repo, rev)
-    ref = TreeIndex(GitSnapshot(repo, tip.tree, rev))
+    ref = TreeIndex(GitSnapshot(repo, tree_of(tip), rev))
     spec, fix = _spec_from_commit(repo, spec, ref)
     subj = resolve_subject(ref, spec)
     if fix is not None:
@@ -583,6 +587,8 @@ def _spec_from_commit(repo, spec: str, ref: TreeIndex):
     """(spec, commit): a commit stands for the property of the first compat entry it adds."""
     import pygit2
 
+    from .gitsrc import first_parent, reading
+
     if re.fullmatch(r"[\w.\-]+", spec) and _defs(ref, spec.rsplit(".", 1)[-1]):
         return spec, None
     m = _ENTRY_RE.search(spec)
@@ -593,39 +599,41 @@ def _spec_from_commit(repo, spec: str, ref: TreeIndex):
         c = repo.revparse_single(spec).peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
         return spec, None  # not a revision: resolve_subject says what is wrong
-    if not c.parents:
+    parent = first_parent(repo, c)
+    if parent is None:
         return spec, None
-    diff = repo.diff(c.parents[0], c, context_lines=0)
+    with reading():
+        for line in _added_lines(repo.diff(parent, c, context_lines=0)):
+            m = _ENTRY_RE.search(line)
+            if m:
+                drv = m.group(1) or ref.type_macros().get(m.group(2) or "", "")
+                return (f"{drv}.{m.group(3)}" if drv else m.group(3)), c
+    raise InputError(f"commit {spec} adds no compat entry: name the property instead")
+
+
+def _added_lines(diff):
     for patch in diff:
         for hunk in patch.hunks:
-            for line in hunk.lines:
-                if line.origin != "+":
-                    continue
-                m = _ENTRY_RE.search(line.content)
-                if m:
-                    drv = m.group(1) or ref.type_macros().get(m.group(2) or "", "")
-                    return (f"{drv}.{m.group(3)}" if drv else m.group(3)), c
-    raise InputError(f"commit {spec} adds no compat entry: name the property instead")
+            yield from (line.content for line in hunk.lines if line.origin == "+")
 
 
 def _replaced_by(repo, commit) -> list:
     """(path, function, squashed line) of code lines ``commit`` removes from C functions and does not
     keep elsewhere in the file: what the releases before the fix ran."""
-    from .gitsrc import GitSnapshot
+    from .gitsrc import GitSnapshot, read_blob, reading, tree_of
 
     parent = commit.parents[0]
-    old_idx = TreeIndex(GitSnapshot(repo, parent.tree, str(parent.id)))
+    old_idx = TreeIndex(GitSnapshot(repo, tree_of(parent), str(parent.id)))
     out = []
-    for patch in repo.diff(parent, commit, context_lines=0):
+    with reading():
+        patches = list(repo.diff(parent, commit, context_lines=0))
+    for patch in patches:
         path = patch.delta.old_file.path
         if not path.endswith(".c") or patch.delta.status_char() not in "MR":
             continue
         model = old_idx.model(path)
-        try:
-            new_text = b"".join(repo[patch.delta.new_file.id].data.split())
-            old_data = repo[patch.delta.old_file.id].data
-        except (KeyError, ValueError):  # a blob missing from the object store
-            continue
+        new_text = b"".join(read_blob(repo, str(patch.delta.new_file.id), patch.delta.new_file.path).split())
+        old_data = read_blob(repo, str(patch.delta.old_file.id), path)
         removed = [ln.old_lineno for h in patch.hunks for ln in h.lines if ln.origin == "-"]
         if model is not None and removed:
             out += [st for st in beh.replaced_lines(path, model, old_data, removed, new_text)

@@ -257,3 +257,99 @@ def test_email_single_patch_and_long_quote():
 def test_email_no_findings():
     text = _render("email", _report([_patch(1, 3, "a"), _patch(2, 3, "b"), _patch(3, 3, "c")], []))
     assert text == "qlint: 3 patches reviewed, 0 errors, 0 warnings, 0 notes\n\n-- \nqlint\n"
+
+
+# -- output is inert: escape sequences and non-UTF-8 bytes from the reviewed commits ------------
+
+HOSTILE_PATH = "hw/pci/pcie_aer\x1b[31m\udcff.c"  # \udcff: the byte 0xff, read with surrogateescape
+HOSTILE_SUBJECT = b"hw/pci/aer: \x1b[31mred\xff\x1b]0;owned\x07 mask"
+
+
+@pytest.fixture(scope="module")
+def hostile_repo(tmp_path_factory):
+    """The AER break in a file whose name holds ESC [31m and the byte 0xff, committed with a subject
+    holding a colour, a title-setting OSC sequence and the byte 0xff."""
+    import pygit2
+
+    from qlint.analyzer.fixture_repo import build, case_patches
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    _, patches = case_patches(fixtures / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded")
+    dest = tmp_path_factory.mktemp("hostile") / "repo"
+    repo, base, ids = build(fixtures / "tree", patches, dest)
+    sig = pygit2.Signature("Ada Fixture", "ada@example.invalid", 1677668400, 0)
+
+    def moved(commit: str):
+        idx = pygit2.Index()
+        idx.read_tree(repo[commit].peel(pygit2.Commit).tree)
+        entry = idx["hw/pci/pcie_aer.c"]
+        idx.remove("hw/pci/pcie_aer.c")
+        idx.add(pygit2.IndexEntry(HOSTILE_PATH, entry.id, entry.mode))
+        return idx.write_tree(repo)
+
+    old = repo.create_commit(None, sig, sig, "base\n", moved(base), [])
+    repo.create_commit("refs/heads/hostile", sig, sig, HOSTILE_SUBJECT + b"\n\nBody.\n", moved(ids[-1]), [old])
+    return dest
+
+
+def _hostile(repo: Path, fmt: str) -> subprocess.CompletedProcess:
+    # --no-cache: this is about the reporters, not about the cache's keys
+    return subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "-C", str(repo), "--no-cache", "--format",
+                           fmt, "hostile~1..hostile"], capture_output=True)
+
+
+@pytest.mark.parametrize("fmt", ["text", "email", "github"])
+def test_escape_sequences_never_reach_the_terminal(hostile_repo, fmt):
+    r = _hostile(hostile_repo, fmt)
+    assert r.returncode == 1, r.stderr
+    assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", r.stdout), r.stdout  # no raw ESC, BEL, CR...
+    out = r.stdout.decode("utf-8")  # and valid UTF-8
+    assert "pcie_aer\\x1b[31m\\xff.c" in out  # the path, identifiable
+    if fmt != "github":
+        assert "aer: \\x1b[31mred\\xff\\x1b]0;owned\\x07 mask" in out  # the subject too
+
+
+@pytest.mark.parametrize("fmt", ["json", "gitlab", "sarif", "rdjsonl"])
+def test_machine_formats_are_valid_json_and_keep_the_bytes(hostile_repo, fmt):
+    from urllib.parse import unquote_to_bytes
+
+    r = _hostile(hostile_repo, fmt)
+    assert r.returncode == 1, r.stderr
+    assert b"\x1b" not in r.stdout
+    text = r.stdout.decode("ascii")  # every non-ASCII character is a JSON escape
+    docs = [json.loads(line) for line in text.splitlines()] if fmt == "rdjsonl" else [json.loads(text)]
+    raw = HOSTILE_PATH.encode("utf-8", "surrogateescape")
+    if fmt == "json":
+        doc = docs[0]
+        assert doc["patches"][0]["subject"].encode("utf-8", "surrogateescape") == HOSTILE_SUBJECT
+        paths = [f["path"] for f in doc["findings"]]
+    elif fmt == "gitlab":
+        paths = [i["location"]["path"] for i in docs[0]]
+    elif fmt == "rdjsonl":
+        paths = [d["location"]["path"] for d in docs]
+    else:
+        uris = [res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                for res in docs[0]["runs"][0]["results"]]
+        assert "hw/pci/pcie_aer%1B%5B31m%FF.c" in uris
+        paths = [unquote_to_bytes(u).decode("utf-8", "surrogateescape") for u in uris]
+    assert raw in [p.encode("utf-8", "surrogateescape") for p in paths]
+
+
+def test_patch_format_keeps_the_bytes_for_git_apply(hostile_repo, tmp_path):
+    r = _hostile(hostile_repo, "patch")
+    assert r.returncode == 1 and b"diff --git" in r.stdout, r.stderr
+    assert HOSTILE_PATH.encode("utf-8", "surrogateescape") in r.stdout
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", "-b", "hostile", str(hostile_repo), str(work)], check=True)
+    (tmp_path / "fix.patch").write_bytes(r.stdout)
+    subprocess.run(["git", "-C", str(work), "apply", "--check", str(tmp_path / "fix.patch")], check=True)
+
+
+def test_inert_escapes_controls_and_bytes_and_keeps_the_rest():
+    from qlint.analyzer.reporters._escape import inert, one_line
+
+    assert inert("a\x1b[2Jb\tc\nd\re\x7f\x9b\udcff\\x41 é") == "a\\x1b[2Jb\tc\nd\\x0de\\x7f\\u009b\\xff\\x41 é"
+    assert one_line("a\nb\tc") == "a\\x0ab\\x09c"
+    report = _report([_patch(1, 1, "s\x1b[31mubject")], [_finding(path="hw/\x1b]0;t\x07.c", details="d\x1bx")])
+    for fmt in ("text", "email", "github"):
+        assert "\x1b" not in _render(fmt, report) and "\x07" not in _render(fmt, report)

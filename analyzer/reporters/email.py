@@ -3,12 +3,16 @@
 Plain text that also reads well inside patchew's ``=== OUTPUT BEGIN ===`` /
 ``=== OUTPUT END ===`` log: one block per patch with findings, in series
 order; each finding quotes the changed lines (``> +...``) and comments below
-them, as a reviewer does.  Nothing here adds non-ASCII characters.
+them, as a reviewer does.  Nothing here adds non-ASCII characters; escape sequences and
+non-UTF-8 bytes of subjects, paths and quoted lines are shown escaped (``\x1b``, ``\xff``: see
+._escape).
 """
 
 from __future__ import annotations
 
 import textwrap
+
+from ._escape import inert
 
 WIDTH = 72
 MAX_QUOTED = 8
@@ -78,4 +82,4 @@ def render(report) -> str:
     out.append("")
     out.append("-- ")
     out.append("qlint")
-    return "\n".join(out) + "\n"
+    return inert("\n".join(out) + "\n")

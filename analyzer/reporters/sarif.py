@@ -24,7 +24,9 @@ def _version() -> str | None:
 
 
 def _location(path: str, line: int, end_line: int | None = None) -> dict:
-    loc: dict = {"artifactLocation": {"uri": quote(path, safe="/"), "uriBaseId": "%SRCROOT%"}}
+    # a byte of the path that is not UTF-8 is percent-encoded as itself (%FF)
+    uri = quote(path.encode("utf-8", "surrogateescape"), safe="/")
+    loc: dict = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
     if line >= 1:
         region = {"startLine": line}
         if end_line is not None and end_line >= line:

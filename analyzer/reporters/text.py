@@ -1,8 +1,14 @@
-"""``--format text`` (default): review comments as a migration maintainer writes them."""
+"""``--format text`` (default): review comments as a migration maintainer writes them.
+
+Escape sequences and non-UTF-8 bytes of subjects, paths and quoted lines are shown escaped
+(``\x1b``, ``\xff``: see ._escape), never sent to the terminal.
+"""
 
 from __future__ import annotations
 
 import textwrap
+
+from ._escape import inert
 
 
 def _para(text: str, indent: str = "  ") -> list[str]:
@@ -55,4 +61,4 @@ def render(report) -> str:
         f"qlint: {n} patch{'es' if n != 1 else ''} reviewed, {n_err} error{'s' if n_err != 1 else ''}, "
         f"{n_warn} warning{'s' if n_warn != 1 else ''}, {n_note} note{'s' if n_note != 1 else ''}"
     )
-    return "\n".join(out) + "\n"
+    return inert("\n".join(out) + "\n")
