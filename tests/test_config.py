@@ -643,7 +643,7 @@ def _one_error(r) -> str:
     (("# " + "x" * 80 + "\n") * 13_000, "larger than 1 MiB"),
     ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
     ("a = " + "{b = " * 5_000 + "1" + "}" * 5_000 + "\n", "nested too deeply"),
-])
+], ids=["huge", "deep-arrays", "deep-tables"])  # short ids: pytest puts the id in the environment
 @pytest.mark.parametrize("where", ["--config", "base tree"])
 def test_oversized_or_deep_configuration_is_one_error(tmp_path, text, says, where):
     if where == "base tree":
