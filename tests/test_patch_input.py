@@ -182,3 +182,46 @@ def test_generated_mboxes_never_crash(repo, mails):
         review(review_patch(str(repo), out, "HEAD", "fuzz"))
     except InputError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+_AER_FILE_HDR = b"diff --git a/hw/pci/pcie_aer.c b/hw/pci/pcie_aer.c\n--- a/hw/pci/pcie_aer.c\n+++ b/hw/pci/pcie_aer.c\n"
+
+
+def test_an_in_memory_file_is_hashed_once_however_often_its_id_is_asked(monkeypatch):
+    from qlint.analyzer import change
+
+    calls = []
+    real = change.hashlib.sha1
+
+    class Counting:
+        @staticmethod
+        def sha1(data):
+            calls.append(len(data))
+            return real(data)
+
+    monkeypatch.setattr(change, "hashlib", Counting)
+    snap = change.OverlaySnapshot(change.EmptySnapshot(), {"hw/a.c": b"x" * 100000}, "mem")
+    for _ in range(1000):
+        assert snap.blob_id("hw/a.c")
+    assert snap.read_oid(snap.blob_id("hw/a.c")) == b"x" * 100000
+    assert len(calls) == 1
+    trees = change.SeriesTrees(snap)
+    tip = trees.add({"hw/b.c": b"y" * 100000}, "tip")
+    for _ in range(1000):
+        assert tip.blob_id("hw/b.c") and tip.blob_id("hw/a.c")
+    assert tip.read_oid(tip.blob_id("hw/b.c")) == b"y" * 100000
+    assert len(calls) == 2
+
+
+def test_a_config_write_per_line_hashes_the_patched_file_a_few_times_only(repo, monkeypatch):
+    from qlint.analyzer import change
+
+    calls = []
+    real = change.hashlib.sha1
+    monkeypatch.setattr(change, "hashlib", type("H", (), {"sha1": staticmethod(lambda d: calls.append(1) or real(d))}))
+    writes = b"".join(b"+    pci_set_long(dev->config + offset + 0x%x, %d);\n" % (4 * i, i) for i in range(2000))
+    diff = (_AER_FILE_HDR + b"@@ -16,2 +16,2002 @@ int pcie_aer_init(PCIDevice *dev, uint8_t cap_ver, uint16_t offset,\n"
+            b"     pcie_add_capability(dev, PCI_EXT_CAP_ID_ERR, cap_ver, offset, size);\n" + writes
+            + b"     dev->aer_cap = offset;\n")
+    review(review_patch(str(repo), diff, "HEAD", "writes"))
+    assert 0 < len(calls) < 10
