@@ -520,3 +520,15 @@ def test_a_text_change_then_a_binary_deletion_of_one_file_in_one_mail(repo):
     patches = review_patch(str(repo), series, "HEAD", "bin").patches
     assert patches[1].new.read("pc-bios/t.txt") is None
     assert [(f.status, f.old_path, f.binary) for f in patches[1].files] == [("D", "pc-bios/t.txt", True)]
+
+
+def test_a_change_to_a_file_with_a_non_utf8_name_applies(tmp_path):
+    name = b"hw/misc/caf\xe9.c".decode("utf-8", "surrogateescape")
+    base = {**TREE, name: b"int a;\nint b;\nint c;\n"}
+    repo_path = make_repo(tmp_path / "repo", base)
+    diff = (b'diff --git "a/hw/misc/caf\\351.c" "b/hw/misc/caf\\351.c"\n--- "a/hw/misc/caf\\351.c"\n'
+            b'+++ "b/hw/misc/caf\\351.c"\n@@ -1,3 +1,3 @@\n int a;\n-int b;\n+int b\xe9;\n int c;\n')
+    data = mail(b"[PATCH] hw/misc: Rename b", b"Rename.\n---\n" + diff)
+    _same_tree_as_git_am(repo_path, data, base)
+    (patch,) = review_patch(str(repo_path), data, "HEAD", "latin").patches
+    assert [(f.status, f.path, sorted(f.added), sorted(f.removed)) for f in patch.files] == [("M", name, [2], [2])]
