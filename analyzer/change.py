@@ -6,6 +6,7 @@ everything after that reads only this module's types and :class:`Snapshot`.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -65,6 +66,26 @@ class EmptySnapshot(Snapshot):
         return iter(())
 
 
+class _MemIds:
+    """Blob ids of in-memory files ("mem:" and a hash of the bytes), each bytes object hashed once:
+    callers ask for a file's id once per fact they look up (a function with N config writes asks
+    N times)."""
+
+    def __init__(self):
+        self._ids: dict[int, tuple[bytes, str]] = {}  # id(data) -> (data, oid); data held, so its id stays its own
+        self._data: dict[str, bytes] = {}
+
+    def of(self, data: bytes) -> str:
+        hit = self._ids.get(id(data))
+        if hit is None or hit[0] is not data:
+            hit = self._ids[id(data)] = (data, "mem:" + hashlib.sha1(data).hexdigest())
+            self._data[hit[1]] = data
+        return hit[1]
+
+    def data(self, oid: str) -> bytes | None:
+        return self._data.get(oid)
+
+
 class OverlaySnapshot(Snapshot):
     """A snapshot with some files replaced, added or deleted in memory."""
 
@@ -72,6 +93,7 @@ class OverlaySnapshot(Snapshot):
         super().__init__(label)
         self.base = base
         self.changes = dict(changes)
+        self._ids = _MemIds()
 
     def read(self, path: str) -> bytes | None:
         if path in self.changes:
@@ -81,17 +103,17 @@ class OverlaySnapshot(Snapshot):
     def blob_id(self, path: str) -> str | None:
         if path in self.changes:
             data = self.changes[path]
-            if data is None:
-                return None
-            return "mem:" + hashlib.sha1(data).hexdigest()
+            return None if data is None else self._ids.of(data)
         return self.base.blob_id(path)
 
     def read_oid(self, oid: str) -> bytes | None:
         if oid.startswith("mem:"):
-            for data in self.changes.values():
-                if data is not None and "mem:" + hashlib.sha1(data).hexdigest() == oid:
-                    return data
-            return None
+            if self._ids.data(oid) is None:
+                for data in self.changes.values():
+                    if data is not None:
+                        self._ids.of(data)
+            if self._ids.data(oid) is not None:
+                return self._ids.data(oid)
         return self.base.read_oid(oid)
 
     def files(self) -> Iterator[tuple[str, str]]:
@@ -100,7 +122,68 @@ class OverlaySnapshot(Snapshot):
                 yield path, oid
         for path, data in self.changes.items():
             if data is not None:
-                yield path, self.blob_id(path) or ""
+                yield path, self._ids.of(data)
+
+
+_UNCHANGED = object()
+
+
+class SeriesTrees:
+    """The trees of a series applied in memory: a base, and for each path a patch changed, its
+    versions by patch number.  The tree after patch k is a view of that (:meth:`add`), so a
+    series costs what its changes cost, not one copy of all earlier changes per patch."""
+
+    def __init__(self, base: Snapshot):
+        self.base = base
+        self.count = 0
+        self.steps: dict[str, tuple[list[int], list[bytes | None]]] = {}
+        self.ids = _MemIds()
+
+    def add(self, changes: dict[str, bytes | None], label: str) -> Snapshot:
+        """The tree after one more patch, which makes ``changes`` (None: deleted)."""
+        self.count += 1
+        for path, data in changes.items():
+            numbers, versions = self.steps.setdefault(path, ([], []))
+            numbers.append(self.count)
+            versions.append(data)
+        return _SeriesSnapshot(self, self.count, label)
+
+    def version(self, path: str, k: int):
+        """A path's bytes in tree k (None: deleted), or _UNCHANGED when no patch up to k touched it."""
+        steps = self.steps.get(path)
+        if steps is None:
+            return _UNCHANGED
+        i = bisect.bisect_right(steps[0], k) - 1
+        return steps[1][i] if i >= 0 else _UNCHANGED
+
+
+class _SeriesSnapshot(Snapshot):
+    def __init__(self, trees: SeriesTrees, k: int, label: str):
+        super().__init__(label)
+        self.trees, self.k = trees, k
+
+    def read(self, path: str) -> bytes | None:
+        data = self.trees.version(path, self.k)
+        return self.trees.base.read(path) if data is _UNCHANGED else data
+
+    def blob_id(self, path: str) -> str | None:
+        data = self.trees.version(path, self.k)
+        if data is _UNCHANGED:
+            return self.trees.base.blob_id(path)
+        return None if data is None else self.trees.ids.of(data)
+
+    def read_oid(self, oid: str) -> bytes | None:
+        data = self.trees.ids.data(oid) if oid.startswith("mem:") else None
+        return data if data is not None else self.trees.base.read_oid(oid)
+
+    def files(self) -> Iterator[tuple[str, str]]:
+        for path, oid in self.trees.base.files():
+            if self.trees.version(path, self.k) is _UNCHANGED:
+                yield path, oid
+        for path in self.trees.steps:
+            data = self.trees.version(path, self.k)
+            if data is not _UNCHANGED and data is not None:
+                yield path, self.trees.ids.of(data)
 
 
 @dataclass
@@ -210,6 +293,8 @@ class Series:
     release_versions: Callable[[], list[tuple[int, int]]] | None = None
     # Point releases (X.Y.Z on stable branches and tags): (version, where found, snapshot)
     point_releases: Callable[[], list[tuple[tuple[int, int, int], str, Snapshot]]] | None = None
+    # What the source left out of the review and says so (a submodule update in an mbox)
+    notes: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterable[Patch]:
         return iter(self.patches)

@@ -112,19 +112,15 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
     if patch_file:
-        from .mbox import based_on, review_patch
+        from .mbox import based_on, read_input, review_patch
 
-        if patch_file == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            try:
-                data = Path(patch_file).read_bytes()
-            except OSError as exc:
-                _fail(f"cannot read {patch_file}: {exc.strerror}")
+        data = read_input(patch_file)
         for ref in based_on(data):
             click.echo(f"qlint: the series says Based-on: {one_line(ref)}; it is reviewed on {one_line(base_rev)}",
                        err=True)
         series = review_patch(repo, data, base_rev, Path(patch_file).name if patch_file != "-" else "stdin")
+        for note in series.notes:
+            click.echo(f"qlint: {note}", err=True)
     elif staged:
         series = review_staged(repo)
         if not any(f.path.endswith((".c", ".h")) or f.old_path.endswith((".c", ".h")) for f in series.patches[0].files):
