@@ -512,9 +512,11 @@ def _label(m: Mail) -> str:
     return f"patch {m.index}/{m.total}{subject}"
 
 
-def _order(mails: list[Mail]) -> list[Mail]:
-    """The patches in [PATCH n/m] order, all of them: a CI bot must not review a series with a
-    hole as if it were whole, nor see the rest renumbered."""
+def _order(mails: list[Mail], notes: list[str]) -> list[Mail]:
+    """The patches in [PATCH n/m] order: a CI bot must not review a series with a hole as if it
+    were whole, nor see the rest renumbered.  The first k patches of a series (``0001-*.patch``
+    given alone, say) are reviewable as they are: each applies on what precedes it.  The review
+    says, in ``notes``, that the rest was not in the input."""
     if not any(m.numbered for m in mails):
         for i, m in enumerate(mails, 1):
             m.index, m.total = i, len(mails)
@@ -535,16 +537,21 @@ def _order(mails: list[Mail]) -> list[Mail]:
             raise InputError(f"two mails are patch {m.index}/{total}: {_label(seen[m.index])} and {_label(m)}")
         seen[m.index] = m
     missing = [i for i in range(1, total + 1) if i not in seen]
-    if missing:
+    if missing and missing[0] > max(seen):
+        k = missing[0] - 1
+        absent = f"patch {total}/{total} is" if k + 1 == total else f"patches {k + 1}/{total} to {total}/{total} are"
+        notes.append(f"{absent} not in the input: {k} of {total} reviewed, and an obligation that a "
+                     "later patch meets is reported as unmet")
+    elif missing:
         names = ", ".join(f"{i}/{total}" for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise InputError(f"the series is incomplete: patch {names} missing from the input "
                          f"({len(seen)} of {total} patches carry a diff)")
     return sorted(mails, key=lambda m: m.index)
 
 
-def split_mails(data: bytes) -> list[Mail]:
+def split_mails(data: bytes, notes: list[str] | None = None) -> list[Mail]:
     """The mails that carry a diff, in series order; InputError for an input git am would not take
-    as a whole series."""
+    as a series or its first patches (what the review leaves out goes to ``notes``)."""
     mails = _read_mails(data)
     for m in mails:
         if not m.files and not m.error and m.numbered and m.index >= 1 and not m.reply:
@@ -554,7 +561,7 @@ def split_mails(data: bytes) -> list[Mail]:
         raise InputError("no patches in the input (no message carries a diff)")
     if len(patches) > MAX_PATCHES:
         raise InputError(f"the input holds {len(patches)} patches; qlint reviews at most {MAX_PATCHES} at once")
-    return _order(patches)
+    return _order(patches, [] if notes is None else notes)
 
 
 _UNSAFE_PART = re.compile(r"\A(?:|\.|\.\.|\.git[. ]*)\Z", re.I)
@@ -737,7 +744,7 @@ def review_patch(repo_path: str, data: bytes, base_rev: str, name: str) -> Serie
     commit = _resolve(repo, base_rev)
     base = GitSnapshot(repo, commit.tree, str(commit.id))
     notes: list[str] = []
-    patches = apply_series(split_mails(data), base, name, notes)
+    patches = apply_series(split_mails(data, notes), base, name, notes)
     finder = ReleaseFinder(repo)
     return Series(
         patches=patches,

@@ -387,6 +387,15 @@ def test_a_series_with_a_missing_patch_says_so_instead_of_renumbering(repo):
     assert _one_line_error(r) and b"2/3" in r.stderr and b"missing" in r.stderr
 
 
+def test_the_first_patches_of_a_series_are_reviewed_with_a_note(repo):
+    """0001-*.patch given alone is reviewable; the review says what it left out."""
+    _, (p1, _p2) = case_patches(SERIES)
+    r = qlint("-C", str(repo), "--patch", "-", "--format", "json", stdin=p1.read_bytes())
+    assert r.returncode == 1, r.stderr
+    assert b"patch 2/2 is not in the input: 1 of 2 reviewed" in r.stderr
+    assert b"compat-entry-missing" in r.stdout
+
+
 def test_a_patch_that_does_not_apply_is_named_with_its_subject(repo):
     _, (p1, p2) = case_patches(SERIES)
     one = p1.read_bytes().replace(b"[PATCH 1/2]", b"[PATCH 1/3]")
