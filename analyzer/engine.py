@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Self
 
-from . import cache, prefilter
+from . import cache, kbuild, prefilter
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
 from .rulebase import Rule, all_rules
@@ -118,11 +118,33 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
     out: list[Finding] = []
     for rule in rules:
         out.extend(rule.check(pr))
+    out = _on_versioned_machines(pr, out)
     for f in patch.files:
         if isinstance(f, LazyFileChange):
             f.unload()  # later patches read snapshots, not this patch's texts
     if collector is not None:
         collector.step()
+    return out
+
+
+def _on_versioned_machines(pr: PatchReview, findings: list[Finding]) -> list[Finding]:
+    """Drop findings on code that no versioned machine type can hold.
+
+    Cross-version migration is promised only for versioned machine types; the
+    build description (meson.build and Kconfig) says which boards build a file.
+    Where it cannot tell, the finding stays, with its confidence lowered.
+    """
+    out = []
+    for f in findings:
+        reach = kbuild.holders(pr.new_index, f.path)
+        if reach is None and pr.old_index is not None:
+            reach = kbuild.holders(pr.old_index, f.path)
+        if reach is None:
+            if f.confidence == "high":
+                f.confidence = "medium"
+        elif not reach.boards:
+            continue
+        out.append(f)
     return out
 
 
