@@ -41,7 +41,7 @@ INTRO = """# qlint benchmarks
 `realworld.py` runs qlint on the labelled QEMU commits of `../shared/realworld` (see the README
 there); `python3 bench/realworld.py --help` lists the options. To refresh the tables below:
 
-    python3 bench/realworld.py --repo /work/.mirror/pbo-linaro+qemu-ci/repo --series --update-readme
+    python3 bench/realworld.py --repo QEMU_GIT --series --update-readme
 
 """
 
