@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Measure qlint on labelled real QEMU commits (data: ../shared/realworld, see its README.md).
 
-    python3 bench/realworld.py --repo /work/.mirror/pbo-linaro+qemu-ci/repo [--series] [--update-readme]
+    python3 bench/realworld.py --repo QEMU_GIT [--series] [--update-readme]
+    python3 bench/realworld.py --repo QEMU_GIT --fresh -n 150 --seed S [--tsv-out F]
 
 Each corpus row is reviewed as `qlint -C REPO --format json PARENT..COMMIT` (series: BASE..TIP)
-in parallel; the Markdown report goes to stdout, raw per-case results to --json-out.
+in parallel; the Markdown report goes to stdout, raw per-case results to --json-out.  --fresh
+reviews instead a reproducible random sample of the repository's mailing-list series branches
+that no series file lists, and lists every error and warning for judgement by hand.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import argparse
 import concurrent.futures as cf
 import csv
 import datetime
+import hashlib
 import json
 import os
 import posixpath
@@ -27,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared/realworld"
+REPO_ENV = "QEMU_GIT"
+SEEN = ("series-dev.tsv", "series-fresh-1.tsv")
 LABELS = ("BREAK", "GUARDED", "CLEAN", "NEWDEV")
 FAILED = ("exit2", "crash", "missing")
 BEGIN, END = "<!-- realworld:begin -->", "<!-- realworld:end -->"
@@ -35,18 +41,34 @@ INTRO = """# qlint benchmarks
 `realworld.py` runs qlint on the labelled QEMU commits of `../shared/realworld` (see the README
 there); `python3 bench/realworld.py --help` lists the options. To refresh the tables below:
 
-    python3 bench/realworld.py --repo /work/.mirror/pbo-linaro+qemu-ci/repo --series --update-readme
+    python3 bench/realworld.py --repo QEMU_GIT --series --update-readme
 
 """
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repo", required=True, help="QEMU git directory (bare is fine)")
-    p.add_argument("--corpus", type=Path, default=DATA / "corpus-dev.tsv")
-    p.add_argument("--series", type=Path, nargs="?", const=DATA / "series-dev.tsv",
-                   help="also run the series file (default: %(const)s)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repo", "--mirror", dest="repo", default=os.environ.get(REPO_ENV),
+                   help=f"QEMU git directory, bare is fine (default: ${REPO_ENV})")
+    p.add_argument("--data", type=Path, default=DATA,
+                   help="directory of the labelled data (default: ../shared/realworld beside the checkout)")
+    p.add_argument("--corpus", type=Path, help="corpus file (default: DATA/corpus-dev.tsv)")
+    p.add_argument("--series", type=Path, nargs="?", const=Path(),
+                   help="also run the series file (default: DATA/series-dev.tsv)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="cases reviewed in parallel")
+    f = p.add_argument_group("fresh series (--fresh)")
+    f.add_argument("--fresh", action="store_true",
+                   help="review a random sample of the repository's series branches instead of the corpus")
+    f.add_argument("-n", "--count", type=int, default=150, help="series to sample (default: %(default)s)")
+    f.add_argument("--seed", help="seed of the sample (default: the current time; the report names it)")
+    f.add_argument("--exclude", type=Path, action="append",
+                   help="series file whose branches are not sampled (repeatable; default: "
+                   + ", ".join("DATA/" + x for x in SEEN) + ")")
+    f.add_argument("--max-patches", type=int, default=30, help="skip longer series (default: %(default)s)")
+    f.add_argument("--upstream", default="master", help="BASE is the merge-base with this (default: %(default)s)")
+    f.add_argument("--qlint-jobs", type=int, default=1, help="qlint -j for each series (default: %(default)s)")
+    f.add_argument("--tsv-out", type=Path, help="write branch, base, tip, n_patches, touches_hw, n_errors,"
+                   " n_warnings here")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
     p.add_argument("--only", help="comma-separated corpus ids and/or series branches")
     p.add_argument("--label", help="comma-separated labels to run (" + ",".join(LABELS) + ")")
@@ -54,13 +76,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--update-readme", action="store_true", help="rewrite the section in bench/README.md")
     p.add_argument("--json-out", type=Path, help="write raw per-case results here")
     args = p.parse_args(argv)
+    args.corpus = args.corpus or args.data / "corpus-dev.tsv"
+    if args.series == Path():
+        args.series = args.data / "series-dev.tsv"
     args.only = set(filter(None, (args.only or "").split(","))) or None
     args.label = set(filter(None, (args.label or "").split(","))) or None
     if args.label and not args.label <= set(LABELS):
         p.error(f"--label: unknown {','.join(sorted(args.label - set(LABELS)))}")
-    for f in filter(None, (args.corpus, args.series)):
+    if args.fresh:
+        if args.series or args.only or args.label or args.update_readme:
+            p.error("--fresh takes no --series, --only, --label or --update-readme (its verdicts are by hand)")
+        if args.count < 1 or args.max_patches < 1 or args.qlint_jobs < 0:
+            p.error("-n and --max-patches must be at least 1, --qlint-jobs at least 0")
+        args.exclude = args.exclude or [args.data / x for x in SEEN]
+        if args.seed is None:
+            args.seed = str(int(time.time()))
+    elif args.tsv_out:
+        p.error("--tsv-out needs --fresh")
+    for f in (args.exclude if args.fresh else filter(None, (args.corpus, args.series))):
         if not f.is_file():
             p.error(f"no such file: {f}")
+    if not args.repo:
+        p.error(f"no QEMU git directory: pass --repo (or --mirror) or set ${REPO_ENV}")
     if subprocess.run(["git", "-C", args.repo, "rev-parse", "--git-dir"], capture_output=True).returncode:
         p.error(f"not a git directory: {args.repo}")
     return args
@@ -90,6 +127,82 @@ def load_cases(args: argparse.Namespace) -> list[dict]:
                                       range=f"{r['base']}..{r['tip']}", n_patches=r["n_patches"],
                                       touches_hw=r["touches_hw"], files="", functions=""))
     return cases
+
+
+def git(repo: str, *argv: str) -> str:
+    return subprocess.run(["git", "-C", repo, *argv], capture_output=True, text=True,
+                          errors="replace").stdout
+
+
+def is_ci_commit(author: str, subject: str, files: list[str]) -> bool:
+    """A commit the mirror adds to run its CI, not a patch of the series."""
+    return (subject.strip() == "ci" or author == "GitHub Actions Bot"
+            or bool(files) and all(f.startswith(".github/") for f in files))
+
+
+def is_c_file(path: str) -> bool:
+    return not path.startswith("tests/") and path.endswith((".c", ".h", ".c.inc", ".h.inc"))
+
+
+def series_range(repo: str, branch: str, upstream: str, max_patches: int) -> dict | str:
+    """BASE..TIP of one series branch and what it touches, or why it is not sampled."""
+    tip = git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}").strip()
+    base = git(repo, "merge-base", tip, upstream).strip() if tip else ""
+    if not base:
+        return "no merge-base with " + upstream
+    # Oldest first; one record per commit: NUL, id, parents, author, subject, then the files.
+    out = git(repo, "log", "--reverse", "-z", "--no-renames", "--name-only",
+              f"--max-count={max_patches + 20}", "--format=%x01%H%x00%P%x00%an%x00%s", f"{base}..{tip}")
+    commits = []
+    for rec in out.split("\x01")[1:]:
+        sha, parents, author, subject, *rest = rec.split("\x00")
+        commits.append(dict(sha=sha, merge=len(parents.split()) > 1, ci=False,
+                            files=[f.strip("\n") for f in rest if f.strip("\n")], author=author, subject=subject))
+    for c in commits:
+        c["ci"] = is_ci_commit(c["author"], c["subject"], c["files"])
+    while commits and commits[0]["ci"]:  # CI commits under the series: the series starts above them
+        base = commits.pop(0)["sha"]
+    if not commits:
+        return "empty"
+    if any(c["ci"] for c in commits):
+        return "CI commits among the patches"
+    if any(c["merge"] for c in commits):
+        return "merge commits"
+    if len(commits) > max_patches:
+        return f"more than {max_patches} patches"
+    files = {f for c in commits for f in c["files"] if not f.startswith("tests/")}
+    if not any(is_c_file(f) for f in files):
+        return "no C file outside tests/"
+    hw = any(f.startswith(("hw/", "include/hw/")) for f in files)
+    return dict(base=base, tip=tip, n_patches=str(len(commits)), touches_hw="yes" if hw else "no")
+
+
+def sample_series(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """The first --count eligible series branches in the order of sha256(seed:name).
+
+    A branch's place depends only on the seed and its own name, so branches added to the
+    repository later do not reshuffle the sample of a seed.
+    """
+    seen = set()
+    for f in args.exclude:
+        with open(f, newline="") as fh:
+            seen |= {r["branch"] for r in csv.DictReader(fh, delimiter="\t")}
+    names = git(args.repo, "for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").split()
+    pool = [b for b in names if b != args.upstream and not b.endswith("_ci") and b not in seen]
+    pool.sort(key=lambda b: hashlib.sha256(f"{args.seed}:{b}".encode()).hexdigest())
+    cases, skipped = [], Counter()
+    for walked, branch in enumerate(pool, 1):
+        got = series_range(args.repo, branch, args.upstream, args.max_patches)
+        if isinstance(got, str):
+            skipped[got] += 1
+            continue
+        cases.append(dict(id=branch, label="SERIES", kind="-", cls="", range=f"{got['base']}..{got['tip']}",
+                          files="", functions="", **got))
+        if len(cases) == args.count:
+            break
+    info = dict(branches=len(names), excluded=len(names) - len(pool), candidates=len(pool),
+                walked=walked if pool else 0, skipped=skipped)
+    return cases, info
 
 
 def missing_commits(repo: str, cases: list[dict]) -> set[str]:
@@ -256,6 +369,56 @@ def series_report(ss: list[dict]) -> list[str]:
     return ["### Mailing-list series", "", table(head, rows), "", *lines]
 
 
+def pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.1f} %" if d else "-"
+
+
+def findings_table(ss: list[dict], severity: str) -> list[str]:
+    rows = [[f"`{c['id']}`", str(f.get("commit") or "")[:10], f.get("rule"), f"{f.get('path')}:{f.get('line')}",
+             f.get("confidence") or "-", " ".join(str(f.get("message") or "").split())[:200]]
+            for c in ss for f in c["findings"] if f.get("severity") == severity]
+    if not rows:
+        return ["none"]
+    return [table(["branch", "commit", "rule", "file:line", "confidence", "message"], rows)]
+
+
+def fresh_report(ss: list[dict], info: dict, args: argparse.Namespace) -> list[str]:
+    def sev(c, name):
+        return sum(f.get("severity") == name for f in c["findings"])
+    for c in ss:
+        c.update(n_errors=sev(c, "error"), n_warnings=sev(c, "warning"))
+    skipped = ", ".join(f"{n} {why}" for why, n in info["skipped"].most_common()) or "none"
+    with_error = sum(c["has_error"] for c in ss)
+    out = ["### Fresh mailing-list series", "",
+           f"Seed `{args.seed}`: {len(ss)} of {args.count} series sampled from {info['candidates']} branches"
+           f" (of {info['branches']}: `{args.upstream}`, `_ci` twins and the {len(args.exclude)} series files'"
+           f" branches left out), walking {info['walked']}; skipped: {skipped}.", "",
+           f"- series sampled: {len(ss)} ({sum(c['touches_hw'] == 'yes' for c in ss)} touch hw/)",
+           f"- series with an error: {with_error} ({pct(with_error, len(ss))})",
+           f"- errors: {sum(c['n_errors'] for c in ss)}",
+           f"- warnings: {sum(c['n_warnings'] for c in ss)}",
+           f"- failed runs: {sum(c['status'] != 'ok' for c in ss)}", ""]
+
+    def row(name, g):
+        return [name, len(g), sum(c["has_error"] for c in g), pct(sum(c["has_error"] for c in g), len(g)),
+                sum(c["n_errors"] for c in g), sum(c["n_warnings"] for c in g), sum(c["status"] != "ok" for c in g)]
+    out += [table(["series", "cases", "with error", "with error %", "errors", "warnings", "failed"],
+                  [row("all", ss)] + [row(f"touches_hw={k}", g) for k, g in grouped(ss, lambda c: c["touches_hw"])])]
+    out += ["", "#### Errors", "", *findings_table(ss, "error"),
+            "", "#### Warnings", "", *findings_table(ss, "warning")]
+    return out
+
+
+def write_tsv(path: Path, ss: list[dict]) -> None:
+    cols = ["branch", "base", "tip", "n_patches", "touches_hw", "n_errors", "n_warnings"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(cols)
+        for c in ss:
+            w.writerow([c["id"], c["base"], c["tip"], c["n_patches"], c["touches_hw"],
+                        "-" if c["status"] != "ok" else c["n_errors"], "-" if c["status"] != "ok" else c["n_warnings"]])
+
+
 def common_report(cases: list[dict], elapsed: float) -> list[str]:
     per_rule: dict[str, Counter] = defaultdict(Counter)
     for c in cases:
@@ -302,7 +465,11 @@ def update_readme(section: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     cmd = qlint_command(args.qlint)
-    cases = load_cases(args)
+    if args.fresh:
+        cmd += ["-j", str(args.qlint_jobs)]
+        cases, info = sample_series(args)
+    else:
+        cases = load_cases(args)
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
@@ -310,15 +477,22 @@ def main(argv: list[str] | None = None) -> int:
     run_all(cases, cmd, args.repo, args.jobs, args.timeout)
     elapsed = time.monotonic() - t0
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    filters = "".join(f" --{k} {','.join(sorted(v))}" for k, v in (("only", args.only), ("label", args.label)) if v)
-    out = [f"Generated {now} by `bench/realworld.py{filters}`; qlint commit `{git_rev(ROOT)}`,"
-           f" command `{shlex.join(cmd)}`, corpus `{args.corpus.name}`.", ""]
-    corpus = [c for c in cases if c["label"] != "SERIES"]
-    series = [c for c in cases if c["label"] == "SERIES"]
-    if corpus:
-        out += corpus_report(corpus)
-    if series:
-        out += ["", *series_report(series)]
+    if args.fresh:
+        opts = f" --fresh -n {args.count} --seed {args.seed} --max-patches {args.max_patches}"
+        out = [f"Generated {now} by `bench/realworld.py{opts}`; qlint commit `{git_rev(ROOT)}`,"
+               f" command `{shlex.join(cmd)}`.", "", *fresh_report(cases, info, args)]
+        if args.tsv_out:
+            write_tsv(args.tsv_out, cases)
+    else:
+        filters = "".join(f" --{k} {','.join(sorted(v))}" for k, v in (("only", args.only), ("label", args.label)) if v)
+        out = [f"Generated {now} by `bench/realworld.py{filters}`; qlint commit `{git_rev(ROOT)}`,"
+               f" command `{shlex.join(cmd)}`, corpus `{args.corpus.name}`.", ""]
+        corpus = [c for c in cases if c["label"] != "SERIES"]
+        series = [c for c in cases if c["label"] == "SERIES"]
+        if corpus:
+            out += corpus_report(corpus)
+        if series:
+            out += ["", *series_report(series)]
     out += common_report(cases, elapsed)
     report = "\n".join(out)
     print(report)
