@@ -11,6 +11,7 @@ import click
 
 from . import reporters
 from .change import InputError
+from .finding import CONFIDENCES
 from .reporters._escape import inert, one_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -80,11 +81,13 @@ def _make_fixes(report) -> None:
               help="Processes for a range (default 0: one, or one per CPU up to 8 for 200 commits or more).")
 @click.option("--no-cache", "no_cache", is_flag=True,
               help="Neither read nor write the fact cache (also QLINT_NO_CACHE=1).")
+@click.option("--min-confidence", "min_confidence", type=click.Choice(CONFIDENCES), default="low",
+              help="Report only findings of this confidence or higher (a bot that posts to a list: high).")
 @_version_option
 @click.argument("revs", nargs=-1)
 def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str,
                config_file: str | None, baseline_file: str | None, write_baseline_file: str | None, jobs: int,
-               no_cache: bool, revs: tuple[str, ...]) -> None:
+               no_cache: bool, min_confidence: str, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks (the default command).
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -145,7 +148,9 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             write_baseline(apply(report, cfg, None), Path(write_baseline_file))
     except ConfigError as exc:
         _fail(str(exc))
-    sys.exit(_emit(apply(report, cfg, baseline), fmt))
+    report = apply(report, cfg, baseline)
+    report.findings = [f for f in report.findings if CONFIDENCES.index(f.confidence) <= CONFIDENCES.index(min_confidence)]
+    sys.exit(_emit(report, fmt))
 
 
 @click.command("matrix", context_settings=CONTEXT, short_help="Which migrations between releases work, and the rescue.")

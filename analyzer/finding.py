@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 
 SEVERITIES = ("error", "warning", "note")
+# how sure qlint is, best first (see docs/output-formats.md, "Confidence")
+CONFIDENCES = ("high", "medium", "low")
 
 
 @dataclass

@@ -256,3 +256,25 @@ def test_command_holds_text(fixture_repo: Path):
     assert "hw/char/acme_uart.c: built when CONFIG_ACME_UART (hw/char/meson.build)\n" \
            "    no versioned machine type can hold it\n" in r.stdout
     assert "Q35 > imply PCI_DEVICES > ACME_NIC (default y if PCI_DEVICES)" in r.stdout
+
+
+def test_unknown_holder_lowers_confidence_and_min_confidence_drops_it(tmp_path: Path):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURE_TREE, tree)
+    (tree / "hw/net/meson.build").unlink()  # nothing says who builds acme_nic.c any more
+    patches = sorted((fixtures_root() / "examples/vmstate-field-added/invalid/plain-field").glob("*.patch"))
+    dest = tmp_path / "qemu"
+    build(tree, patches, dest)
+    r = _qlint("-C", str(dest), "--format", "json", "HEAD")
+    assert r.returncode == 1, r.stderr
+    found = json.loads(r.stdout)["findings"]
+    assert [(f["rule"], f["confidence"]) for f in found] == [("vmstate-field-added", "medium")]
+    r = _qlint("-C", str(dest), "--format", "json", "--min-confidence", "high", "HEAD")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["findings"] == []
+    # with the build description the same finding is high
+    build(FIXTURE_TREE, patches, tmp_path / "known")
+    r = _qlint("-C", str(tmp_path / "known"), "--format", "json", "--min-confidence", "high", "HEAD")
+    assert r.returncode == 1 and [f["confidence"] for f in json.loads(r.stdout)["findings"]] == ["high"]
