@@ -371,7 +371,7 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
             groups.setdefault((t["board"], t["path"]), []).append(t["name"])
         if not groups:
             out.append("    no machine type")
-        for (board, path), names in groups.items():
+        for (_, path), names in groups.items():
             span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
             out.append(f"    {span:50} {path}")
     for u in data["unresolved"]:
