@@ -298,7 +298,7 @@ def rule_cmd(name: str) -> None:
 
     for r in all_rules():
         if r.name == name:
-            click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
+            click.echo(f"{r.name} ({' / '.join(r.severities())})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
             sys.exit(EXIT_OK)
     _fail(f"no rule named {name!r} (see `qlint rules`)")
 

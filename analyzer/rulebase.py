@@ -12,10 +12,12 @@ from .semdiff import PatchReview
 
 
 class Rule:
-    """Base class.  Subclasses set ``name``, ``severity`` and ``summary``."""
+    """Base class.  Subclasses set ``name``, ``severity`` and ``summary``, and
+    ``other_severities`` when some of their findings carry another severity."""
 
     name: str = ""
     severity: str = "error"
+    other_severities: tuple[str, ...] = ()
     summary: str = ""
 
     def check(self, review: PatchReview) -> Iterable[Finding]:  # pragma: no cover - interface
@@ -24,6 +26,11 @@ class Rule:
     @classmethod
     def doc(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def severities(cls) -> tuple[str, ...]:
+        """Every severity a finding of this rule can carry, the usual one first."""
+        return (cls.severity, *cls.other_severities)
 
     def finding(self, review: PatchReview, **kw) -> Finding:
         p = review.patch
