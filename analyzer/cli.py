@@ -281,10 +281,15 @@ def demo_cmd(fmt: str, fix: bool, keep: str | None) -> None:
 
 
 @click.command("rules", context_settings=CONTEXT)
-def rules_cmd() -> None:
+@click.option("--format", "fmt", default="text", type=click.Choice(["text", "markdown"]),
+              help="text: one line a rule; markdown: the table README.md shows.")
+def rules_cmd(fmt: str) -> None:
     """List the rules: name, severity, summary."""
-    from .rulebase import all_rules
+    from .rulebase import all_rules, rules_table
 
+    if fmt == "markdown":
+        click.echo(rules_table(all_rules()), nl=False)
+        sys.exit(EXIT_OK)
     for r in all_rules():
         click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
     sys.exit(EXIT_OK)

@@ -55,3 +55,15 @@ def all_rules() -> list[Rule]:
             if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == mod.__name__:
                 out.append(obj())
     return out
+
+
+def rules_table(rules: list[Rule]) -> str:
+    """The Markdown table of ``rules`` that README.md shows: one row per rule, linked to its module."""
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    rows = ["| rule | severity | what it catches |", "|---|---|---|"]
+    for r in rules:
+        module = type(r).__module__.rsplit(".", 1)[-1]
+        rows.append(f"| [`{r.name}`](rules/{module}.py) | {' / '.join(r.severities())} | {cell(r.summary)} |")
+    return "\n".join(rows) + "\n"
