@@ -286,10 +286,15 @@ def demo_cmd(fmt: str, fix: bool, keep: str | None) -> None:
 
 
 @click.command("rules", context_settings=CONTEXT)
-def rules_cmd() -> None:
+@click.option("--format", "fmt", default="text", type=click.Choice(["text", "markdown"]),
+              help="text: one line a rule; markdown: the table README.md shows.")
+def rules_cmd(fmt: str) -> None:
     """List the rules: name, severity, summary."""
-    from .rulebase import all_rules
+    from .rulebase import all_rules, rules_table
 
+    if fmt == "markdown":
+        click.echo(rules_table(all_rules()), nl=False)
+        sys.exit(EXIT_OK)
     for r in all_rules():
         click.echo(f"{r.name:34} {r.severity:8} {r.summary}")
     sys.exit(EXIT_OK)
@@ -303,7 +308,7 @@ def rule_cmd(name: str) -> None:
 
     for r in all_rules():
         if r.name == name:
-            click.echo(f"{r.name} ({r.severity})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
+            click.echo(f"{r.name} ({' / '.join(r.severities())})\n\n{r.doc()}\n\n{_tested_examples(r.name)}", nl=False)
             sys.exit(EXIT_OK)
     _fail(f"no rule named {name!r} (see `qlint rules`)")
 
@@ -386,7 +391,7 @@ def machines_cmd(repo: str, fmt: str, rev: str, holds: tuple[str, ...]) -> None:
             groups.setdefault((t["board"], t["path"]), []).append(t["name"])
         if not groups:
             out.append("    no machine type")
-        for (board, path), names in groups.items():
+        for (_, path), names in groups.items():
             span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})"
             out.append(f"    {span:50} {path}")
     for u in data["unresolved"]:

@@ -172,7 +172,10 @@ class GitSnapshot(Snapshot):
         except (KeyError, ValueError):
             return None
         except pygit2.GitError as exc:  # a subtree on the way that the repository lacks
-            raise as_missing(exc, "tree", f"above {path}") or exc
+            err = as_missing(exc, "tree", f"above {path}")
+            if err is None:
+                raise
+            raise err from None
 
     def read(self, path: str) -> bytes | None:
         e = self._entry(path)
@@ -350,6 +353,7 @@ def _raw_changes(repo: pygit2.Repository, start: str, end: str) -> dict[str, lis
     if r.returncode != 0:
         return {}
     out: dict[str, list] = {}
+    ident = ""  # the commit being read; ``cur`` is its list in ``out``, None while none is
     cur: list | None = None
     toks = r.stdout.split(b"\0")
     i = 0

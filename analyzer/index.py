@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import cache, cparse
 from .change import Snapshot
-from .model import CompatArray, FileModel, PropertyDef
+from .model import CompatArray, CompatEntry, FileModel, PropertyDef
 
 # Top-level directories that hold no device models or compat tables (user-mode emulation, the
 # TCG code generator, tools, tests...): no migrated state, so neither the index nor the semantic

@@ -127,7 +127,7 @@ def macro_prop_changes(review) -> list[PropChange]:
     out: list[PropChange] = []
     base = review.pool.get(review.series.base)
     for f, om, nm in review.modified_pairs():
-        for name, (params, calls, line) in nm.prop_macros.items():
+        for name, (_, calls, line) in nm.prop_macros.items():
             if name not in om.prop_macros:
                 continue
             oparams, ocalls, _ = om.prop_macros[name]
@@ -150,8 +150,8 @@ def macro_prop_changes(review) -> list[PropChange]:
                         if not owners:
                             continue
                         at = _macro_line(f, args[0], line)
-                        mk = lambda a: PropertyDef(a[0].strip('"'), macro, "", a[2] if len(a) > 2 else "",  # noqa: E731
-                                                   None, a[i], arr, at, f.path)
+                        mk = lambda a, macro=macro, i=i, arr=arr, at=at, f=f: PropertyDef(  # noqa: E731
+                            a[0].strip('"'), macro, "", a[2] if len(a) > 2 else "", None, a[i], arr, at, f.path)
                         out.append(PropChange("default", f.path, mk(args), mk(prev[1]), owners))
     return out
 

@@ -12,10 +12,12 @@ from .semdiff import PatchReview
 
 
 class Rule:
-    """Base class.  Subclasses set ``name``, ``severity`` and ``summary``."""
+    """Base class.  Subclasses set ``name``, ``severity`` and ``summary``, and
+    ``other_severities`` when some of their findings carry another severity."""
 
     name: str = ""
     severity: str = "error"
+    other_severities: tuple[str, ...] = ()
     summary: str = ""
 
     def check(self, review: PatchReview) -> Iterable[Finding]:  # pragma: no cover - interface
@@ -24,6 +26,11 @@ class Rule:
     @classmethod
     def doc(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def severities(cls) -> tuple[str, ...]:
+        """Every severity a finding of this rule can carry, the usual one first."""
+        return (cls.severity, *cls.other_severities)
 
     def finding(self, review: PatchReview, **kw) -> Finding:
         p = review.patch
@@ -48,3 +55,15 @@ def all_rules() -> list[Rule]:
             if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == mod.__name__:
                 out.append(obj())
     return out
+
+
+def rules_table(rules: list[Rule]) -> str:
+    """The Markdown table of ``rules`` that README.md shows: one row per rule, linked to its module."""
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    rows = ["| rule | severity | what it catches |", "|---|---|---|"]
+    for r in rules:
+        module = type(r).__module__.rsplit(".", 1)[-1]
+        rows.append(f"| [`{r.name}`](rules/{module}.py) | {' / '.join(r.severities())} | {cell(r.summary)} |")
+    return "\n".join(rows) + "\n"

@@ -305,7 +305,7 @@ class PatchReview:
 
         added = []
         budget = Counter(added_keys)
-        for f, m, w, gp in news:
+        for f, _, w, gp in news:
             if not gp and budget[w.key] > 0:
                 budget[w.key] -= 1
                 if self._is_new_device_code(f, w.function):
@@ -315,7 +315,7 @@ class PatchReview:
                 added.append((f, w))
         removed = []
         budget = Counter(removed_keys)
-        for f, m, w, gp in olds:
+        for f, _, w, gp in olds:
             if not gp and budget[w.key] > 0:
                 budget[w.key] -= 1
                 if not (set(range(w.line, w.end_line + 1)) & f.removed):
@@ -389,7 +389,7 @@ class PatchReview:
         old_fns = {w.function for _, _, w, _ in olds}
         old_props = {p.name for _, _, _, gps in olds for p in (g.prop for g in gps)}
         out: dict[tuple, GuardedChange] = {}
-        for f, m, w, gps in news:
+        for f, _, w, gps in news:
             gps = [gp for gp in gps if gp.at_default is not False]
             if not gps or self._is_new_device_code(f, w.function):
                 continue

@@ -1,17 +1,19 @@
 """Time the --patch input path on inputs built to be slow, and on a real series.
 
-    python3 bench/patch_input.py [--repo QEMU_GIT_DIR --range A..B]
+    python3 bench/patch_input.py [--repo QEMU_GIT --range A..B]
 
 Each row is one input: its size, the seconds to read and apply it in memory (split_mails and
 apply_series, no review), and how it ended.  Two rows run the whole review on the fixture tree
 (``qlint --patch``), for the costs that grew with the square of the input: a subject of
 brackets and N config writes in one function.  With ``--repo``, the series of ``--range`` is
-also sent through ``git format-patch`` and read back.
+also sent through ``git format-patch`` and read back (QEMU_GIT: a QEMU git directory, bare is
+fine; $QEMU_GIT when set).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,7 +81,8 @@ def _reviews(tmp: Path) -> dict[str, tuple[float, str]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repo", help="a QEMU git directory, for a real series")
+    ap.add_argument("--repo", default=os.environ.get("QEMU_GIT"),
+                    help="a QEMU git directory, for a real series (default: $QEMU_GIT)")
     ap.add_argument("--range", default="master^~40..master^", help="the real series (default %(default)s)")
     args = ap.parse_args()
     rows = {name: (len(data), *_read_and_apply(data)) for name, data in _inputs().items()}

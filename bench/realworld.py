@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Measure qlint on labelled real QEMU commits (data: ../shared/realworld, see its README.md).
+"""Measure qlint on labelled real QEMU commits and mailing-list series.
 
-    python3 bench/realworld.py --repo QEMU_GIT [--series] [--update-readme]
-    python3 bench/realworld.py --repo QEMU_GIT --fresh -n 150 --seed S [--tsv-out F]
+    python3 bench/realworld.py --repo QEMU_GIT --data DIR [--series] [--update-readme]
+    python3 bench/realworld.py --repo QEMU_GIT --data DIR --fresh -n 150 --seed S [--tsv-out F]
+
+QEMU_GIT is a QEMU git directory holding the commits (bare is fine; or set $QEMU_GIT).  DIR holds
+the labelled data, corpus-dev.tsv and the series files (or set $QLINT_REALWORLD); its README.md
+says what the columns mean.
 
 Each corpus row is reviewed as `qlint -C REPO --format json PARENT..COMMIT` (series: BASE..TIP)
 in parallel; the Markdown report goes to stdout, raw per-case results to --json-out.  --fresh
@@ -14,7 +18,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
-import datetime
 import hashlib
 import json
 import os
@@ -30,18 +33,18 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared/realworld"
 REPO_ENV = "QEMU_GIT"
+DATA_ENV = "QLINT_REALWORLD"
 SEEN = ("series-dev.tsv", "series-fresh-1.tsv")
 LABELS = ("BREAK", "GUARDED", "CLEAN", "NEWDEV")
 FAILED = ("exit2", "crash", "missing")
 BEGIN, END = "<!-- realworld:begin -->", "<!-- realworld:end -->"
 INTRO = """# qlint benchmarks
 
-`realworld.py` runs qlint on the labelled QEMU commits of `../shared/realworld` (see the README
-there); `python3 bench/realworld.py --help` lists the options. To refresh the tables below:
+`realworld.py` runs qlint on labelled QEMU commits; `python3 bench/realworld.py --help` lists the
+options. To refresh the tables below:
 
-    python3 bench/realworld.py --repo QEMU_GIT --series --update-readme
+    python3 bench/realworld.py --repo QEMU_GIT --data DIR --series --update-readme
 
 """
 
@@ -50,8 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repo", "--mirror", dest="repo", default=os.environ.get(REPO_ENV),
                    help=f"QEMU git directory, bare is fine (default: ${REPO_ENV})")
-    p.add_argument("--data", type=Path, default=DATA,
-                   help="directory of the labelled data (default: ../shared/realworld beside the checkout)")
+    p.add_argument("--data", type=Path, default=os.environ.get(DATA_ENV),
+                   help=f"directory of the labelled data: corpus-dev.tsv, series-*.tsv (default: ${DATA_ENV})")
     p.add_argument("--corpus", type=Path, help="corpus file (default: DATA/corpus-dev.tsv)")
     p.add_argument("--series", type=Path, nargs="?", const=Path(),
                    help="also run the series file (default: DATA/series-dev.tsv)")
@@ -76,6 +79,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--update-readme", action="store_true", help="rewrite the section in bench/README.md")
     p.add_argument("--json-out", type=Path, help="write raw per-case results here")
     args = p.parse_args(argv)
+    if args.data is None and (args.fresh or not args.corpus or args.series == Path()):
+        p.error(f"no labelled data: pass --data DIR (or set ${DATA_ENV}), or --corpus FILE and --series FILE")
     args.corpus = args.corpus or args.data / "corpus-dev.tsv"
     if args.series == Path():
         args.series = args.data / "series-dev.tsv"
@@ -191,7 +196,9 @@ def sample_series(args: argparse.Namespace) -> tuple[list[dict], dict]:
     pool = [b for b in names if b != args.upstream and not b.endswith("_ci") and b not in seen]
     pool.sort(key=lambda b: hashlib.sha256(f"{args.seed}:{b}".encode()).hexdigest())
     cases, skipped = [], Counter()
-    for walked, branch in enumerate(pool, 1):
+    walked = 0  # branches looked at, reported after the loop
+    for branch in pool:
+        walked += 1
         got = series_range(args.repo, branch, args.upstream, args.max_patches)
         if isinstance(got, str):
             skipped[got] += 1
@@ -476,17 +483,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     run_all(cases, cmd, args.repo, args.jobs, args.timeout)
     elapsed = time.monotonic() - t0
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shown = ["python3", *cmd[1:]] if cmd[0] == sys.executable else cmd  # no path of this machine
     if args.fresh:
         opts = f" --fresh -n {args.count} --seed {args.seed} --max-patches {args.max_patches}"
-        out = [f"Generated {now} by `bench/realworld.py{opts}`; qlint commit `{git_rev(ROOT)}`,"
-               f" command `{shlex.join(cmd)}`.", "", *fresh_report(cases, info, args)]
+        out = [f"Generated by `bench/realworld.py{opts}` on qlint commit `{git_rev(ROOT)}`,"
+               f" command `{shlex.join(shown)}`.", "", *fresh_report(cases, info, args)]
         if args.tsv_out:
             write_tsv(args.tsv_out, cases)
     else:
         filters = "".join(f" --{k} {','.join(sorted(v))}" for k, v in (("only", args.only), ("label", args.label)) if v)
-        out = [f"Generated {now} by `bench/realworld.py{filters}`; qlint commit `{git_rev(ROOT)}`,"
-               f" command `{shlex.join(cmd)}`, corpus `{args.corpus.name}`.", ""]
+        out = [f"Generated by `bench/realworld.py{filters}` on qlint commit `{git_rev(ROOT)}`,"
+               f" command `{shlex.join(shown)}`, corpus `{args.corpus.name}`.", ""]
         corpus = [c for c in cases if c["label"] != "SERIES"]
         series = [c for c in cases if c["label"] == "SERIES"]
         if corpus:

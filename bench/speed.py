@@ -3,6 +3,8 @@
 
     python3 bench/speed.py --repo QEMU_GIT [--limit N] [--checkpatch N] [--no-precommit] [--update-readme]
 
+QEMU_GIT is a QEMU git directory (bare is fine; or set $QEMU_GIT).
+
 The range is the release cycle between the "Update version for ... v10.0.0 release" and
 "... v10.1.0 release" commits (found through VERSION on the tip's first-parent history).
 --limit reviews only the first N commits of it (and times `git log -p` on the same commits).
@@ -16,15 +18,14 @@ Measured, each as its own process:
   with an empty cache (cold) and again (warm).
 Peak memory is the largest total resident set (RSS) and proportional set (PSS: shared pages
 split between the processes that share them) of the qlint process and its workers, sampled
-from /proc every 250 ms (a sample costs about 15 ms of CPU: every 20 ms, the sampler took 40%
-of a core from the runs it timed).  The JSON findings of every qlint variant must be identical;
+from /proc every 250 ms (a sample costs about 15 ms of CPU: sampled every 20 ms, the sampler
+would take 40% of a core from the runs it times).  The JSON findings of every qlint variant must be identical;
 the script says so (and exits 1 when they are not).  Stdlib only; caches live in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -35,6 +36,9 @@ import threading
 import time
 from pathlib import Path
 
+from realworld import git_rev
+
+ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 
 
@@ -137,7 +141,8 @@ def load_note() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repo", required=True, help="QEMU git directory (bare is fine)")
+    ap.add_argument("--repo", default=os.environ.get("QEMU_GIT"),
+                    help="QEMU git directory (bare is fine; default: $QEMU_GIT)")
     ap.add_argument("--tip", default="master^")
     ap.add_argument("--from-version", default="10.0.0")
     ap.add_argument("--to-version", default="10.1.0")
@@ -147,6 +152,8 @@ def main() -> int:
     ap.add_argument("--skip-cold-j1", action="store_true", help="skip the slowest variant (cold cache, one process)")
     ap.add_argument("--update-readme", action="store_true", help="rewrite the speed section of bench/README.md")
     a = ap.parse_args()
+    if a.repo is None:
+        ap.error("no QEMU repository: pass --repo QEMU_GIT or set $QEMU_GIT")
     if subprocess.run(["git", "-C", a.repo, "rev-parse", "--git-dir"], capture_output=True).returncode:
         sys.exit(f"speed.py: not a git directory: {a.repo}")
 
@@ -224,8 +231,8 @@ def main() -> int:
         rss, pss = (f"{peak[0] / 1024:.0f}", f"{peak[1] / 1024:.0f}") if peak else ("", "")
         lines.append(f"| {name} | {total:.1f} | {total / n * 1000:.1f} | {total / t_log:.1f}x | {rss} | {pss} |")
     text = [
-        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `bench/speed.py` "
-        f"({note}); range {a.from_version}..{a.to_version}, {n} non-merge commits.",
+        f"Measured by `bench/speed.py` on qlint commit `{git_rev(ROOT)}` ({note}); "
+        f"range {a.from_version}..{a.to_version}, {n} non-merge commits.",
         "",
         *lines,
         "",

@@ -41,6 +41,7 @@ class CompatEntryMissing(Rule):
 
     name = "compat-entry-missing"
     severity = "error"
+    other_severities = ("note",)  # a guard whose entry a later patch of the series adds
     summary = "a compat-property guard with no entry in the current compat array"
 
     def check(self, review: PatchReview):

@@ -50,6 +50,7 @@ class CompatEntryUnknownProperty(Rule):
 
     name = "compat-entry-unknown-property"
     severity = "error"
+    other_severities = ("note",)  # a driver that names no QOM type qlint can find
     summary = "a compat entry names a property its driver type does not define"
 
     def check(self, review: PatchReview):

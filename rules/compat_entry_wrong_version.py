@@ -46,6 +46,7 @@ class CompatEntryWrongVersion(Rule):
 
     name = "compat-entry-wrong-version"
     severity = "error"
+    other_severities = ("note",)  # a correct post-release fix, with the releases that shipped the behaviour
     summary = "a compat entry sits in the array of the wrong release"
 
     def check(self, review: PatchReview):

@@ -42,6 +42,7 @@ class VmstateSubsectionUnguarded(Rule):
 
     name = "vmstate-subsection-unguarded"
     severity = "error"
+    other_severities = ("warning",)  # a .needed that reads only guest state
     summary = "a new subsection of an existing VMState description not tied to a compat property"
 
     def check(self, review: PatchReview):

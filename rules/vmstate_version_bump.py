@@ -36,6 +36,7 @@ class VmstateVersionBump(Rule):
 
     name = "vmstate-version-bump"
     severity = "warning"
+    other_severities = ("error",)  # minimum_version_id, or a description nested with VMSTATE_STRUCT
     summary = "version_id or minimum_version_id of an existing VMState description raised"
 
     def check(self, review: PatchReview):

@@ -223,7 +223,8 @@ CRAFTED = [
 
 @pytest.mark.parametrize("kind,raw", CRAFTED, ids=lambda x: x if isinstance(x, str) else None)
 def test_a_crafted_row_is_refused(kind, raw):
-    with pytest.raises(Exception):
+    # a shape check (ValueError), or json giving up on nesting deeper than it can read
+    with pytest.raises((ValueError, RecursionError)):
         cache.from_row(kind, raw)
     st = cache.store()
     st.pending[(kind, "k")] = raw  # what the database would give

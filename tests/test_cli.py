@@ -347,7 +347,8 @@ def test_top_level_help_shows_the_review_and_the_commands():
 
 @pytest.mark.parametrize("args", [
     ["--bogus"], ["--format"], ["-j", "x"], ["rule"], ["rule", "a", "b"], ["rule", "nope"], ["matrix"],
-    ["matrix", "--bogus"], ["machines", "--bogus"], ["rules", "--bogus"], ["demo", "--format", "xml"],
+    ["matrix", "--bogus"], ["machines", "--bogus"], ["rules", "--bogus"], ["rules", "--format", "html"],
+    ["demo", "--format", "xml"],
     ["demo", "--keep"], ["-C"], ["--patch", "/nonexistent"], ["HEAD~9..HEAD"], ["no-such-rev"],
     ["HEAD\nforged: second line"], ["HEAD\x1b[2J\x1b]0;title\x07"],
 ])

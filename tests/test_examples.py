@@ -158,3 +158,13 @@ def test_every_rule_doc_has_the_sections():
         for section in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
             assert section in doc, f"{r.name}: doc lacks {section}"
         assert r.summary and r.severity in ("error", "warning", "note")
+        sevs = r.severities()
+        assert len(set(sevs)) == len(sevs) and set(sevs) <= {"error", "warning", "note"}, f"{r.name}: {sevs}"
+
+
+def test_every_finding_carries_a_severity_its_rule_declares(reports):
+    """The severities README.md's table shows for a rule are those its findings carry."""
+    declared = {r.name: r.severities() for r in all_rules()}
+    for case in CASES:
+        for f in reports(case).findings:
+            assert f.severity in declared[f.rule], f"{_name(case)}: {f.rule} gives a {f.severity}: declare it"

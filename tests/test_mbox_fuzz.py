@@ -21,7 +21,7 @@ from qlint.analyzer.change import EmptySnapshot, InputError, OverlaySnapshot
 from qlint.analyzer.mbox import apply_series, split_mails
 
 sys.path.insert(0, str(Path(__file__).parent))
-from patchref import git_am, git_apply, mail, make_repo, multipart, part, qlint_tree, split_format_patch  # noqa: E402
+from patchref import git_am, git_apply, mail, make_repo, multipart, part, qlint_tree, split_format_patch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TREE = {str(p.relative_to(FIXTURES / "tree")): p.read_bytes() for p in (FIXTURES / "tree").rglob("*") if p.is_file()}

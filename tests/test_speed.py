@@ -401,8 +401,6 @@ def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
 
 def test_raw_listing_matches_the_patches(tmp_path):
     """The one-command listing the prefilter reads names the same files and blobs as the patches."""
-    from qlint.analyzer import gitsrc
-
     setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
     repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
     series = review_range(str(tmp_path / "repo"), f"{base}..{ids[-1]}")
