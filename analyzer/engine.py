@@ -14,8 +14,9 @@ from typing import Iterator, Self
 from . import cache, prefilter
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
+from .review import Review
 from .rulebase import Rule, all_rules
-from .semdiff import IndexPool, PatchReview
+from .semdiff import IndexPool
 
 # Patches per unit of work of the prefilter pass handed to a worker.
 CHUNK = 40
@@ -114,7 +115,7 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
         if collector is not None and i % PREFILTER_STEP == 0:
             collector.step()
         return []  # no relevant fact changes: no rule can fire (see prefilter)
-    pr = PatchReview(patch, series, pool)
+    pr = Review(patch, series, pool)
     out: list[Finding] = []
     for rule in rules:
         out.extend(rule.check(pr))

@@ -1,12 +1,13 @@
-"""The facts the model names for rules, on small QEMU-style snippets.
+"""The facts the typed diff names for rules, on small QEMU-style snippets.
 
 Rules read no file bytes and run no regex: what they need of the C text is a named fact of the
-model (``model``), tested here.
+model (``model``) or of the diff (``diff``), tested here.
 """
 
 from __future__ import annotations
 
 from qlint.analyzer import advice, cparse
+from qlint.analyzer.diff import is_integer, norm_value, shown_value, spells_string, version_line
 
 COMPAT = b"""
 GlobalProperty hw_compat_7_2[] = {
@@ -71,6 +72,34 @@ def test_vmstate_plain_field():
     (d,) = cparse.parse("hw/misc/foo.c", VMSD).vmstates
     assert {f.field: f.plain_field for f in d.fields if f.field} == {
         "ctrl": True, "regs[2]": False, "parent_obj.bar": False, "dev->mode": False}
+
+
+def test_integer_values_after_normalisation():
+    assert is_integer(norm_value("0x10")) and is_integer(norm_value('"-1"')) and is_integer(norm_value("4u"))
+    assert not is_integer(norm_value("on")) and not is_integer(norm_value("FOO_DEFAULT"))
+    assert not is_integer("1.5")
+
+
+def test_shown_value():
+    assert (shown_value("true"), shown_value('"off"'), shown_value("0x4"), shown_value(None)) == ("on", "off", "4", "?")
+
+
+def test_spells_string_finds_string_literals_only():
+    assert spells_string(COMPAT, "x-bar")
+    assert not spells_string(COMPAT, "other")  # inside "other-dev", not a literal of its own
+    assert not spells_string(COMPAT, "TYPE_FOO_DEV")  # a macro, not a string
+    assert not spells_string(None, "x-bar")
+
+
+def test_version_line_is_the_added_line_setting_a_version():
+    (d,) = cparse.parse("hw/misc/foo.c", VMSD).vmstates
+    lines = VMSD.decode().splitlines()
+    version = lines.index("    .version_id = 3,") + 1
+    minimum = lines.index("    .minimum_version_id = 2,") + 1
+    assert version_line(VMSD, {minimum}, d) == minimum
+    assert version_line(VMSD, {version, minimum}, d) == version
+    assert version_line(VMSD, {d.line + 1}, d) == d.line  # the patch changed .name only
+    assert version_line(None, {version}, d) == d.line
 
 
 def test_closest_name_for_did_you_mean():
