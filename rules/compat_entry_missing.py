@@ -47,6 +47,7 @@ class CompatEntryMissing(Rule):
             return
         for gc in review.config_writes.guarded + review.vmstate.obligations:
             prop = gc.prop
+            in_function = not gc.why.startswith("vmstate")  # else gc.function is a VMState description
             pname = review.new_index.string_name(prop.name)
             owners = advice.owner_types(review.new_index, prop)
             # an entry in the current array, or an older one (whether an older array is the right
@@ -67,6 +68,7 @@ class CompatEntryMissing(Rule):
                     message=f"compat entry for \"{pname}\" is added later in the series, by patch "
                             f"{met_by.index}/{met_by.total}",
                     path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                     details=f"This patch guards {gc.function}() on \"{pname}\"; patch {met_by.index}/"
                             f"{met_by.total} ({met_by.short} \"{met_by.subject}\") adds the {arr}[] entry. "
                             f"Between the two patches old machine types get the new behaviour, which only "
@@ -89,6 +91,7 @@ class CompatEntryMissing(Rule):
                     message=f"\"{pname}\" gates a new subsection but the board code sets it, so no compat entry "
                             f"can switch it off",
                     path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                     details=(
                         f"{gc.function} is sent when \"{pname}\" is true. Its default is {prop.default}, but "
                         f"this tree sets it with qdev_prop_set_*() when it creates the device, which overrides "
@@ -104,11 +107,12 @@ class CompatEntryMissing(Rule):
                     anchor=f"forced:{pname}",
                 )
                 continue
-            subject = f"{gc.function}()" if not gc.why.startswith("vmstate") else gc.function
+            subject = f"{gc.function}()" if in_function else gc.function
             yield self.finding(
                 review,
                 message=f"no entry in {arr}[] switches \"{pname}\" off for old machine types",
                 path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                 details=(
                     f"{subject} {why} \"{pname}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
