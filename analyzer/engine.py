@@ -14,6 +14,8 @@ from typing import Iterator, Self
 from . import cache, prefilter
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
+from .fixgen import generate as generate_fixes
+from .fixplan import FixSet
 from .review import Review
 from .rulebase import Rule, all_rules
 from .semdiff import IndexPool
@@ -62,13 +64,24 @@ class _Collector:
 
 @dataclass
 class Report:
+    """What a review found, and what reporters render."""
+
     series: Series
     findings: list[Finding] = field(default_factory=list)
-    fixes: object | None = None  # analyzer.fixplan.FixSet, made for --fix / --format patch
+    _fixes: FixSet | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def fixes(self) -> FixSet:
+        """The edits of the findings' fix plans at the reviewed tip (``--fix``), and the findings
+        with none: made by fixgen the first time they are asked for, so that a reporter only
+        prints them."""
+        if self._fixes is None:
+            self._fixes = generate_fixes(self)
+        return self._fixes
 
 
 def auto_jobs(series: Series) -> int:
