@@ -15,7 +15,7 @@ from typing import Iterable
 from .finding import Finding, Related
 from .review import Review
 
-__all__ = ["Finding", "Related", "Review", "Rule", "all_rules"]
+__all__ = ["Finding", "Related", "Review", "Rule", "all_rules", "rules_table"]
 
 
 class Rule:

@@ -105,3 +105,52 @@ def test_version_line_is_the_added_line_setting_a_version():
 def test_closest_name_for_did_you_mean():
     assert advice.closest("x-pcie-err-unc-msk", ["x-pcie-err-unc-mask", "x-pcie-lnksta-dllla"]) == "x-pcie-err-unc-mask"
     assert advice.closest("vectors", ["x-pcie-err-unc-mask"]) is None
+
+
+# -- the review of real example series: the typed diff and the series services --------------
+
+
+def _reviews(case: str, tmp_path) -> list:
+    from pathlib import Path
+
+    from qlint.analyzer.fixture_repo import build, case_patches
+    from qlint.analyzer.gitsrc import review_range
+    from qlint.analyzer.review import Review
+    from qlint.analyzer.semdiff import IndexPool
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    setup, patches = case_patches(fixtures / "examples" / case)
+    _, _, ids = build(fixtures / "tree", setup + patches, tmp_path / "repo")
+    start = ids[len(setup) - 1] if setup else f"{ids[0]}~1"
+    series = review_range(str(tmp_path / "repo"), f"{start}..{ids[-1]}")
+    pool = IndexPool()
+    return [Review(p, series, pool) for p in series.patches]
+
+
+def test_config_writes_old_and_new_sides(tmp_path):
+    (r,) = _reviews("pci-config-unguarded/invalid/aer-mask-unguarded", tmp_path)
+    (ch,) = r.config_writes.changes
+    new = {(w.path, w.write): w for w in r.config_writes.new}
+    old = {(w.path, w.write) for w in r.config_writes.old}
+    for w in ch.new:
+        assert new[(ch.path, w)].props == ()  # on the new side, unguarded
+        assert (ch.path, w) not in old
+    assert r.config_writes.guarded == []
+
+
+def test_first_patch_with_entry_and_series_entries(tmp_path):
+    first, second = _reviews("compat-entry-missing/valid/series-later-patch", tmp_path)
+    (gc,) = first.config_writes.guarded
+    v = first.current_version
+    assert first.first_patch_with_entry([gc.prop], v) is second.patch
+    assert second.first_patch_with_entry([gc.prop], v) is second.patch
+    owners = ["pci-device"]
+    assert first.series_adds_entry_for(owners) and second.series_adds_entry_for(owners)
+    assert not first.series_adds_entry_for(["no-such-device"])
+    assert second.compat.added and not first.compat.added
+
+
+def test_no_patch_meets_the_obligation(tmp_path):
+    reviews = _reviews("compat-entry-missing/invalid/series-never-met", tmp_path)
+    (gc,) = reviews[0].config_writes.guarded
+    assert reviews[0].first_patch_with_entry([gc.prop], reviews[0].current_version) is None
