@@ -6,6 +6,7 @@ the property/guard/compat-entry triad the same way.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from .index import TreeIndex
@@ -13,6 +14,13 @@ from .model import ConfigWrite, FileModel, PropertyDef
 
 
 BITNR_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+\w+_BITNR[ \t]+(\d+)[ \t]*$", re.M)
+
+
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The one of ``candidates`` closest to ``word`` (a misspelt name), for a "did you mean";
+    None when none is close."""
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return close[0] if close else None
 
 
 def vstr(v: tuple[int, int] | None) -> str:

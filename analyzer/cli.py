@@ -56,10 +56,8 @@ def _write(text: str) -> None:
 
 
 def _make_fixes(report) -> None:
-    """Compute the fixes once; say on stderr which findings have none (stdout stays a patch)."""
-    from .fixgen import generate
-
-    report.fixes = generate(report)
+    """Compute the fixes before rendering; say on stderr which findings have none (stdout stays
+    a patch)."""
     for f, why in report.fixes.skipped:
         click.echo(f"qlint: no automatic fix for {f.rule} at {one_line(f.path)}:{f.line} ({one_line(why)})", err=True)
 

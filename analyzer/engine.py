@@ -14,8 +14,11 @@ from typing import Iterator, Self
 from . import cache, kbuild, prefilter
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
+from .fixgen import generate as generate_fixes
+from .fixplan import FixSet
+from .review import Review
 from .rulebase import Rule, all_rules
-from .semdiff import IndexPool, PatchReview
+from .semdiff import IndexPool
 
 # Patches per unit of work of the prefilter pass handed to a worker.
 CHUNK = 40
@@ -61,13 +64,24 @@ class _Collector:
 
 @dataclass
 class Report:
+    """What a review found, and what reporters render."""
+
     series: Series
     findings: list[Finding] = field(default_factory=list)
-    fixes: object | None = None  # analyzer.fixplan.FixSet, made for --fix / --format patch
+    _fixes: FixSet | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def fixes(self) -> FixSet:
+        """The edits of the findings' fix plans at the reviewed tip (``--fix``), and the findings
+        with none: made by fixgen the first time they are asked for, so that a reporter only
+        prints them."""
+        if self._fixes is None:
+            self._fixes = generate_fixes(self)
+        return self._fixes
 
 
 def auto_jobs(series: Series) -> int:
@@ -114,7 +128,7 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
         if collector is not None and i % PREFILTER_STEP == 0:
             collector.step()
         return []  # no relevant fact changes: no rule can fire (see prefilter)
-    pr = PatchReview(patch, series, pool)
+    pr = Review(patch, series, pool)
     out: list[Finding] = []
     for rule in rules:
         out.extend(rule.check(pr))

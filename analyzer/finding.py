@@ -42,6 +42,9 @@ class Finding:
     anchor: str = ""
     # what --fix adds (a plan from analyzer.fixplan), or None when qlint cannot write the fix
     fix: object | None = field(default=None, repr=False, compare=False)
+    # False when ``function`` names something else than a C function (a VMState description):
+    # reporters say "in f()" only of functions
+    in_function: bool = field(default=True, repr=False)
 
     @property
     def fingerprint(self) -> str:
@@ -58,5 +61,6 @@ class Finding:
             self.fix = fix
         d.pop("anchor")
         d.pop("fix")
+        d.pop("in_function")
         d["fingerprint"] = self.fingerprint
         return d

@@ -664,19 +664,4 @@ def generate(report) -> FixSet:
     return out
 
 
-def unified(fixes: FixSet) -> str:
-    """The fixes as one patch that ``git apply`` takes (a/ and b/ paths)."""
-    parts: list[str] = []
-    for path, (old, new) in sorted(fixes.files.items()):
-        if old == new:
-            continue
-        diff = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                         f"a/{path}", f"b/{path}", n=3))
-        if not diff:
-            continue
-        parts.append(f"diff --git a/{path} b/{path}\n")
-        parts.extend(diff)
-    return "".join(parts)
-
-
-__all__ = ["generate", "unified", "Unfixable", "register", "SubsectionFix", "UnusedFix"]
+__all__ = ["generate", "Unfixable", "register", "SubsectionFix", "UnusedFix"]

@@ -113,6 +113,22 @@ class CompatEntry:
     path: str = ""
     text: str = ""
 
+    @property
+    def optional(self) -> bool:
+        """The entry is marked ``.optional = true``: QEMU skips types that lack the property."""
+        return ".optional" in self.text and "true" in self.text.split(".optional", 1)[1][:20]
+
+    @property
+    def value_is_call(self) -> bool:
+        """The value is written as a call (``stringify(X)``, ``FOO(2)``), not a string literal."""
+        return re.search(r"\w\s*\(", self.value) is not None
+
+    @property
+    def array_version(self) -> tuple[int, int] | None:
+        """The release the name of the entry's array stands for (hw_compat_2_12, PC_COMPAT_2_12: 2.12)."""
+        m = re.search(r"_(\d+)_(\d+)$", self.array)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
 
 @dataclass(frozen=True)
 class CompatArray:
@@ -153,6 +169,11 @@ class VMField:
     @property
     def field(self) -> str:
         return self.args[0] if self.args else ""
+
+    @property
+    def plain_field(self) -> bool:
+        """The field is one member named as is (``ctrl``), not ``regs[2]``, ``a.b`` or ``p->q``."""
+        return re.fullmatch(r"\w+", self.field) is not None
 
     @property
     def identity(self) -> str:

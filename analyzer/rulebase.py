@@ -1,4 +1,9 @@
-"""The rule interface and rule discovery."""
+"""The rule interface and rule discovery.
+
+A rule reads the review of one patch (``review.Review``: the typed diff of ``diff`` and the
+series services) and returns findings; it builds them with :meth:`Rule.finding` and may point
+at other places with :class:`Related`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import inspect
 import pkgutil
 from typing import Iterable
 
-from .finding import Finding
-from .semdiff import PatchReview
+from .finding import Finding, Related
+from .review import Review
+
+__all__ = ["Finding", "Related", "Review", "Rule", "all_rules", "rules_table"]
 
 
 class Rule:
@@ -20,7 +27,7 @@ class Rule:
     other_severities: tuple[str, ...] = ()
     summary: str = ""
 
-    def check(self, review: PatchReview) -> Iterable[Finding]:  # pragma: no cover - interface
+    def check(self, review: Review) -> Iterable[Finding]:  # pragma: no cover - interface
         raise NotImplementedError
 
     @classmethod
@@ -32,7 +39,7 @@ class Rule:
         """Every severity a finding of this rule can carry, the usual one first."""
         return (cls.severity, *cls.other_severities)
 
-    def finding(self, review: PatchReview, **kw) -> Finding:
+    def finding(self, review: Review, **kw) -> Finding:
         p = review.patch
         kw.setdefault("severity", self.severity)
         return Finding(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class CompatEntryAborts(Rule):
@@ -32,10 +31,10 @@ class CompatEntryAborts(Rule):
     severity = "error"
     summary = "a compat entry matches a concrete type that lacks the property"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         idx = review.new_index
-        for e, drv in review.resolved_added_entries():
-            if ".optional" in e.text and "true" in e.text.split(".optional", 1)[1][:20]:
+        for e, drv in review.compat.resolved:
+            if e.optional:
                 continue
             name = idx.string_name(e.property)
             whole = idx.props_of(drv, with_subtypes=True)

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer import propdiff
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.diff import owners_cover
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class CompatEntryMissesSubtypes(Rule):
@@ -36,11 +35,11 @@ class CompatEntryMissesSubtypes(Rule):
     severity = "error"
     summary = "compat entries for a property do not cover every concrete type that has it"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         idx = review.new_index
         done = set()
-        for e in review.compat_added:
-            arr = review.array_named(idx, e.array)
+        for e in review.compat.added:
+            arr = review.compat.array(e.array)
             if arr is None:
                 continue
             name = idx.string_name(e.property)
@@ -56,7 +55,7 @@ class CompatEntryMissesSubtypes(Rule):
             if p is None or not ps.complete:
                 continue
             owners = idx.owners_of_array(p.path, p.array)
-            having = propdiff.owners_cover(idx, owners)
+            having = owners_cover(idx, owners)
             drivers = set()
             for a in idx.arrays_of_version(arr.version):
                 for x in a.entries:

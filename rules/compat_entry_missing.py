@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 from qlint.analyzer import advice
-from qlint.analyzer.finding import Related
-from qlint.analyzer.prefilter import MACRO_NAME_RE, could_add_entry
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Related, Review, Rule
 
 
 class CompatEntryMissing(Rule):
@@ -44,33 +41,18 @@ class CompatEntryMissing(Rule):
     other_severities = ("note",)  # a guard whose entry a later patch of the series adds
     summary = "a compat-property guard with no entry in the current compat array"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
         if v is None:
             return
-        series = review.series
-        from qlint.analyzer.vmdiff import obligations
-
-        for gc in list(review.guarded_changes) + obligations(review.vmstate):
+        for gc in review.config_writes.guarded + review.vmstate.obligations:
             prop = gc.prop
+            in_function = not gc.why.startswith("vmstate")  # else gc.function is a VMState description
             pname = review.new_index.string_name(prop.name)
             owners = advice.owner_types(review.new_index, prop)
-            met_by = None
-            alts = gc.alternatives or [prop]
-            names = {alt.name for alt in alts} | {review.new_index.string_name(alt.name) for alt in alts}
-            # type changes matter only to entries that exist but miss the owners, and to names
-            # that are macros
-            types_matter = any(MACRO_NAME_RE.fullmatch(alt.name) for alt in alts)
-            for k, p in enumerate(series.patches[review.patch.index - 1:]):
-                if k and not could_add_entry(p, names, types_matter):
-                    continue  # no new entry for the property, same types: no entry there either
-                idx = review.pool.get(p.new)
-                names |= {idx.string_name(alt.name) for alt in alts}
-                if any(_has_entry(idx, v, idx.string_name(alt.name), advice.owner_types(review.new_index, alt))
-                       for alt in alts):
-                    met_by = p
-                    break
-                types_matter = types_matter or any(idx.entries_for(idx.string_name(alt.name), v) for alt in alts)
+            # an entry in the current array, or an older one (whether an older array is the right
+            # one, a post-release fix, is for compat-entry-wrong-version to judge)
+            met_by = review.first_patch_with_entry(gc.alternatives or [prop], v)
             if met_by is review.patch:
                 continue
             quoted = review.quote(gc.path, gc.line, gc.end_line)
@@ -86,6 +68,7 @@ class CompatEntryMissing(Rule):
                     message=f"compat entry for \"{pname}\" is added later in the series, by patch "
                             f"{met_by.index}/{met_by.total}",
                     path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                     details=f"This patch guards {gc.function}() on \"{pname}\"; patch {met_by.index}/"
                             f"{met_by.total} ({met_by.short} \"{met_by.subject}\") adds the {arr}[] entry. "
                             f"Between the two patches old machine types get the new behaviour, which only "
@@ -108,6 +91,7 @@ class CompatEntryMissing(Rule):
                     message=f"\"{pname}\" gates a new subsection but the board code sets it, so no compat entry "
                             f"can switch it off",
                     path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                     details=(
                         f"{gc.function} is sent when \"{pname}\" is true. Its default is {prop.default}, but "
                         f"this tree sets it with qdev_prop_set_*() when it creates the device, which overrides "
@@ -123,11 +107,12 @@ class CompatEntryMissing(Rule):
                     anchor=f"forced:{pname}",
                 )
                 continue
-            subject = f"{gc.function}()" if not gc.why.startswith("vmstate") else gc.function
+            subject = f"{gc.function}()" if in_function else gc.function
             yield self.finding(
                 review,
                 message=f"no entry in {arr}[] switches \"{pname}\" off for old machine types",
                 path=gc.path, line=gc.line, end_line=gc.end_line, function=gc.function,
+                    in_function=in_function,
                 details=(
                     f"{subject} {why} \"{pname}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
@@ -140,15 +125,3 @@ class CompatEntryMissing(Rule):
                 anchor=f"missing:{pname}",
             )
 
-
-def _has_entry(index, version, prop_name: str, owners: list[str]) -> bool:
-    """An entry for the property in the array of ``version`` or an older one.
-
-    Whether an older array is the right one (a post-release fix) is for
-    compat-entry-wrong-version to judge; here only its absence matters.
-    """
-    for _, e in index.entries_for(prop_name, version):
-        drv = index.type_name(e.driver, e.driver_is_macro)
-        if not owners or drv is None or any(index.covers(drv, o) or index.covers(o, drv) for o in owners):
-            return True
-    return False

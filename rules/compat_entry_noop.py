@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer import propdiff
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.diff import norm_value
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class CompatEntryNoop(Rule):
@@ -31,13 +30,13 @@ class CompatEntryNoop(Rule):
     severity = "warning"
     summary = "a compat entry sets a property to its default"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         idx = review.new_index
-        for e, drv in review.resolved_added_entries():
+        for e, drv in review.compat.resolved:
             p = idx.props_of(drv).props.get(idx.string_name(e.property))
             if p is None or p.default is None:
                 continue
-            if propdiff.norm_value(p.default) == propdiff.norm_value(e.value):
+            if norm_value(p.default) == norm_value(e.value):
                 yield self.finding(
                     review,
                     message=f"compat entry sets \"{e.property}\" to {e.value}, which is already its default",

@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import difflib
-import re
-
 from qlint.analyzer import advice
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class CompatEntryUnknownProperty(Rule):
@@ -53,10 +49,10 @@ class CompatEntryUnknownProperty(Rule):
     other_severities = ("note",)  # a driver that names no QOM type qlint can find
     summary = "a compat entry names a property its driver type does not define"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         idx = review.new_index
-        resolved = {id(e) for e, _ in review.resolved_added_entries()}
-        for e in review.compat_added:
+        resolved = {id(e) for e, _ in review.compat.resolved}
+        for e in review.compat.added:
             if id(e) in resolved:
                 continue
             if e.driver_is_macro and not e.driver.isidentifier():
@@ -81,14 +77,14 @@ class CompatEntryUnknownProperty(Rule):
                 quoted=review.quote(e.path, e.line, e.line),
                 anchor=f"unresolved:{e.array}:{e.driver}:{e.property}",
             )
-        for e, drv in review.resolved_added_entries():
+        for e, drv in review.compat.resolved:
             ps = idx.props_of(drv, with_subtypes=True)
             prop_name = idx.string_name(e.property)
             if ps.has(prop_name) or ps.has(e.property) or not ps.complete:
                 continue
             known = sorted(set(ps.props) | ps.dynamic)
-            close = difflib.get_close_matches(e.property, known, n=1)
-            hint = f" Did you mean \"{close[0]}\"?" if close else ""
+            close = advice.closest(e.property, known)
+            hint = f" Did you mean \"{close}\"?" if close else ""
             shown = f'{e.driver} ("{drv}")' if e.driver_is_macro else f'"{drv}"'
             yield self.finding(
                 review,
@@ -101,11 +97,11 @@ class CompatEntryUnknownProperty(Rule):
                 ),
                 quoted=review.quote(e.path, e.line, e.line),
                 suggestion=(f'{e.path}, {e.array}[]:\n    {{ {e.driver if e.driver_is_macro else chr(34) + e.driver + chr(34)}, '
-                            f'"{close[0]}", "{e.value}" }},') if close else None,
+                            f'"{close}", "{e.value}" }},') if close else None,
                 anchor=f"{e.array}:{e.driver}:{e.property}",
             )
 
-    def _no_such_type(self, review: PatchReview, e, nc):
+    def _no_such_type(self, review: Review, e, nc):
         n = nc.naming
         scheme = f'MODEL {n.suffix_macro} ("{n.separator}" {n.base})' if n.suffix_macro else f'MODEL "{n.separator}" {n.base}'
         if nc.why == "separator":
@@ -115,30 +111,25 @@ class CompatEntryUnknownProperty(Rule):
             fixed = n.spelled(nc.model)
         else:
             what = f'no model "{nc.model}" is registered (no model table or alias beside {n.path} names it)'
-            close = difflib.get_close_matches(nc.model, sorted(review.new_index.registered_models(n)[0]), n=1)
-            fixed = n.spelled(close[0]) if close else None
+            close = advice.closest(nc.model, sorted(review.new_index.registered_models(n)[0]))
+            fixed = n.spelled(close) if close else None
         v = review.current_version
         if fixed is None:
             fix = None
         elif e.array.isupper():  # a #define PC_COMPAT_X_Y of .driver/.property/.value initialisers
             fix = f"{e.path}, {e.array}:\n    .driver   = {fixed},\\"
         else:
-            value = e.value if re.search(r"\w\s*\(", e.value) else f'"{e.value}"'
+            value = e.value if e.value_is_call else f'"{e.value}"'
             fix = f"{e.path}, {e.array}[]:\n    {{ {fixed}, \"{e.property}\", {value} }},"
         return self.finding(
             review,
             message=f"compat entry for \"{e.property}\" names no type: {e.driver}",
             path=e.path, line=e.line, end_line=e.line, function=None,
             details=(f"Types of this family are named {scheme} ({n.path}:{n.line}); here {what}. The entry "
-                     f"names no type, so it never applies: VMs of {advice.machine_types(_array_version(e.array) or v, review.new_index, array=e.array)} keep the "
+                     f"names no type, so it never applies: VMs of {advice.machine_types(e.array_version or v, review.new_index, array=e.array)} keep the "
                      f"new behaviour on this tree and differ from the release they were started on."),
             quoted=review.quote(e.path, e.line, e.line),
             suggestion=fix,
             anchor=f"no-type:{e.array}:{e.driver}:{e.property}",
         )
 
-
-def _array_version(array: str) -> tuple[int, int] | None:
-    """The release a compat array stands for (hw_compat_2_12, PC_COMPAT_2_12 -> 2.12)."""
-    m = re.search(r"_(\d+)_(\d+)$", array)
-    return (int(m.group(1)), int(m.group(2))) if m else None

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer import propdiff
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.diff import value_error
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class CompatValueInvalid(Rule):
@@ -32,13 +31,13 @@ class CompatValueInvalid(Rule):
     severity = "error"
     summary = "a compat entry's value does not parse for the property's type"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         idx = review.new_index
-        for e, drv in review.resolved_added_entries():
+        for e, drv in review.compat.resolved:
             p = idx.props_of(drv, with_subtypes=True).props.get(idx.string_name(e.property))
             if p is None:
                 continue
-            why = propdiff.value_error(p, e.value)
+            why = value_error(p, e.value)
             if why:
                 yield self.finding(
                     review,

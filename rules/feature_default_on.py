@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice, propdiff
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer import advice
+from qlint.analyzer.diff import is_feature_switch, norm_value, truthy
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class FeatureDefaultOn(Rule):
@@ -38,14 +38,14 @@ class FeatureDefaultOn(Rule):
     severity = "error"
     summary = "a guest-visible feature turned on by default for existing machine types"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
         if v is None:
             return
         tip = review.tip_index
-        for pc in propdiff.prop_changes(review):
+        for pc in review.properties.changes:
             p = pc.new
-            if pc.kind != "added" or not propdiff.is_feature_switch(p) or not propdiff.truthy(p):
+            if pc.kind != "added" or not is_feature_switch(p) or not truthy(p):
                 continue
             name = tip.string_name(p.name)
             if _has_off_entry(tip, v, name):
@@ -67,7 +67,7 @@ class FeatureDefaultOn(Rule):
                            + advice.create_array_hint(tip, v),
                 anchor=f"feature-prop:{p.array}:{name}",
             )
-        for fa in propdiff.feature_additions(review):
+        for fa in review.properties.features_added:
             arr, path = advice.compat_array_name(tip, v)
             yield self.finding(
                 review,
@@ -87,4 +87,4 @@ class FeatureDefaultOn(Rule):
 
 
 def _has_off_entry(index, v, name) -> bool:
-    return any(propdiff.norm_value(e.value) in ("false", "0") for _, e in index.entries_for(name, v))
+    return any(norm_value(e.value) in ("false", "0") for _, e in index.entries_for(name, v))

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from qlint.analyzer import advice
 from qlint.analyzer.fixplan import GuardFix
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 _TARGET_WORDS = {
     "config": "config",
@@ -59,9 +58,9 @@ class PciConfigUnguarded(Rule):
     severity = "error"
     summary = "initial PCI config space of an existing device changes without a compat property"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
-        for ch in review.write_changes:
+        for ch in review.config_writes.changes:
             writes = ch.new or ch.old
             targets = sorted({_TARGET_WORDS[w.target] for w in writes})
             regs = sorted({w.offset for w in writes})

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import re
-
-from qlint.analyzer import advice, propdiff
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer import advice
+from qlint.analyzer.diff import is_integer, norm_value, owners_cover
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class PropertyDefaultChanged(Rule):
@@ -58,22 +56,22 @@ class PropertyDefaultChanged(Rule):
     severity = "error"
     summary = "a property default of an existing device changes with no compat entry restoring it"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
         if v is None:
             return
         yield from self._implicit(review, v)
         tip = review.tip_index
-        for pc in propdiff.prop_changes(review) + propdiff.macro_prop_changes(review):
+        for pc in review.properties.changes + review.properties.macro_changes:
             if pc.kind != "default":
                 continue
             name = tip.string_name(pc.new.name)
-            old_v = propdiff.norm_value(pc.old.default)
+            old_v = norm_value(pc.old.default)
             literal = old_v in ("true", "false", "auto") or old_v.lstrip("-").isdigit()
             entries = tip.entries_for(name, v)
-            if not entries and _series_adds_entry_for(review, pc.owners):
+            if not entries and review.series_adds_entry_for(pc.owners):
                 continue  # the series switches the device some other way; qlint cannot tell how
-            having = propdiff.owners_cover(tip, pc.owners) or pc.owners
+            having = owners_cover(tip, pc.owners) or pc.owners
             uncovered = []
             for t in having:
                 ok = False
@@ -83,7 +81,7 @@ class PropertyDefaultChanged(Rule):
                         continue
                     # an entry in the current array: the old default never shipped, the released value
                     # is restored already; older arrays must restore this old value
-                    if a.version == v or not literal or propdiff.norm_value(e.value) == old_v:
+                    if a.version == v or not literal or norm_value(e.value) == old_v:
                         ok = True
                         break
                 if not ok:
@@ -110,14 +108,14 @@ class PropertyDefaultChanged(Rule):
             )
 
 
-    def _implicit(self, review: PatchReview, v):
+    def _implicit(self, review: Review, v):
         """New number properties over fields the device used at their implicit zero."""
         tip = review.tip_index
-        for ch in propdiff.implicit_default_changes(review):
+        for ch in review.properties.implicit_defaults:
             p = ch.prop
             name = tip.string_name(p.name)
             entries = tip.entries_for(name, v)
-            if not entries and _series_adds_entry_for(review, ch.owners):
+            if not entries and review.series_adds_entry_for(ch.owners):
                 continue
             uncovered = []
             for t in ch.affected:
@@ -126,8 +124,8 @@ class PropertyDefaultChanged(Rule):
                     d = tip.type_name(e.driver, e.driver_is_macro)
                     if d is None or not tip.covers(d, t):
                         continue
-                    val = propdiff.norm_value(e.value)
-                    if val == "0" or not re.fullmatch(r"-?\d+", val):
+                    val = norm_value(e.value)
+                    if val == "0" or not is_integer(val):
                         ok = True  # restores 0 (or a value qlint cannot read)
                         break
                 if not ok:
@@ -135,7 +133,7 @@ class PropertyDefaultChanged(Rule):
             if not uncovered:
                 continue
             arr, path = advice.compat_array_name(tip, v)
-            shown = p.default if propdiff.norm_value(p.default) == ch.effective else f"{p.default}, {ch.effective} once realized"
+            shown = p.default if norm_value(p.default) == ch.effective else f"{p.default}, {ch.effective} once realized"
             yield self.finding(
                 review,
                 message=f"new property \"{name}\" sets {p.struct}.{p.field} to {ch.effective} by default where existing "
@@ -155,24 +153,6 @@ class PropertyDefaultChanged(Rule):
             )
 
 
-def _series_adds_entry_for(review: PatchReview, owners: list[str]) -> bool:
-    """The series adds a compat entry for the device (perhaps on another switch property):
-    the author took care of old machine types, and qlint cannot tell how."""
-    idx = review.tip_index
-    from qlint.analyzer.prefilter import entries_added
-    from qlint.analyzer.semdiff import PatchReview as _PR
-
-    for p in review.series.patches:
-        if p is not review.patch and not entries_added(p):
-            continue  # no touched file gains a compat entry: the patch adds none
-        pr = review if p is review.patch else _PR(p, review.series, review.pool)
-        for e in pr.compat_added:
-            d = idx.type_name(e.driver, e.driver_is_macro)
-            if d is not None and any(idx.covers(d, o) or idx.covers(o, d) for o in owners):
-                return True
-    return False
-
-
 def _as_value(default: str | None) -> str:
-    n = propdiff.norm_value(default)
+    n = norm_value(default)
     return {"true": "on", "false": "off"}.get(n, n)

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from qlint.analyzer import advice
 from qlint.analyzer.fixplan import SubsectionFix
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class VmstateFieldAdded(Rule):
@@ -55,7 +54,7 @@ class VmstateFieldAdded(Rule):
     severity = "error"
     summary = "a field added to an existing VMState description without a version or compat-gated test"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         diff = review.vmstate
         v = review.current_version
         groups: dict[str, list] = {}
@@ -87,7 +86,7 @@ class VmstateFieldAdded(Rule):
             yield self.finding(
                 review,
                 message=f"VMState \"{name}\" gains {names}, {'; '.join(reasons)}",
-                path=fc0.path, line=line, end_line=end, function=d.var,
+                path=fc0.path, line=line, end_line=end, function=d.var, in_function=False,
                 details=(
                     f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
                     f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "
@@ -104,7 +103,7 @@ class VmstateFieldAdded(Rule):
             )
 
 
-def _fix_plan(review: PatchReview, d, items) -> SubsectionFix | None:
+def _fix_plan(review: Review, d, items) -> SubsectionFix | None:
     """Move the new fields into a subsection gated by a new property of the device."""
     x = items[0].new
     slug = x.field.replace(".", "_").replace("->", "_")
@@ -131,7 +130,7 @@ def _fix_plan(review: PatchReview, d, items) -> SubsectionFix | None:
                          moves=tuple(moves), macro_drop=macro_drop)
 
 
-def _subsection_fix(review: PatchReview, d, x) -> str:
+def _subsection_fix(review: Review, d, x) -> str:
     v = review.current_version
     arr, path = advice.compat_array_name(review.tip_index, v)
     model = review.new_index.model(d.path) if d.path else None

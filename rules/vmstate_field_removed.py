@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import re
-
 from qlint.analyzer import advice
 from qlint.analyzer.fixplan import SubsectionFix, UnusedFix, WidenFix
 from qlint.analyzer.model import VMField
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class VmstateFieldRemoved(Rule):
@@ -38,7 +35,7 @@ class VmstateFieldRemoved(Rule):
     severity = "error"
     summary = "a field removed from, or resized in, an existing VMState description"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
         groups: dict[tuple[str, str], list] = {}
         for fc in review.vmstate.fields:
@@ -84,6 +81,7 @@ class VmstateFieldRemoved(Rule):
                 message=msg,
                 path=items[0].path, line=min(fc.line for fc in items), end_line=max(fc.line for fc in items),
                 function=d.var,
+                in_function=False,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
                     f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index)} cannot "
@@ -117,15 +115,12 @@ def field_size(f: VMField) -> int | None:
     return None
 
 
-def _unused_plan(review: PatchReview, fc) -> UnusedFix | None:
+def _unused_plan(review: Review, fc) -> UnusedFix | None:
     """VMSTATE_UNUSED of the dropped field's size, after the field that preceded it."""
     size = field_size(fc.old)
     if size is None or not fc.old.text.startswith(fc.old.macro + "("):
         return None
-    f = review.patch.changed(fc.path)
-    old_model = review.old_model(f) if f is not None else None
-    od = next((d for d in (old_model.vmstates if old_model else []) if d.var == fc.desc.var
-               or d.name == fc.desc.name), None)
+    od = review.vmstate.old_desc(fc)
     if od is None:
         return None
     kept = {x.text for x in fc.desc.fields}
@@ -142,12 +137,12 @@ _CTYPES = {"UINT8": "uint8_t", "INT8": "int8_t", "UINT16": "uint16_t", "INT16": 
            "UINT32": "uint32_t", "INT32": "int32_t", "UINT64": "uint64_t", "INT64": "int64_t", "BOOL": "bool"}
 
 
-def _widen_plan(review: PatchReview, fc) -> WidenFix | None:
+def _widen_plan(review: Review, fc) -> WidenFix | None:
     """A scalar that became wider: the old width through VMSTATE_WITH_TMP, the new one in a subsection."""
     old, new, d = fc.old, fc.new, fc.desc
     ob, nb = old.macro.removeprefix("VMSTATE_"), new.macro.removeprefix("VMSTATE_")
     if ob not in _CTYPES or nb not in _CTYPES or len(new.args) != 2 or old.field != new.field \
-            or not re.fullmatch(r"\w+", new.field) or not new.text.startswith(new.macro + "("):
+            or not new.plain_field or not new.text.startswith(new.macro + "("):
         return None
     if (field_size(new) or 0) <= (field_size(old) or 0):
         return None

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from qlint.analyzer import advice
 from qlint.analyzer.fixplan import SubsectionFix
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class VmstateSubsectionUnguarded(Rule):
@@ -45,7 +44,7 @@ class VmstateSubsectionUnguarded(Rule):
     other_severities = ("warning",)  # a .needed that reads only guest state
     summary = "a new subsection of an existing VMState description not tied to a compat property"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         diff = review.vmstate
         v = review.current_version
         for ns in diff.subsections:
@@ -67,7 +66,7 @@ class VmstateSubsectionUnguarded(Rule):
                 review,
                 severity=sev,
                 message=f"new subsection \"{sub.name}\" of VMState \"{ns.parent.name}\" {why}",
-                path=ns.path, line=ns.line, end_line=ns.line, function=sub.var,
+                path=ns.path, line=ns.line, end_line=ns.line, function=sub.var, in_function=False,
                 details=(
                     f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
                     f"VMs of {advice.machine_types(v, review.new_index)} cannot migrate from this tree to {advice.vstr(v)}"
@@ -83,7 +82,7 @@ class VmstateSubsectionUnguarded(Rule):
             )
 
 
-def _fix_plan(review: PatchReview, sub, ns) -> SubsectionFix | None:
+def _fix_plan(review: Review, sub, ns) -> SubsectionFix | None:
     """A .needed function reading a new property of the device (and the old .needed, if any)."""
     slug = sub.name.rsplit("/", 1)[-1]
     struct = next((f.args[1] for f in sub.fields if len(f.args) > 1), "")
@@ -96,7 +95,7 @@ def _fix_plan(review: PatchReview, sub, ns) -> SubsectionFix | None:
                          if not sub.needed else f"{sub.var}_compat_needed", needed_of=sub.var)
 
 
-def _fix(review: PatchReview, sub, v, parent_var: str, path_c: str) -> str:
+def _fix(review: Review, sub, v, parent_var: str, path_c: str) -> str:
     arr, path = advice.compat_array_name(review.tip_index, v)
     slug = sub.name.rsplit("/", 1)[-1].replace("_", "-")
     field = "migrate_" + slug.replace("-", "_")

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from qlint.analyzer import advice
 from qlint.analyzer.fixplan import SubsectionFix
-from qlint.analyzer.rulebase import Rule
-from qlint.analyzer.semdiff import PatchReview
+from qlint.analyzer.rulebase import Review, Rule
 
 
 class VmstateVersionBump(Rule):
@@ -39,18 +38,18 @@ class VmstateVersionBump(Rule):
     other_severities = ("error",)  # minimum_version_id, or a description nested with VMSTATE_STRUCT
     summary = "version_id or minimum_version_id of an existing VMState description raised"
 
-    def check(self, review: PatchReview):
+    def check(self, review: Review):
         v = review.current_version
         for vc in review.vmstate.versions:
             o, n = vc.old, vc.new
-            line = _line_of(review, vc.path, n, ("version_id", "minimum_version_id"))
+            line = vc.line
             fix = _fix_plan(review, vc)
             if None not in (o.minimum, n.minimum) and n.minimum > o.minimum:
                 yield self.finding(
                     review,
                     severity="error",
                     message=f"VMState \"{n.name}\" raises minimum_version_id from {o.minimum} to {n.minimum}",
-                    path=vc.path, line=line, end_line=line, function=n.var,
+                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False,
                     details=(
                         f"A stream of \"{n.name}\" at version {o.version} from QEMU {advice.vstr(v)} is now "
                         f"refused: no VM, whatever its machine type, can migrate from {advice.vstr(v)} to this "
@@ -68,7 +67,7 @@ class VmstateVersionBump(Rule):
                     review,
                     severity="error" if nested else "warning",
                     message=f"VMState \"{n.name}\"{where} raises version_id from {o.version} to {n.version}",
-                    path=vc.path, line=line, end_line=line, function=n.var,
+                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False,
                     details=(
                         (f"\"{n.name}\" is nested with VMSTATE_STRUCT, so its version is not on the wire: the "
                          f"parent's version is used to load it, and _V fields at {n.version} are never loaded "
@@ -87,7 +86,7 @@ class VmstateVersionBump(Rule):
                 )
 
 
-def _fix_plan(review: PatchReview, vc) -> SubsectionFix | None:
+def _fix_plan(review: Review, vc) -> SubsectionFix | None:
     """Keep the old versions; the fields of the new version go in a subsection gated by a property.
 
     A description nested with VMSTATE_STRUCT gets no subsection of its own (its
@@ -125,13 +124,3 @@ def _fix_plan(review: PatchReview, vc) -> SubsectionFix | None:
                          moves=tuple((n.var, f.text, f.line) for f in new_fields),
                          versions=((n.var, o.version_id, o.minimum_version_id if n.minimum != o.minimum else None),))
 
-
-def _line_of(review: PatchReview, path: str, d, keys) -> int:
-    f = review.patch.changed(path)
-    if f is None or f.new_data is None:
-        return d.line
-    lines = f.new_data.decode("utf-8", "replace").splitlines()
-    for n in range(d.line, min(d.end_line, len(lines)) + 1):
-        if any(("." + k) in lines[n - 1] for k in keys) and n in f.added:
-            return n
-    return d.line

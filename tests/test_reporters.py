@@ -259,6 +259,33 @@ def test_email_no_findings():
     assert text == "qlint: 3 patches reviewed, 0 errors, 0 warnings, 0 notes\n\n-- \nqlint\n"
 
 
+# --- text --------------------------------------------------------------------------------------
+
+
+def test_text_names_the_function_of_a_fix_only_for_c_functions():
+    """Whether ``function`` is a C function is the finding's to say (a VMState description's
+    variable is not one), not the reporter's to guess from names."""
+    fn = _finding(function="acme_realize", suggestion="hw/core/machine.c, hw_compat_7_2[]:")
+    desc = _finding(function="acme_regs", suggestion="a subsection", in_function=False)
+    text = _render("text", _report([_patch(1, 1, "s")], [fn, desc]))
+    assert "  Fix in acme_realize():" in text.splitlines()
+    assert "  Fix:" in text.splitlines() and "acme_regs()" not in text
+    assert "in_function" not in json.dumps(desc.to_dict())  # not part of the JSON schema
+
+
+# --- patch -------------------------------------------------------------------------------------
+
+
+def test_patch_prints_the_report_fixes_and_computes_nothing():
+    """The edits are the report's (made by fixgen before rendering): the reporter needs no tree."""
+    from qlint.analyzer.fixplan import FixSet
+
+    fixes = FixSet(files={"hw/b.c": ("a\nb\n", "a\nc\n"), "hw/a.c": ("same\n", "same\n")})
+    report = Report(Series(patches=[_patch(1, 1, "s")], base=None, tip=None), [_finding()], _fixes=fixes)
+    assert _render("patch", report) == (
+        "diff --git a/hw/b.c b/hw/b.c\n--- a/hw/b.c\n+++ b/hw/b.c\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n")
+
+
 # -- output is inert: escape sequences and non-UTF-8 bytes from the reviewed commits ------------
 
 HOSTILE_PATH = "hw/pci/pcie_aer\x1b[31m\udcff.c"  # \udcff: the byte 0xff, read with surrogateescape

@@ -32,7 +32,7 @@ def render(report) -> str:
         out.append("")
         for f in fs:
             where = f"{f.path}:{f.line}"
-            fn = f" in {f.function}()" if f.function and not f.rule.startswith("vmstate") and "vmstate" not in (f.function or "") else ""
+            fn = f" in {f.function}()" if f.function and f.in_function else ""
             out.append(f"{where}: {f.severity}: {f.message} [{f.rule}]")
             if f.quoted:
                 out.append("")

@@ -1,0 +1,250 @@
+"""The typed diff of one patch: what rules read.
+
+A rule gets one review per patch (``review.Review``) and reads the patch's changes from four
+typed diffs on it, each computed the first time a rule asks, with the engine's shortcuts inside:
+
+- ``review.config_writes`` (:class:`ConfigWriteDiff`): the PCI config writes of init code on
+  both sides, the ones that appear, vanish or change with no compat property around them, and
+  the ones that a property now guards;
+- ``review.vmstate`` (:class:`VMStateChanges`): fields, versions and subsections of existing
+  VMState descriptions, what their ``.needed``/``_TEST`` functions read, and the properties
+  that gate new wire data;
+- ``review.properties`` (:class:`PropertyChanges`): new properties and changed defaults of
+  existing types, new implicit defaults, feature bits now set for every machine type;
+- ``review.compat`` (:class:`CompatChanges`): the compat entries the patch adds, and the
+  arrays they go in.
+
+The records they hold are plain data of the model (``model``) and of the semantic diff.  Facts
+a rule needs that the model does not hold are named here (or in ``model``) and tested on C
+snippets, so that no rule reads a file's bytes.  What a compat value means (``norm_value``,
+``value_error``...) is here too, for rules and for the engine alike.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass
+from functools import cached_property
+
+from .matrix import display
+from .model import CompatArray, CompatEntry, ConfigWrite, PropertyDef, VMStateDesc
+from .propdiff import (
+    FeatureAdd,
+    ImplicitDefault,
+    PropChange,
+    feature_additions,
+    implicit_default_changes,
+    is_feature_switch,
+    macro_prop_changes,
+    norm_value,
+    owners_cover,
+    prop_changes,
+    truthy,
+    value_error,
+)
+from .semdiff import GuardedChange, GuardProp, WriteChange
+from .vmdiff import FieldChange, Gate, NewSubsection, VMStateDiff, obligations
+
+__all__ = [
+    "CompatChanges", "ConfigWriteDiff", "FeatureAdd", "FieldChange", "Gate", "GuardedChange", "GuardProp",
+    "ImplicitDefault", "InitWrite", "NewSubsection", "PropChange", "PropertyChanges", "VMStateChanges",
+    "VersionChange", "WriteChange", "is_feature_switch", "is_integer", "norm_value", "owners_cover",
+    "shown_value", "spells_string", "truthy", "value_error", "version_line",
+]
+
+
+# -- what values mean ----------------------------------------------------------------------
+
+
+def is_integer(value: str) -> bool:
+    """``value`` is a decimal integer as written (``norm_value`` gives one for 0x10, 4u, "1")."""
+    return re.fullmatch(r"-?\d+", value) is not None
+
+
+def shown_value(value: str | None) -> str:
+    """A property value as people and ``-global`` write it: on/off for booleans, else as normalised."""
+    return display(norm_value(value))
+
+
+def spells_string(data: bytes | None, text: str) -> bool:
+    """Does C source ``data`` hold the string literal ``"text"``?"""
+    return data is not None and f'"{text}"'.encode() in data
+
+
+def version_line(data: bytes | None, added: set[int], desc: VMStateDesc) -> int:
+    """The line the patch changes ``.version_id`` or ``.minimum_version_id`` of ``desc`` on (an
+    added line inside it, ``data`` being the new file), else the description's first line."""
+    if data is None:
+        return desc.line
+    lines = data.decode("utf-8", "replace").splitlines()
+    for n in range(desc.line, min(desc.end_line, len(lines)) + 1):
+        if any(("." + k) in lines[n - 1] for k in ("version_id", "minimum_version_id")) and n in added:
+            return n
+    return desc.line
+
+
+# -- config writes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitWrite:
+    """A config write of init code on one side of the patch, with the compat properties whose
+    guards it runs under (none: it runs for every machine type)."""
+
+    path: str
+    write: ConfigWrite
+    props: tuple[GuardProp, ...]
+
+
+class ConfigWriteDiff:
+    """Initial PCI config state: writes of init code before and after the patch, and their changes."""
+
+    def __init__(self, review):
+        self._r = weakref.proxy(review)  # the review caches this diff: no cycle back to it
+
+    @cached_property
+    def old(self) -> list[InitWrite]:
+        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r._writes[0]]
+
+    @cached_property
+    def new(self) -> list[InitWrite]:
+        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r._writes[1]]
+
+    @property
+    def changes(self) -> list[WriteChange]:
+        """Writes that appear, vanish or change value with no compat property around them."""
+        return self._r.write_changes
+
+    @property
+    def guarded(self) -> list[GuardedChange]:
+        """Writes that now run only when a property allows it, or that a new guard covers."""
+        return self._r.guarded_changes
+
+
+# -- VMState -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """A description whose ``version_id`` or ``minimum_version_id`` changes."""
+
+    path: str
+    old: VMStateDesc
+    new: VMStateDesc
+    nested_in: tuple[str, ...]  # descriptions that nest it with VMSTATE_STRUCT
+    line: int  # the changed line that sets a version, else the description's first line
+
+
+class VMStateChanges:
+    """What the patch changes on the migration wire: descriptions matched by their ``.name``,
+    fields compared after expanding the tree's VMSTATE_* macros (see ``vmdiff``)."""
+
+    def __init__(self, review):
+        self._diff = VMStateDiff(review)
+        self._r = weakref.proxy(review)
+
+    @property
+    def fields(self) -> list[FieldChange]:
+        return self._diff.fields
+
+    @property
+    def subsections(self) -> list[NewSubsection]:
+        return self._diff.subsections
+
+    @cached_property
+    def versions(self) -> list[VersionChange]:
+        out = []
+        for vc in self._diff.versions:
+            f = self._r.patch.changed(vc.path)
+            line = version_line(f.new_data, f.added, vc.new) if f is not None else vc.new.line
+            out.append(VersionChange(vc.path, vc.old, vc.new, tuple(vc.nested_in), line))
+        return out
+
+    def gate(self, function: str | None, path: str) -> Gate:
+        """What ``function`` (a .needed or _TEST function) reads that properties set."""
+        return self._diff.gate(function, path)
+
+    @cached_property
+    def obligations(self) -> list[GuardedChange]:
+        """Properties that gate new wire data: each needs a compat entry switching it off."""
+        return obligations(self._diff)
+
+    def old_desc(self, fc: FieldChange) -> VMStateDesc | None:
+        """The description of ``fc`` before the patch (same C name, else same ``.name``)."""
+        f = self._r.patch.changed(fc.path)
+        model = self._r.old_model(f) if f is not None else None
+        return next((d for d in (model.vmstates if model else []) if d.var == fc.desc.var
+                     or d.name == fc.desc.name), None)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+
+class PropertyChanges:
+    """Properties of existing QOM types: new ones, changed defaults, and new feature bits."""
+
+    def __init__(self, review):
+        self._r = weakref.proxy(review)
+
+    @cached_property
+    def changes(self) -> list[PropChange]:
+        """Properties added to, or whose default changes in, an array existing types install."""
+        return prop_changes(self._r)
+
+    @cached_property
+    def macro_changes(self) -> list[PropChange]:
+        """Defaults changed inside a DEFINE_PROP macro of a header, per array that uses it."""
+        return macro_prop_changes(self._r)
+
+    @cached_property
+    def implicit_defaults(self) -> list[ImplicitDefault]:
+        """New number properties over fields that existing types used at their implicit zero."""
+        return implicit_default_changes(self._r)
+
+    @cached_property
+    def features_added(self) -> list[FeatureAdd]:
+        """Feature bits a get_features-style function now sets for every machine type."""
+        return feature_additions(self._r)
+
+    def is_new(self, prop: PropertyDef) -> bool:
+        """The property did not exist before this patch."""
+        return self._r.prop_is_new(prop)
+
+    def named(self, name: str) -> list[PropertyDef]:
+        """Properties called ``name`` in the files the patch touches, after it."""
+        out = []
+        for f in self._r.c_files:
+            m = self._r.new_model(f)
+            if m is not None:
+                out.extend(p for p in m.props if p.name == name)
+        return out
+
+
+# -- compat entries ------------------------------------------------------------------------
+
+
+class CompatChanges:
+    """The compat entries the patch adds to the tree, and the arrays they go in."""
+
+    def __init__(self, review):
+        self._r = weakref.proxy(review)
+
+    @property
+    def added(self) -> list[CompatEntry]:
+        """Entries the patch adds: not in the same array anywhere in the old tree."""
+        return self._r.compat_added
+
+    @cached_property
+    def resolved(self) -> list[tuple[CompatEntry, str]]:
+        """(entry, QOM type name of its driver) for each added entry whose driver qlint resolves."""
+        return list(self._r.resolved_added_entries())
+
+    def array(self, name: str) -> CompatArray | None:
+        """The compat array called ``name`` after the patch."""
+        return self._r.array_named(self._r.new_index, name)
+
+    def named_before(self, path: str, name: str) -> bool:
+        """Did ``path`` hold the string literal ``"name"`` before the patch (a property it listed)?"""
+        f = self._r.patch.changed(path)
+        return f is not None and bool(f.old_data) and spells_string(f.old_data, name)
