@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Self
 
-from . import cache, kbuild, prefilter
+from . import cache, kbuild, prefilter, shipped
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
 from .fixgen import generate as generate_fixes
@@ -133,6 +133,7 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
     for rule in rules:
         out.extend(rule.check(pr))
     out = _on_versioned_machines(pr, out)
+    out = _on_shipped_code(pr, out)
     for f in patch.files:
         if isinstance(f, LazyFileChange):
             f.unload()  # later patches read snapshots, not this patch's texts
@@ -141,7 +142,7 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
     return out
 
 
-def _on_versioned_machines(pr: PatchReview, findings: list[Finding]) -> list[Finding]:
+def _on_versioned_machines(pr: Review, findings: list[Finding]) -> list[Finding]:
     """Drop findings on code that no versioned machine type can hold.
 
     Cross-version migration is promised only for versioned machine types; the
@@ -160,6 +161,35 @@ def _on_versioned_machines(pr: PatchReview, findings: list[Finding]) -> list[Fin
             continue
         out.append(f)
     return out
+
+
+def _on_shipped_code(pr: Review, findings: list[Finding]) -> list[Finding]:
+    """Drop findings on state no release sent, and on code nothing runs.
+
+    A VMState finding is about the stream of a description: if the last release
+    had no such description (it is new in this series or since the release) or
+    marked it unmigratable, no VM of an older QEMU sends or expects it.  A finding
+    in a C function that nothing calls, installs or names is about code that
+    never runs (a helper added ahead of its first user).
+    """
+    out = []
+    for f in findings:
+        if f.stream is not None:
+            release = shipped.release_index(pr)
+            if release is not None and not shipped.vmstate_shipped(release, f.path, f.stream, _vmsd_name(pr, f)):
+                continue
+        elif f.in_function and f.function and not shipped.has_callers(pr.new_index, f.path, f.function):
+            continue
+        out.append(f)
+    return out
+
+
+def _vmsd_name(pr: Review, f: Finding) -> str | None:
+    model = pr.new_index.model(f.path)
+    for d in model.vmstates if model is not None else ():
+        if d.var == f.stream:
+            return d.name
+    return None
 
 
 # What forked workers review: set in the parent just before the fork, inherited by the children.
