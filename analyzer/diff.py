@@ -189,8 +189,12 @@ class PropertyChanges:
 
     @cached_property
     def changes(self) -> list[PropChange]:
-        """Properties added to, or whose default changes in, an array existing types install."""
-        return prop_changes(self._r)
+        """Properties added to, or whose default changes in, an array existing types install.
+
+        A default re-spelled as another name of the same constant is no change.
+        """
+        return [pc for pc in prop_changes(self._r)
+                if pc.kind != "default" or not same_constant(self._r, pc.old.default, pc.new.default)]
 
     @cached_property
     def macro_changes(self) -> list[PropChange]:
@@ -248,3 +252,21 @@ class CompatChanges:
         """Did ``path`` hold the string literal ``"name"`` before the patch (a property it listed)?"""
         f = self._r.patch.changed(path)
         return f is not None and bool(f.old_data) and spells_string(f.old_data, name)
+
+
+_IDENT_RE = re.compile(r"[A-Za-z_]\w*")
+
+
+def same_constant(review, old: str | None, new: str | None) -> bool:
+    """``old`` and ``new`` are two names of one constant.
+
+    Both resolve to the same number (``#define`` or enum), or the patch renames
+    the constant tree-wide: the old name is gone from the new tree and the new
+    name was nowhere in the old one (a generated enum's new spelling).
+    """
+    if not old or not new or old == new or not (_IDENT_RE.fullmatch(old) and _IDENT_RE.fullmatch(new)):
+        return False
+    o, n = review.old_index.number(old), review.new_index.number(new)
+    if o is not None or n is not None:
+        return o == n
+    return not review.new_index.grep(old.encode()) and not review.old_index.grep(new.encode())
