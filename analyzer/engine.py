@@ -283,3 +283,8 @@ def _stop(workers: ProcessPoolExecutor) -> None:
     # the executor only waits for running work; its processes are not public
     for proc in list((getattr(workers, "_processes", None) or {}).values()):
         proc.terminate()
+    # let the executor's manager thread close its wake-up pipe now: at interpreter exit,
+    # concurrent.futures writes to that pipe and, racing a late close, prints a traceback
+    manager = getattr(workers, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5)
