@@ -170,6 +170,33 @@ class VMStateChanges:
         """Properties that gate new wire data: each needs a compat entry switching it off."""
         return obligations(self._diff)
 
+    def sent_below(self, vc: VersionChange, minimum: int) -> bool | None:
+        """Can a VM of a machine type the tree still defines send ``vc``'s description below ``minimum``?
+
+        The oldest release such a VM can come from is that of the oldest machine type of the
+        boards that hold the file (every versioned board when the build cannot tell); if that
+        release already sent at least ``minimum``, every later one did too (versions only grow).
+        None when qlint cannot tell (no machine types, no such release in the history).
+        """
+        from . import kbuild, machines, shipped
+
+        r = self._r
+        mm = machines.analyze(r.new_index)
+        reach = kbuild.holders(r.new_index, vc.path)
+        boards = set(kbuild.versioned_boards(r.new_index) or {}) if reach is None else set(reach.boards)
+        paths = {(kbuild.versioned_boards(r.new_index) or {}).get(b) for b in boards}
+        types = [t for t in mm.types if t.path in paths] or mm.types
+        if not types:
+            return None
+        oldest = min(t.version for t in types)
+        release = shipped.release_index_at(r, oldest)
+        if release is None:
+            return None
+        sent = shipped.vmstate_version(release, vc.path, vc.new.var, vc.new.name)
+        if sent is None:
+            return None  # not in that release: its machine types never sent it
+        return sent < minimum
+
     def old_desc(self, fc: FieldChange) -> VMStateDesc | None:
         """The description of ``fc`` before the patch (same C name, else same ``.name``)."""
         f = self._r.patch.changed(fc.path)

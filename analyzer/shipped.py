@@ -24,9 +24,14 @@ _RELEASES: dict[tuple[int, tuple[int, int]], TreeIndex | None] = {}
 
 def release_index(review) -> TreeIndex | None:
     """The index of the last release below the reviewed tree (X.Y.0 for VERSION X.Y.50)."""
-    series = review.series
     v = review.current_version
-    if v is None or series.release_lookup is None:
+    return release_index_at(review, v) if v is not None else None
+
+
+def release_index_at(review, v: tuple[int, int]) -> TreeIndex | None:
+    """The index of release ``v`` (X.Y.0) of the reviewed history, or None."""
+    series = review.series
+    if series.release_lookup is None:
         return None
     key = (id(series), v)
     if key not in _RELEASES:
@@ -53,6 +58,16 @@ def vmstate_shipped(release: TreeIndex, path: str, var: str, name: str | None) -
             if d.var == var or (name is not None and d.name == name):
                 return not d.unmigratable
     return False
+
+
+def vmstate_version(release: TreeIndex, path: str, var: str, name: str | None) -> int | None:
+    """The ``version_id`` the release sends description ``var`` (or ``.name``) at; None if absent."""
+    for p in _candidates(release, path, var):
+        model = release.model(p)
+        for d in model.vmstates if model is not None else ():
+            if d.var == var or (name is not None and d.name == name):
+                return d.version
+    return None
 
 
 def _candidates(index: TreeIndex, path: str, name: str) -> list[str]:

@@ -44,7 +44,8 @@ class VmstateVersionBump(Rule):
             o, n = vc.old, vc.new
             line = vc.line
             fix = _fix_plan(review, vc)
-            if None not in (o.minimum, n.minimum) and n.minimum > o.minimum:
+            if None not in (o.minimum, n.minimum) and n.minimum > o.minimum \
+                    and review.vmstate.sent_below(vc, n.minimum) is not False:
                 yield self.finding(
                     review,
                     severity="error",
