@@ -190,6 +190,11 @@ class PatchReview:
         found = local or index.props_by_field(fieldname, hint=bit)
         if bit is not None:
             found = [p for p in found if p.bit == bit]
+        elif not local and not struct and found:
+            # a bare field name (`nr`, `len`) of an unknown variable: only properties of a struct
+            # this file names can be meant, not every device's field of that name
+            text = index.read(model.path) or b""
+            found = [p for p in found if p.struct and p.struct.encode() in text]
         if struct:
             # the property may sit on an outer struct that embeds this one (parent_obj.field)
             found = [p for p in found if p.struct == struct or "." in p.field]
