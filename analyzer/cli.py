@@ -11,6 +11,7 @@ import click
 
 from . import reporters
 from .change import InputError
+from .finding import CONFIDENCES
 from .reporters._escape import inert, one_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -78,11 +79,13 @@ def _make_fixes(report) -> None:
               help="Processes for a range (default 0: one, or one per CPU up to 8 for 200 commits or more).")
 @click.option("--no-cache", "no_cache", is_flag=True,
               help="Neither read nor write the fact cache (also QLINT_NO_CACHE=1).")
+@click.option("--min-confidence", "min_confidence", type=click.Choice(CONFIDENCES), default="low",
+              help="Report only findings of this confidence or higher (a bot that posts to a list: high).")
 @_version_option
 @click.argument("revs", nargs=-1)
 def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | None, base_rev: str,
                config_file: str | None, baseline_file: str | None, write_baseline_file: str | None, jobs: int,
-               no_cache: bool, revs: tuple[str, ...]) -> None:
+               no_cache: bool, min_confidence: str, revs: tuple[str, ...]) -> None:
     """Review commits for migration-compatibility breaks (the default command).
 
     REV reviews one commit, A..B every non-merge commit after A up to B
@@ -143,7 +146,9 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             write_baseline(apply(report, cfg, None), Path(write_baseline_file))
     except ConfigError as exc:
         _fail(str(exc))
-    sys.exit(_emit(apply(report, cfg, baseline), fmt))
+    report = apply(report, cfg, baseline)
+    report.findings = [f for f in report.findings if CONFIDENCES.index(f.confidence) <= CONFIDENCES.index(min_confidence)]
+    sys.exit(_emit(report, fmt))
 
 
 @click.command("matrix", context_settings=CONTEXT, short_help="Which migrations between releases work, and the rescue.")
@@ -344,9 +349,17 @@ def demo(fmt: str = "text", keep: str | None = None) -> int:
 @click.command("machines", context_settings=CONTEXT, short_help="The machine types each compat array reaches.")
 @_repo_option
 @click.option("--format", "fmt", default="text", help="Output format: text or json.")
+@click.option("--holds", "holds", multiple=True, metavar="FILE|TYPE",
+              help="Instead: which versioned machine types can hold this file or QOM type, and the "
+                   "Kconfig and meson.build chain that says so (repeatable).")
 @click.argument("rev", required=False, default="HEAD")
-def machines_cmd(repo: str, fmt: str, rev: str) -> None:
-    """List, for each compat array of the tree at REV (default HEAD), the machine types it reaches."""
+def machines_cmd(repo: str, fmt: str, rev: str, holds: tuple[str, ...]) -> None:
+    """List, for each compat array of the tree at REV (default HEAD), the machine types it reaches.
+
+    With --holds, say instead which versioned machine types can hold a file or a
+    QOM type: the boards whose Kconfig closure turns on the symbol meson.build
+    builds the file with, and the chain of select, imply and default that does it.
+    """
     import json
 
     from .gitsrc import snapshot_at
@@ -359,6 +372,8 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
     snap, commit = snapshot_at(repo, rev)
+    if holds:
+        _holds(TreeIndex(snap), commit, holds, fmt)
     data = listing(TreeIndex(snap))
     if fmt == "json":
         click.echo(json.dumps({"version": 1, "commit": commit, **data}, indent=2))
@@ -379,6 +394,34 @@ def machines_cmd(repo: str, fmt: str, rev: str) -> None:
             out.append(f"    {span:50} {path}")
     for u in data["unresolved"]:
         out.append(f"not read: {u['path']} (its machine types could not be expanded; it adds {', '.join(u['arrays'])})")
+    _write(inert("".join(line + "\n" for line in out)))
+    sys.exit(EXIT_OK)
+
+
+def _holds(index, commit: str, holds: tuple[str, ...], fmt: str) -> None:
+    import json
+
+    from .kbuild import describe_chain, holders_listing
+
+    answers = [holders_listing(index, what) for what in holds]
+    if fmt == "json":
+        click.echo(json.dumps({"version": 1, "commit": commit, "holds": answers}, indent=2))
+        sys.exit(EXIT_OK)
+    out: list[str] = []
+    for a in answers:
+        if "error" in a:
+            out.append(f"{a['query']}: {a['error']}")
+            continue
+        for f in a["files"]:
+            built = "; ".join(f"{' && '.join(b['when']) or 'always'} ({b['meson']})" for b in f["built"])
+            out.append(f"{f['path']}: built when {built}" if built else f"{f['path']}:")
+            if not f["known"]:
+                out.append(f"    cannot tell: {f['why_unknown']}")
+            elif not f["boards"]:
+                out.append("    no versioned machine type can hold it")
+            for b in f.get("boards", []):
+                out.append(f"    {', '.join(b['machine_types'])} ({b['path']})")
+                out.append(f"        {describe_chain(b['chain'])}")
     _write(inert("".join(line + "\n" for line in out)))
     sys.exit(EXIT_OK)
 

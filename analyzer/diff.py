@@ -170,6 +170,33 @@ class VMStateChanges:
         """Properties that gate new wire data: each needs a compat entry switching it off."""
         return obligations(self._diff)
 
+    def sent_below(self, vc: VersionChange, minimum: int) -> bool | None:
+        """Can a VM of a machine type the tree still defines send ``vc``'s description below ``minimum``?
+
+        The oldest release such a VM can come from is that of the oldest machine type of the
+        boards that hold the file (every versioned board when the build cannot tell); if that
+        release already sent at least ``minimum``, every later one did too (versions only grow).
+        None when qlint cannot tell (no machine types, no such release in the history).
+        """
+        from . import kbuild, machines, shipped
+
+        r = self._r
+        mm = machines.analyze(r.new_index)
+        reach = kbuild.holders(r.new_index, vc.path)
+        boards = set(kbuild.versioned_boards(r.new_index) or {}) if reach is None else set(reach.boards)
+        paths = {(kbuild.versioned_boards(r.new_index) or {}).get(b) for b in boards}
+        types = [t for t in mm.types if t.path in paths] or mm.types
+        if not types:
+            return None
+        oldest = min(t.version for t in types)
+        release = shipped.release_index_at(r, oldest)
+        if release is None:
+            return None
+        sent = shipped.vmstate_version(release, vc.path, vc.new.var, vc.new.name)
+        if sent is None:
+            return None  # not in that release: its machine types never sent it
+        return sent < minimum
+
     def old_desc(self, fc: FieldChange) -> VMStateDesc | None:
         """The description of ``fc`` before the patch (same C name, else same ``.name``)."""
         f = self._r.patch.changed(fc.path)
@@ -189,8 +216,12 @@ class PropertyChanges:
 
     @cached_property
     def changes(self) -> list[PropChange]:
-        """Properties added to, or whose default changes in, an array existing types install."""
-        return prop_changes(self._r)
+        """Properties added to, or whose default changes in, an array existing types install.
+
+        A default re-spelled as another name of the same constant is no change.
+        """
+        return [pc for pc in prop_changes(self._r)
+                if pc.kind != "default" or not same_constant(self._r, pc.old.default, pc.new.default)]
 
     @cached_property
     def macro_changes(self) -> list[PropChange]:
@@ -248,3 +279,21 @@ class CompatChanges:
         """Did ``path`` hold the string literal ``"name"`` before the patch (a property it listed)?"""
         f = self._r.patch.changed(path)
         return f is not None and bool(f.old_data) and spells_string(f.old_data, name)
+
+
+_IDENT_RE = re.compile(r"[A-Za-z_]\w*")
+
+
+def same_constant(review, old: str | None, new: str | None) -> bool:
+    """``old`` and ``new`` are two names of one constant.
+
+    Both resolve to the same number (``#define`` or enum), or the patch renames
+    the constant tree-wide: the old name is gone from the new tree and the new
+    name was nowhere in the old one (a generated enum's new spelling).
+    """
+    if not old or not new or old == new or not (_IDENT_RE.fullmatch(old) and _IDENT_RE.fullmatch(new)):
+        return False
+    o, n = review.old_index.number(old), review.new_index.number(new)
+    if o is not None or n is not None:
+        return o == n
+    return not review.new_index.grep(old.encode()) and not review.old_index.grep(new.encode())

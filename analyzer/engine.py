@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Self
 
-from . import cache, prefilter
+from . import cache, kbuild, prefilter, shipped
 from .change import InputError, LazyFileChange, Series
 from .finding import Finding
 from .fixgen import generate as generate_fixes
@@ -132,12 +132,64 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
     out: list[Finding] = []
     for rule in rules:
         out.extend(rule.check(pr))
+    out = _on_versioned_machines(pr, out)
+    out = _on_shipped_code(pr, out)
     for f in patch.files:
         if isinstance(f, LazyFileChange):
             f.unload()  # later patches read snapshots, not this patch's texts
     if collector is not None:
         collector.step()
     return out
+
+
+def _on_versioned_machines(pr: Review, findings: list[Finding]) -> list[Finding]:
+    """Drop findings on code that no versioned machine type can hold.
+
+    Cross-version migration is promised only for versioned machine types; the
+    build description (meson.build and Kconfig) says which boards build a file.
+    Where it cannot tell, the finding stays, with its confidence lowered.
+    """
+    out = []
+    for f in findings:
+        reach = kbuild.holders(pr.new_index, f.path)
+        if reach is None and pr.old_index is not None:
+            reach = kbuild.holders(pr.old_index, f.path)
+        if reach is None:
+            if f.confidence == "high":
+                f.confidence = "medium"
+        elif not reach.boards:
+            continue
+        out.append(f)
+    return out
+
+
+def _on_shipped_code(pr: Review, findings: list[Finding]) -> list[Finding]:
+    """Drop findings on state no release sent, and on code nothing runs.
+
+    A VMState finding is about the stream of a description: if the last release
+    had no such description (it is new in this series or since the release) or
+    marked it unmigratable, no VM of an older QEMU sends or expects it.  A finding
+    in a C function that nothing calls, installs or names is about code that
+    never runs (a helper added ahead of its first user).
+    """
+    out = []
+    for f in findings:
+        if f.stream is not None:
+            release = shipped.release_index(pr)
+            if release is not None and not shipped.vmstate_shipped(release, f.path, f.stream, _vmsd_name(pr, f)):
+                continue
+        elif f.in_function and f.function and not shipped.has_callers(pr.new_index, f.path, f.function):
+            continue
+        out.append(f)
+    return out
+
+
+def _vmsd_name(pr: Review, f: Finding) -> str | None:
+    model = pr.new_index.model(f.path)
+    for d in model.vmstates if model is not None else ():
+        if d.var == f.stream:
+            return d.name
+    return None
 
 
 # What forked workers review: set in the parent just before the fork, inherited by the children.
@@ -231,3 +283,8 @@ def _stop(workers: ProcessPoolExecutor) -> None:
     # the executor only waits for running work; its processes are not public
     for proc in list((getattr(workers, "_processes", None) or {}).values()):
         proc.terminate()
+    # let the executor's manager thread close its wake-up pipe now: at interpreter exit,
+    # concurrent.futures writes to that pipe and, racing a late close, prints a traceback
+    manager = getattr(workers, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5)

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 
 SEVERITIES = ("error", "warning", "note")
+# how sure qlint is, best first (see docs/output-formats.md, "Confidence")
+CONFIDENCES = ("high", "medium", "low")
 
 
 @dataclass
@@ -43,6 +45,9 @@ class Finding:
     # False when ``function`` names something else than a C function (a VMState description):
     # reporters say "in f()" only of functions
     in_function: bool = field(default=True, repr=False)
+    # the VMStateDescription variable whose stream the finding is about (the parent of a new
+    # subsection): the engine drops the finding when the last release did not send it
+    stream: str | None = field(default=None, repr=False)
 
     @property
     def fingerprint(self) -> str:
@@ -60,5 +65,6 @@ class Finding:
         d.pop("anchor")
         d.pop("fix")
         d.pop("in_function")
+        d.pop("stream")
         d["fingerprint"] = self.fingerprint
         return d

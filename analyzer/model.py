@@ -73,7 +73,18 @@ class ConfigWrite:
             value = ",".join(a if not re.search(r"[a-z]", a) else "_" for a in self.value.split(","))
         else:
             value = re.sub(r"\b[a-z_][a-z0-9_]*(?=->)", "", self.value)  # s->x and dev->x are the same
-        return (self.target, cap_relative(self.offset), value)
+        return (self.target, cap_relative(_numbers(self.offset)), _numbers(value))
+
+
+_INT_RE = re.compile(r"(?<![\w.])(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)[uUlL]*(?![\w.])")
+
+
+def _numbers(text: str) -> str:
+    """Integer literals in decimal: ``0x02``, ``2`` and ``2U`` write the same byte."""
+    def dec(m: re.Match) -> str:
+        t = m.group(1)
+        return str(int(t, 16) if t[:2] in ("0x", "0X") else int(t, 8) if len(t) > 1 and t[0] == "0" else int(t))
+    return _INT_RE.sub(dec, text) if any(c.isdigit() for c in text) else text
 
 
 def cap_relative(offset: str) -> str:

@@ -9,6 +9,7 @@ entries the patch adds.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -48,6 +49,18 @@ class GuardProp:
     prop: PropertyDef
     guard: Guard | None  # None: the written value itself comes from the property
     at_default: bool | None  # does the guarded code run when the property has its default?
+
+
+def _at_defaults(w: ConfigWrite, gps: list[GuardProp]) -> ConfigWrite:
+    """``w`` with each property field it writes replaced by the property's default."""
+    value = w.value
+    for gp in gps:
+        if gp.guard is None and gp.prop.default:
+            field = re.escape(gp.prop.field.split(".")[-1].split("->")[-1])
+            value = re.sub(r"(?:\b\w+(?:->|\.))*\b" + field + r"\b", gp.prop.default, value)
+    if value == w.value:
+        return w
+    return dataclasses.replace(w, value=value, value_fields=())
 
 
 @dataclass
@@ -177,6 +190,11 @@ class PatchReview:
         found = local or index.props_by_field(fieldname, hint=bit)
         if bit is not None:
             found = [p for p in found if p.bit == bit]
+        elif not local and not struct and found:
+            # a bare field name (`nr`, `len`) of an unknown variable: only properties of a struct
+            # this file names can be meant, not every device's field of that name
+            text = index.read(model.path) or b""
+            found = [p for p in found if p.struct and p.struct.encode() in text]
         if struct:
             # the property may sit on an outer struct that embeds this one (parent_obj.field)
             found = [p for p in found if p.struct == struct or "." in p.field]
@@ -278,7 +296,13 @@ class PatchReview:
             if om is not None and f.status != "D":
                 for w in om.writes:
                     if is_init_function(om, w.function) and self._migrated(w, self.old_index):
-                        olds.append((f, om, w, self.guard_props(w, om, self.old_index)))
+                        gps = self.guard_props(w, om, self.old_index)
+                        folded = self._fold_dropped(gps)
+                        if folded is False:
+                            continue  # only a removed machine type ran it
+                        if folded:
+                            w, gps = _at_defaults(w, gps), []
+                        olds.append((f, om, w, gps))
             if nm is not None:
                 for w in nm.writes:
                     if is_init_function(nm, w.function) and self._migrated(w, self.new_index):
@@ -291,6 +315,59 @@ class PatchReview:
                                 gps = [gp for sp in site_props for gp in sp]
                         news.append((f, nm, w, gps))
         return olds, news
+
+    def _fold_dropped(self, gps: list[GuardProp]) -> bool | None:
+        """How old code guarded by properties this patch removes ran on every live machine type.
+
+        A property the patch drops whose non-default value no compat array of a machine type the
+        tree still defines sets (and no other file names) had its default on every VM that can
+        migrate to this tree: its guards were constants.  True: the statement ran everywhere;
+        False: nowhere; None: some guard is not such a property (or qlint cannot tell).
+        """
+        if not gps:
+            return None
+        runs = True
+        for gp in gps:
+            if gp.guard is None:  # the written value is the property's
+                if not gp.prop.default or not self._dropped_unset(gp.prop):
+                    return None
+                continue
+            if gp.at_default is None or not self._dropped_unset(gp.prop):
+                return None
+            runs = runs and gp.at_default
+        return runs
+
+    def _dropped_unset(self, prop: PropertyDef) -> bool:
+        key = (prop.path, prop.array, prop.name)
+        memo = self.__dict__.setdefault("_dropped_memo", {})
+        if key not in memo:
+            memo[key] = self._dropped_unset_uncached(prop)
+        return memo[key]
+
+    def _dropped_unset_uncached(self, prop: PropertyDef) -> bool:
+        from . import machines
+
+        new = self.new_index.model(prop.path)
+        if new is not None and any(p.name == prop.name for p in new.props):
+            return False  # still there: users and later compat entries can set it
+        v = self.current_version
+        if v is None:
+            return False
+        mm = machines.analyze(self.old_index)
+        if not mm.types:
+            return False  # cannot tell which machine types remain
+        for arr, _e in self.old_index.entries_for(prop.name, v):
+            if mm.reached_by(arr.name) or mm.unresolved_with(arr.name):
+                return False
+        needle = b'"' + prop.name.encode("utf-8", "surrogateescape") + b'"'
+        compat_files = {a.path for a in self.old_index.compat_arrays()}
+        for p in self.old_index.grep(needle):
+            if p == prop.path or p in compat_files:
+                continue
+            m = self.old_index.model(p)
+            if m is None or not any(q.name == prop.name for q in m.props):
+                return False  # a file that sets it (a board, a helper), or one qlint cannot read
+        return True
 
     @cached_property
     def write_changes(self) -> list[WriteChange]:

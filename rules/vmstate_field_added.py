@@ -86,7 +86,7 @@ class VmstateFieldAdded(Rule):
             yield self.finding(
                 review,
                 message=f"VMState \"{name}\" gains {names}, {'; '.join(reasons)}",
-                path=fc0.path, line=line, end_line=end, function=d.var, in_function=False,
+                path=fc0.path, line=line, end_line=end, function=d.var, in_function=False, stream=d.var,
                 details=(
                     f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
                     f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "

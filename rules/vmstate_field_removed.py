@@ -82,6 +82,7 @@ class VmstateFieldRemoved(Rule):
                 path=items[0].path, line=min(fc.line for fc in items), end_line=max(fc.line for fc in items),
                 function=d.var,
                 in_function=False,
+                stream=d.var,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
                     f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index)} cannot "

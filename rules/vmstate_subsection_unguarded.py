@@ -66,7 +66,7 @@ class VmstateSubsectionUnguarded(Rule):
                 review,
                 severity=sev,
                 message=f"new subsection \"{sub.name}\" of VMState \"{ns.parent.name}\" {why}",
-                path=ns.path, line=ns.line, end_line=ns.line, function=sub.var, in_function=False,
+                path=ns.path, line=ns.line, end_line=ns.line, function=sub.var, in_function=False, stream=ns.parent.var,
                 details=(
                     f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
                     f"VMs of {advice.machine_types(v, review.new_index)} cannot migrate from this tree to {advice.vstr(v)}"

@@ -44,12 +44,13 @@ class VmstateVersionBump(Rule):
             o, n = vc.old, vc.new
             line = vc.line
             fix = _fix_plan(review, vc)
-            if None not in (o.minimum, n.minimum) and n.minimum > o.minimum:
+            if None not in (o.minimum, n.minimum) and n.minimum > o.minimum \
+                    and review.vmstate.sent_below(vc, n.minimum) is not False:
                 yield self.finding(
                     review,
                     severity="error",
                     message=f"VMState \"{n.name}\" raises minimum_version_id from {o.minimum} to {n.minimum}",
-                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False,
+                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False, stream=n.var,
                     details=(
                         f"A stream of \"{n.name}\" at version {o.version} from QEMU {advice.vstr(v)} is now "
                         f"refused: no VM, whatever its machine type, can migrate from {advice.vstr(v)} to this "
@@ -67,7 +68,7 @@ class VmstateVersionBump(Rule):
                     review,
                     severity="error" if nested else "warning",
                     message=f"VMState \"{n.name}\"{where} raises version_id from {o.version} to {n.version}",
-                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False,
+                    path=vc.path, line=line, end_line=line, function=n.var, in_function=False, stream=n.var,
                     details=(
                         (f"\"{n.name}\" is nested with VMSTATE_STRUCT, so its version is not on the wire: the "
                          f"parent's version is used to load it, and _V fields at {n.version} are never loaded "
