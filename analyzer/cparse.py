@@ -334,6 +334,34 @@ def _unparen(node):
     return node
 
 
+class _Joined:
+    """Two argument nodes read as one, ``struct Foo``: the type, named by its tag as struct_fields does."""
+
+    def __init__(self, first, second):
+        self.type = second.type
+        self.start_point, self.end_point = first.start_point, second.end_point
+        self.text = second.text
+        self.named_children, self.children = second.named_children, second.children
+
+
+def _type_args_joined(args: list) -> list:
+    """``DEFINE_PROP_*("name", struct Foo, field, ...)``: tree-sitter splits the type argument in two.
+
+    A lone ``struct``/``union`` argument followed by a name is one argument, the type.
+    """
+    out = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if i + 1 < len(args) and _text(a) in ("struct", "union"):
+            out.append(_Joined(a, args[i + 1]))
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def _args(call) -> list:
     al = call.child_by_field_name("arguments")
     if al is None:
@@ -910,7 +938,7 @@ class _Extractor:
             macro = _call_name(e) or ""
             if macro == "DEFINE_PROP_END_OF_LIST":
                 continue
-            args = _args(e)
+            args = _type_args_joined(_args(e))
             if not macro.startswith("DEFINE_PROP"):
                 self.m.prop_array_macros.setdefault(name, []).append((macro, tuple(_norm(a) for a in args)))
             pname = _string_value(args[0]) if args else None

@@ -241,3 +241,22 @@ def test_vmstate_renames_are_paired_in_place_and_nowhere_else():
     assert [x.field for x in _renamed(old, moved)] == ["on", "hash_types", "len"]
     wider = [f("VMSTATE_BOOL", "on", "S"), f("VMSTATE_UINT64", "hash_types64", "S"), f("VMSTATE_UINT16", "len", "S")]
     assert [x.field for x in _renamed(old, wider)] == ["on", "hash_types", "len"]
+
+
+def test_a_struct_tag_type_argument_of_define_prop_is_one_argument():
+    src = b"""
+static Property props[] = {
+    DEFINE_PROP_UINT32("tx-ping-pong", struct xlx_ethlite, c_tx_pingpong, 1),
+    DEFINE_PROP_BIT("x-a", struct Foo, flags, 3, true),
+    DEFINE_PROP_BOOL("blitter", union Bar, vga.enable_blitter, true),
+    DEFINE_PROP_UINT32("plain", PlainState, field, 7),
+};
+"""
+    m = cparse.parse("hw/x/x.c", src)
+    got = [(p.name, p.struct, p.field, p.bit, p.default) for p in m.props]
+    assert got == [
+        ("tx-ping-pong", "xlx_ethlite", "c_tx_pingpong", None, "1"),
+        ("x-a", "Foo", "flags", "3", "true"),
+        ("blitter", "Bar", "vga.enable_blitter", None, "true"),
+        ("plain", "PlainState", "field", None, "7"),
+    ]
