@@ -28,12 +28,13 @@ def vstr(v: tuple[int, int] | None) -> str:
 
 
 def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, family: str = "hw",
-                  array: str | None = None) -> str:
+                  array: str | None = None, path: str | None = None) -> str:
     """The machine types that compat array ``array`` (default: the current ``{family}_compat_X_Y``) reaches.
 
     With a tree index they are named from the boards' own machine type definitions: the
-    newest machine type of each board that gets the array.  Without one, or when no board
-    of the tree can be read, the wording is generic.
+    newest machine type of each board that gets the array, and with ``path`` only of the
+    boards that can hold that file (meson.build and Kconfig say which).  Without an index, or
+    when no board of the tree can be read, the wording is generic.
     """
     if v is None:
         return "existing versioned machine types"
@@ -41,7 +42,7 @@ def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, fam
     generic = f"machine types {s} and older (pc-q35-{s}, pc-i440fx-{s}, virt-{s}, ...)"
     if index is None:
         return generic
-    names, more = _reached_names(index, v, family, array)
+    names, more = _reached_names(index, v, family, array, path)
     if not names:
         return generic
     if len(names) == 1 and not more:
@@ -49,9 +50,10 @@ def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, fam
     return f"machine types {s} and older ({', '.join(names)}{', ...' if more else ''} and the older ones of each board)"
 
 
-def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str | None) -> tuple[list[str], bool]:
+def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str | None,
+                   path: str | None = None) -> tuple[list[str], bool]:
     """(newest machine type of each board reached, whether boards qlint cannot read add the array too)."""
-    from . import machines
+    from . import kbuild, machines
 
     mm = machines.analyze(index)
     arr = array or compat_array_name(index, v, family)[0]
@@ -68,6 +70,12 @@ def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str
         fam = _array_family(arr)
         boards = {(t.board, t.path) for t in mm.types if any(_array_family(a) == fam for a in t.arrays)}
         reached = [t for t in mm.types if t.version == v and (t.board, t.path) in boards]
+    if path is not None:
+        reach = kbuild.holders(index, path)
+        if reach is not None and reach.boards:
+            boards = kbuild.versioned_boards(index) or {}
+            held = {boards[b] for b in reach.boards if b in boards}
+            reached = [t for t in reached if t.path in held]
     names: list[str] = []
     for t in machines.newest_per_board([t for t in reached if t not in mm.derived]):
         if t.name not in names:

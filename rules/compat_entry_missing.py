@@ -95,7 +95,7 @@ class CompatEntryMissing(Rule):
                     details=(
                         f"{gc.function} is sent when \"{pname}\" is true. Its default is {prop.default}, but "
                         f"this tree sets it with qdev_prop_set_*() when it creates the device, which overrides "
-                        f"compat properties: VMs of {advice.machine_types(v, review.new_index)} send the subsection and cannot "
+                        f"compat properties: VMs of {advice.machine_types(v, review.new_index, path=gc.path)} send the subsection and cannot "
                         f"migrate to QEMU {advice.vstr(v)}. Make the new behaviour the property's default, stop "
                         f"setting it from board code, and switch it off in the current compat array."
                     ),
@@ -116,7 +116,7 @@ class CompatEntryMissing(Rule):
                 details=(
                     f"{subject} {why} \"{pname}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
-                    f"started with {advice.machine_types(v, review.new_index)} gets the new behaviour too and cannot migrate "
+                    f"started with {advice.machine_types(v, review.new_index, path=gc.path)} gets the new behaviour too and cannot migrate "
                     f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
                 ),
                 quoted=quoted,

@@ -58,7 +58,7 @@ class FeatureDefaultOn(Rule):
                 path=pc.path, line=p.line, end_line=p.line, function=None,
                 details=(
                     f"\"{name}\" ({p.macro} on {p.field}) defaults to {p.default}, so VMs of "
-                    f"{advice.machine_types(v, review.new_index)} offer the feature to the guest on this tree but not on QEMU "
+                    f"{advice.machine_types(v, review.new_index, path=pc.path)} offer the feature to the guest on this tree but not on QEMU "
                     f"{advice.vstr(v)}; a guest that negotiates it cannot migrate back. Switch it off for old "
                     f"machine types."
                 ),
@@ -74,7 +74,7 @@ class FeatureDefaultOn(Rule):
                 message=f"{fa.function}() now offers {fa.feature} to every machine type",
                 path=fa.path, line=fa.line, end_line=fa.line, function=fa.function,
                 details=(
-                    f"{fa.function}() sets {fa.feature} unconditionally, so VMs of {advice.machine_types(v, review.new_index)} "
+                    f"{fa.function}() sets {fa.feature} unconditionally, so VMs of {advice.machine_types(v, review.new_index, path=fa.path)} "
                     f"negotiate a feature QEMU {advice.vstr(v)} does not offer and cannot migrate back to it. "
                     f"Put the bit behind a property (on by default) and switch it off in {arr}[]."
                 ),

@@ -73,7 +73,7 @@ class PciConfigUnguarded(Rule):
             vs = advice.vstr(v)
             details = (
                 f"{ch.function}() builds the initial config space of devices that already exist, so this "
-                f"changes the {' and '.join(targets)} that a VM started with {advice.machine_types(v, review.new_index)} gets. "
+                f"changes the {' and '.join(targets)} that a VM started with {advice.machine_types(v, review.new_index, path=ch.path)} gets. "
                 f"Config space is part of the migration stream and the destination compares it with its own "
                 f"on load (get_pci_config_device(): bytes under cmask and outside wmask/w1cmask must match), "
                 f"so such a VM can no longer migrate between QEMU {vs} and a QEMU built from this tree, in "

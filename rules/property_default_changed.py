@@ -96,7 +96,7 @@ class PropertyDefaultChanged(Rule):
                         f"restores {pc.old.default} for {', '.join(uncovered)}",
                 path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
                 details=(
-                    f"VMs of {advice.machine_types(v, review.new_index)} using {', '.join(uncovered)} would get \"{name}\"="
+                    f"VMs of {advice.machine_types(v, review.new_index, path=pc.path)} using {', '.join(uncovered)} would get \"{name}\"="
                     f"{pc.new.default} on this tree where QEMU {advice.vstr(v)} gives them {pc.old.default}: the "
                     f"device changes under the guest and migration between the two fails or misbehaves. Keep the "
                     f"old value for old machine types with an entry in {arr}[]."
@@ -142,7 +142,7 @@ class PropertyDefaultChanged(Rule):
                 details=(
                     f"Before this patch {', '.join(ch.affected)} had no \"{name}\" property, so {p.struct}.{p.field}, "
                     f"which {ch.read_at} already reads, stayed 0 (QOM objects are zero-initialised). Its default is "
-                    f"now {shown}: VMs of {advice.machine_types(v, review.new_index)} get {ch.effective} on this tree where QEMU "
+                    f"now {shown}: VMs of {advice.machine_types(v, review.new_index, path=ch.path)} get {ch.effective} on this tree where QEMU "
                     f"{advice.vstr(v)} gives them 0, the device changes under the guest and migration between the "
                     f"two fails or misbehaves. Keep 0 for old machine types with an entry per type in {arr}[]."
                 ),

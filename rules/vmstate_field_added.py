@@ -90,7 +90,7 @@ class VmstateFieldAdded(Rule):
                 details=(
                     f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
                     f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "
-                    f"{advice.machine_types(v, review.new_index)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
+                    f"{advice.machine_types(v, review.new_index, path=fc0.path)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
                     f"{advice.vstr(v)} sends one this tree reads wrongly. Move the new state into a subsection "
                     f"whose .needed function returns a property that defaults to on and is switched off in the "
                     f"current compat array."

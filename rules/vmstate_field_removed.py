@@ -85,7 +85,7 @@ class VmstateFieldRemoved(Rule):
                 stream=d.var,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
-                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index)} cannot "
+                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index, path=items[0].path)} cannot "
                     f"migrate to or from this tree: every later field of \"{name}\" is read at the wrong place."
                 ),
                 quoted=quoted,

@@ -69,7 +69,7 @@ class VmstateSubsectionUnguarded(Rule):
                 path=ns.path, line=ns.line, end_line=ns.line, function=sub.var, in_function=False, stream=ns.parent.var,
                 details=(
                     f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
-                    f"VMs of {advice.machine_types(v, review.new_index)} cannot migrate from this tree to {advice.vstr(v)}"
+                    f"VMs of {advice.machine_types(v, review.new_index, path=ns.path)} cannot migrate from this tree to {advice.vstr(v)}"
                     + (" whenever the guest state makes it needed" if sev == "warning" else "")
                     + ". Tie .needed to a property that defaults to on and that the current compat array "
                       "switches off."

@@ -76,7 +76,7 @@ class VmstateVersionBump(Rule):
                         + f"QEMU {advice.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
                         f"migrate from this tree back to {advice.vstr(v)}, whatever its machine type. "
                         f"A subsection whose .needed reads a property that the current compat array switches off "
-                        f"keeps backward migration for {advice.machine_types(v, review.new_index)}."
+                        f"keeps backward migration for {advice.machine_types(v, review.new_index, path=vc.path)}."
                     ),
                     quoted=review.quote(vc.path, line, line),
                     suggestion=(advice.subsection_text(fix, review.tip_index, v) if fix is not None else

@@ -278,3 +278,17 @@ def test_unknown_holder_lowers_confidence_and_min_confidence_drops_it(tmp_path: 
     build(FIXTURE_TREE, patches, tmp_path / "known")
     r = _qlint("-C", str(tmp_path / "known"), "--format", "json", "--min-confidence", "high", "HEAD")
     assert r.returncode == 1 and [f["confidence"] for f in json.loads(r.stdout)["findings"]] == ["high"]
+
+
+def test_review_text_names_only_the_machine_types_that_can_hold_the_file():
+    from qlint.analyzer import advice
+
+    idx = _fixture_index()
+    everywhere = advice.machine_types((7, 2), idx)
+    assert "pc-q35-7.2" in everywhere and "virt-7.2" in everywhere
+    # the x86 CPU model is built for the i386 target only: no virt machine type holds it
+    assert advice.machine_types((7, 2), idx, path="target/i386/cpu.c") == \
+        "machine types 7.2 and older (pc-q35-7.2 and older)"
+    # a PCI device that both boards build keeps both; a file qlint cannot place keeps the full list
+    assert advice.machine_types((7, 2), idx, path="hw/net/acme_nic.c") == everywhere
+    assert advice.machine_types((7, 2), idx, path="include/hw/net/acme_nic.h") == everywhere
