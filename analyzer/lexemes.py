@@ -1,0 +1,120 @@
+"""Strings, character literals and comments of C text, found in linear time.
+
+The obvious regular expression, ``"(?:[^"\\\\\\n]|\\\\.)*"|'...'|//[^\\n]*|/\\*.*?\\*/``, is
+quadratic on text a patch can hold: every ``/*`` with no ``*/`` after it scans to the end of
+the text and fails, and so does every ``"`` of a line like ``"\\"\\"\\"...`` with no closing
+quote.  This module gives the spans that expression's ``finditer`` gives, exactly, in one pass:
+
+- a ``/*`` with no ``*/`` after it is no comment, and neither is any later one: after the
+  first such failure no later ``/*`` is tried;
+- a quote whose literal does not close on its line is no literal; the scan that failed
+  stopped at the end of the line (or at a backslash ending the text), and every quote of the
+  same kind before that point, which the failed scan passed as an escaped character, fails
+  in the same place, so it is not scanned again.  A quote of the other kind inside the failed
+  run is scanned (``"it's"`` is a string holding an apostrophe; ``'"'`` is a character).
+
+Works on ``str`` and ``bytes`` alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T", str, bytes)
+
+_STARTS = {str: re.compile(r"[\"'/]"), bytes: re.compile(rb"[\"'/]")}
+_COMMENT_STARTS = {str: re.compile(r"/"), bytes: re.compile(rb"/")}
+# a literal's opening quote and the longest run of its body; it is closed when the next
+# character is the same quote.  ``dotall``: a backslash escapes a newline too (re.S)
+_BODIES = {
+    (str, False): {'"': re.compile(r'"(?:[^"\\\n]|\\.)*'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*")},
+    (str, True): {'"': re.compile(r'"(?:[^"\\\n]|\\.)*', re.S), "'": re.compile(r"'(?:[^'\\\n]|\\.)*", re.S)},
+    (bytes, False): {b'"': re.compile(rb'"(?:[^"\\\n]|\\.)*'), b"'": re.compile(rb"'(?:[^'\\\n]|\\.)*")},
+    (bytes, True): {b'"': re.compile(rb'"(?:[^"\\\n]|\\.)*', re.S), b"'": re.compile(rb"'(?:[^'\\\n]|\\.)*", re.S)},
+}
+
+
+def spans(text: T, dotall: bool = False, literals: bool = True) -> Iterator[tuple[int, int]]:
+    """(start, end) of every string, character literal and comment of ``text``, in order: the
+    matches of ``re.finditer`` of the expression above (``dotall``: compiled with re.S, so that
+    a backslash-newline continues a literal; ``literals=False``: comments only, as
+    ``/\\*.*?\\*/|//[^\\n]*`` with re.S finds them, quotes being ordinary characters)."""
+    kind = type(text)
+    slash, star, nl = (b"/", b"*", b"\n") if kind is bytes else ("/", "*", "\n")
+    close = b"*/" if kind is bytes else "*/"
+    starts = (_STARTS if literals else _COMMENT_STARTS)[kind]
+    bodies = _BODIES[(kind, dotall)]
+    failed = dict.fromkeys(bodies, -1)  # quote -> where its last failed scan stopped
+    unclosed = False  # a /* had no */ after it: none after it has
+    n = len(text)
+    pos = 0
+    while True:
+        m = starts.search(text, pos)
+        if m is None:
+            return
+        i = m.start()
+        c = text[i:i + 1]
+        if c == slash:
+            nxt = text[i + 1:i + 2]
+            if nxt == slash:
+                j = text.find(nl, i)
+                j = n if j < 0 else j
+                yield i, j
+                pos = j
+                continue
+            if nxt == star and not unclosed:
+                j = text.find(close, i + 2)
+                if j >= 0:
+                    yield i, j + 2
+                    pos = j + 2
+                    continue
+                unclosed = True
+            pos = i + 1
+            continue
+        if i < failed[c]:
+            pos = i + 1
+            continue
+        e = bodies[c].match(text, i).end()
+        if e < n and text[e:e + 1] == c:
+            yield i, e + 1
+            pos = e + 1
+            continue
+        failed[c] = e
+        pos = i + 1
+
+
+def substitute(text: T, repl: Callable[[T], T], dotall: bool = False, literals: bool = True) -> T:
+    """``text`` with every span of :func:`spans` replaced by ``repl(span text)``: what
+    ``re.sub`` of the expression with a function does."""
+    out: list[T] = []
+    pos = 0
+    for a, b in spans(text, dotall, literals):
+        out.append(text[pos:a])
+        out.append(repl(text[a:b]))
+        pos = b
+    out.append(text[pos:])
+    return text[:0].join(out)
+
+
+class Lines:
+    """Line numbers of offsets in one text, each in O(log lines) after one pass (``text.count("\\n",
+    0, offset)`` for each of N matches is quadratic)."""
+
+    __slots__ = ("_starts",)
+
+    def __init__(self, text: str | bytes):
+        nl = b"\n" if isinstance(text, bytes) else "\n"
+        starts = [0]
+        find = text.find
+        i = find(nl)
+        while i >= 0:
+            starts.append(i + 1)
+            i = find(nl, i + 1)
+        self._starts = starts
+
+    def row(self, offset: int) -> int:
+        """The 0-based line of ``offset``: the newlines before it."""
+        from bisect import bisect_right
+
+        return bisect_right(self._starts, offset) - 1
