@@ -142,6 +142,7 @@ class PatchReview:
         self.old_index = indexes.get(patch.old)
         self.new_index = indexes.get(patch.new)
         self.tip_index = indexes.get(series.tip)
+        self._quoted_lines: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
 
     # -- models of touched files -------------------------------------------------
 
@@ -559,7 +560,11 @@ class PatchReview:
         data = f.new_data if side == "new" else f.old_data
         if data is None:
             return []
-        lines = data.decode("utf-8", "replace").splitlines()
+        key = (path, side)
+        lines = self._quoted_lines.get(key)
+        if lines is None or lines[0] is not data:  # one split per file, whatever the findings in it
+            lines = self._quoted_lines[key] = (data, data.decode("utf-8", "replace").splitlines())
+        lines = lines[1]
         marks = f.added if side == "new" else f.removed
         sign = "+" if side == "new" else "-"
         return [
