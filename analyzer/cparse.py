@@ -18,14 +18,14 @@ the one parsed.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import tree_sitter
 import tree_sitter_c
 
-from . import lexemes
-from .limits import (C_FILE_BYTES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, LimitError, mib,
-                     over)
+from . import lexemes, limits
+from .limits import C_FILE_BYTES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, mib, over
 from .model import (
     CONFIG_TARGETS,
     CompatArray,
@@ -43,6 +43,43 @@ from .model import (
 
 _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
 _PARSER = tree_sitter.Parser(_LANGUAGE)
+
+
+_BLANK = bytes(0x0A if b == 0x0A else 0x20 for b in range(256))  # every byte a space, newlines kept
+
+
+def _parse(data: bytes, path: str = "") -> tree_sitter.Tree:
+    """tree-sitter's tree of ``data``, in at most limits.PARSE_SECONDS of CPU time.
+
+    tree-sitter-c is quadratic on some text no compiler takes: each ``/*`` of a line of 20,000
+    with no ``*/`` lexes to the end of the file and fails (90 s).  A comment that is never
+    closed runs to the end of the file for the C preprocessor, so that text is blanked first
+    (its newlines kept): the tree is the one of the C the compiler sees.  Other such shapes
+    (``/ *``, ``#include <`` repeated on a line, initializers opened thousands of times) are
+    stopped by the time limit, a LimitError.
+    """
+    cut = lexemes.unclosed_comment(data)
+    if cut is not None:
+        data = data[:cut] + data[cut:].translate(_BLANK)
+    deadline = time.process_time() + limits.PARSE_SECONDS
+
+    def read(offset: int, _point) -> bytes:
+        return data[offset:offset + 65536]
+
+    def progress(*_state) -> bool:
+        return time.process_time() > deadline  # True cancels the parse
+
+    try:
+        tree = _PARSER.parse(read, progress_callback=progress)
+    except ValueError:  # "Parsing failed": cancelled
+        _PARSER.reset()  # else the next parse would go on with this one
+        if time.process_time() <= deadline:
+            raise
+        tree = None
+    if tree is None:
+        raise over(f"{path or 'a region of a file'}: tree-sitter took more than {limits.PARSE_SECONDS} s of CPU time to "
+                   "parse it (text no C compiler takes?)", "PARSE_SECONDS")
+    return tree
 
 
 class _Budget:
@@ -147,7 +184,7 @@ def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | 
                    "of one C file", "C_FILE_BYTES")
     _BUDGET.start(path, len(data))
     if tree is None:
-        tree = _PARSER.parse(data)
+        tree = _parse(data, path)
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
@@ -165,7 +202,7 @@ def shape_items(data: bytes, writers: frozenset[bytes]
     """The Shape items of ``data`` parsed on its own (a few items cut from a file at item
     boundaries) and the functions it defines (as Shape.functions), or None when it does not
     parse cleanly or holds a directive."""
-    root = _PARSER.parse(data).root_node
+    root = _parse(data).root_node
     if root.has_error or not _region_kinds(root):
         return None
     fns = []
@@ -191,7 +228,7 @@ def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
     know nothing of the rest of the file.  So the facts of the same items in the whole file
     are these, apart from which functions call which (see ``prefilter._carry``).
     """
-    tree = _PARSER.parse(data)
+    tree = _parse(data)
     root = tree.root_node
     if not _region_kinds(root):
         return None
@@ -305,7 +342,7 @@ def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
     A fix wraps whole statements in a guard, and a config write may sit inside a
     larger one (``if (pci_add_capability(...) < 0) { return; }``).
     """
-    tree = _PARSER.parse(data)
+    tree = _parse(data)
     out: list[tuple[int, int, int]] = []
     stack = [(tree.root_node, 0)]
     while stack:
@@ -319,7 +356,7 @@ def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def has_syntax_errors(data: bytes) -> bool:
-    return _PARSER.parse(data).root_node.has_error
+    return _parse(data).root_node.has_error
 
 
 # ---------------------------------------------------------------------------

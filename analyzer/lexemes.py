@@ -35,18 +35,36 @@ _BODIES = {
 }
 
 
-def spans(text: T, dotall: bool = False, literals: bool = True) -> Iterator[tuple[int, int]]:
+def unclosed_comment(text: T) -> int | None:
+    """Where the first ``/*`` outside strings, characters and comments that has no ``*/`` after
+    it starts: a comment that runs to the end of the text (for the C preprocessor)."""
+    last = text.rfind(b"*/" if isinstance(text, bytes) else "*/")
+    opener = b"/*" if isinstance(text, bytes) else "/*"
+    at = text.find(opener, max(last - 1, 0))
+    if at < 0:
+        return None  # every /* has a */ after it
+    found: list[int] = []
+    for _ in spans(text, unclosed=found):
+        if found:
+            break
+    return found[0] if found else None
+
+
+def spans(text: T, dotall: bool = False, literals: bool = True,
+          unclosed: list[int] | None = None) -> Iterator[tuple[int, int]]:
     """(start, end) of every string, character literal and comment of ``text``, in order: the
     matches of ``re.finditer`` of the expression above (``dotall``: compiled with re.S, so that
     a backslash-newline continues a literal; ``literals=False``: comments only, as
-    ``/\\*.*?\\*/|//[^\\n]*`` with re.S finds them, quotes being ordinary characters)."""
+    ``/\\*.*?\\*/|//[^\\n]*`` with re.S finds them, quotes being ordinary characters).
+    ``unclosed``: told where the first ``/*`` with no ``*/`` after it is (appended to it)."""
     kind = type(text)
     slash, star, nl = (b"/", b"*", b"\n") if kind is bytes else ("/", "*", "\n")
     close = b"*/" if kind is bytes else "*/"
     starts = (_STARTS if literals else _COMMENT_STARTS)[kind]
     bodies = _BODIES[(kind, dotall)]
     failed = dict.fromkeys(bodies, -1)  # quote -> where its last failed scan stopped
-    unclosed = False  # a /* had no */ after it: none after it has
+    no_close = False  # a /* had no */ after it: none after it has
+    unclosed_at = unclosed
     n = len(text)
     pos = 0
     while True:
@@ -63,13 +81,15 @@ def spans(text: T, dotall: bool = False, literals: bool = True) -> Iterator[tupl
                 yield i, j
                 pos = j
                 continue
-            if nxt == star and not unclosed:
+            if nxt == star and not no_close:
                 j = text.find(close, i + 2)
                 if j >= 0:
                     yield i, j + 2
                     pos = j + 2
                     continue
-                unclosed = True
+                if unclosed_at is not None:
+                    unclosed_at.append(i)
+                no_close = True
             pos = i + 1
             continue
         if i < failed[c]:

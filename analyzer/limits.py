@@ -19,6 +19,12 @@ from .change import InputError
 # 16 MiB, 23 times QEMU's largest (disas/nanomips.c, 714 KB).  Larger is exit 2.
 C_FILE_BYTES = 16 << 20
 
+# CPU seconds tree-sitter may take to parse one file.  QEMU's largest file takes 0.05 s;
+# tree-sitter-c is quadratic on a few shapes of text no compiler takes (a comment never closed
+# is blanked first, as the compiler reads it: see cparse._parse).  Over it is exit 2.  The one
+# limit measured in time: no count of tree-sitter's work grows with all of those shapes.
+PARSE_SECONDS = 20
+
 # Conditions nest at most this deep in a guard, a .needed function or a return (after long
 # chains of one operator, `a && b && ... && z`, are read as balanced trees).  QEMU nests its
 # expressions at most 27 deep.  Deeper is exit 2.
