@@ -138,3 +138,54 @@ class Lines:
         from bisect import bisect_right
 
         return bisect_right(self._starts, offset) - 1
+
+
+_QUOTED = {False: re.compile(rb'"(?:[^"\\\n]|\\.)*'), True: re.compile(rb'"(?:[^"\\]|\\.)*')}
+_QUOTED_STR = {False: re.compile(r'"(?:[^"\\\n]|\\.)*'), True: re.compile(r'"(?:[^"\\]|\\.)*')}
+_QUOTE_OR_WORD = re.compile(r'["\w]')
+_WORD = re.compile(r"\w+")
+
+
+def quoted(text: T, newline: bool = False) -> Iterator[tuple[int, int]]:
+    """(start, end) of every ``"..."`` of ``text`` as ``re.finditer`` of ``"(?:[^"\\\\\\n]|\\\\.)*"``
+    finds them (``newline``: ``"(?:[^"\\\\]|\\\\.)*"``, a literal may hold a newline), comments and
+    character literals being ordinary text; linear (see spans)."""
+    body = (_QUOTED if isinstance(text, bytes) else _QUOTED_STR)[newline]
+    q = b'"' if isinstance(text, bytes) else '"'
+    failed, n = -1, len(text)
+    i = text.find(q)
+    while i >= 0:
+        if i >= failed:
+            e = body.match(text, i).end()
+            if e < n and text[e:e + 1] == q:
+                yield i, e + 1
+                i = text.find(q, e + 1)
+                continue
+            failed = e
+        i = text.find(q, i + 1)
+
+
+def strings_and_words(text: str) -> list[tuple[str, str]]:
+    """``re.findall(r'"((?:[^"\\\\]|\\\\.)*)"|(\\w+)', text)``, in linear time: (body, "") for a
+    string literal, ("", word) for a word."""
+    out: list[tuple[str, str]] = []
+    failed, n, pos = -1, len(text), 0
+    body = _QUOTED_STR[True]
+    while True:
+        m = _QUOTE_OR_WORD.search(text, pos)
+        if m is None:
+            return out
+        i = m.start()
+        if text[i] == '"':
+            if i >= failed:
+                e = body.match(text, i).end()
+                if e < n and text[e] == '"':
+                    out.append((text[i + 1:e], ""))
+                    pos = e + 1
+                    continue
+                failed = e
+            pos = i + 1
+            continue
+        w = _WORD.match(text, i)
+        out.append(("", w.group(0)))
+        pos = w.end()
