@@ -25,7 +25,7 @@ import tree_sitter
 import tree_sitter_c
 
 from . import lexemes, limits
-from .limits import C_FILE_BYTES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, mib, over
+from .limits import C_FILE_BYTES, COMPAT_ENTRIES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, mib, over
 from .model import (
     CONFIG_TARGETS,
     CompatArray,
@@ -79,7 +79,9 @@ def _parse(data: bytes, path: str = "") -> tree_sitter.Tree:
     if tree is None:
         raise over(f"{path or 'a region of a file'}: tree-sitter took more than {limits.PARSE_SECONDS} s of CPU time to "
                    "parse it (text no C compiler takes?)", "PARSE_SECONDS")
-    return tree
+    # the same tree over the bytes themselves (a tree read through a callback reads a node's
+    # text through it too, 64 KiB at a time); with nothing edited, every node is reused
+    return _PARSER.parse(data, old_tree=tree)
 
 
 class _Budget:
@@ -729,6 +731,7 @@ class _Extractor:
         self.writers = writers  # facts-only: writers defined outside data
         self.skipped: list[tuple] = []  # (function, parameters, body) not walked
         self.defined: list[tuple[int, str]] = []  # (first row, name) of every function definition
+        self.entries = 0  # compat entries read so far (limits.COMPAT_ENTRIES)
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
@@ -812,6 +815,7 @@ class _Extractor:
         entries = []
         for em in _MACRO_ENTRY_RE.finditer(body):
             line = base_line + body.count("\n", 0, em.start())
+            self._count_entry()
             drv, prop, value = em.group(1), em.group(2), em.group(3).strip()
             plain = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', drv)
             entries.append(
@@ -1041,6 +1045,7 @@ class _Extractor:
                 drv, prop, val = items[0], items[1], items[2]
             if drv is None or prop is None:
                 continue
+            self._count_entry()
             sdrv = _string_value(drv)
             sprop = _string_value(prop)
             sval = _string_value(val) if val is not None else None
@@ -1068,6 +1073,12 @@ class _Extractor:
                 style=style,
             )
         )
+
+    def _count_entry(self) -> None:
+        self.entries += 1
+        if self.entries > COMPAT_ENTRIES:
+            raise over(f"{self.m.path or 'a region of a file'} holds more than {COMPAT_ENTRIES:,} compat entries",
+                       "COMPAT_ENTRIES")
 
     def _prop_array(self, name: str, init) -> None:
         for e in init.named_children:

@@ -18,6 +18,7 @@ from functools import cached_property
 from .change import FileChange, Patch, Series
 from . import prefilter
 from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
+from .limits import QUOTE_LINE_CHARS
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
@@ -568,9 +569,14 @@ class PatchReview:
         marks = f.added if side == "new" else f.removed
         sign = "+" if side == "new" else "-"
         return [
-            (sign if n in marks else " ") + lines[n - 1]
+            (sign if n in marks else " ") + _cut(lines[n - 1])
             for n in range(max(1, line), min(len(lines), end_line) + 1)
         ]
+
+
+def _cut(line: str) -> str:
+    """A quoted line, at most limits.QUOTE_LINE_CHARS long (a finding on a 12 MB line quotes it)."""
+    return line if len(line) <= QUOTE_LINE_CHARS else line[:QUOTE_LINE_CHARS] + "..."
 
 
 def guard_uses_prop(g: Guard, model: FileModel, index: TreeIndex, prop: PropertyDef) -> bool:
