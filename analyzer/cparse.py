@@ -181,9 +181,7 @@ def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | 
              writers: frozenset[bytes] = frozenset()) -> tuple[FileModel, tree_sitter.Tree, list[tuple[int, str]]]:
     """The model of ``data``, its tree, and (first row, name) of every function it defines.
     ``writers``: facts-only, functions that write besides those of ``data`` (it is cut from a file)."""
-    if len(data) > C_FILE_BYTES:
-        raise over(f"{path or 'a region of a file'} is {mib(len(data))}; qlint reads at most {mib(C_FILE_BYTES)} "
-                   "of one C file", "C_FILE_BYTES")
+    check_size(path, data)
     _BUDGET.start(path, len(data))
     if tree is None:
         tree = _parse(data, path)
@@ -197,6 +195,13 @@ def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | 
     ex.vmstate_macros()
     ex.prop_macros()
     return model, tree, ex.defined
+
+
+def check_size(path: str, data: bytes) -> None:
+    """A LimitError if ``data`` is over limits.C_FILE_BYTES."""
+    if len(data) > C_FILE_BYTES:
+        raise over(f"{path or 'a region of a file'} is {mib(len(data))}; qlint reads at most {mib(C_FILE_BYTES)} "
+                   "of one C file", "C_FILE_BYTES")
 
 
 def shape_items(data: bytes, writers: frozenset[bytes]

@@ -118,6 +118,7 @@ def file_facts(path: str, blob_id: str | None, read, before: tuple | None = None
     data = read()
     if data is None:
         return _NONE
+    cparse.check_size(path, data)  # before anything reads it
     got = None
     if key is not None and before is not None and before[0] == path and before[1]:
         got = _carry(f"{before[1]}:{path}", key, before[2], data)
