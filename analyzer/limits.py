@@ -75,4 +75,4 @@ def over(what: str, limit: str) -> LimitError:
 
 
 def mib(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB"
+    return f"{n / (1 << 20):.3g} MiB"
