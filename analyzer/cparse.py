@@ -7,16 +7,25 @@ QEMU is full of macros that tree-sitter cannot expand; most files contain a
 few ERROR nodes.  Extraction walks through them: an ERROR node is just another
 container, and everything that still looks like a declaration, a function or a
 call inside it is read.
+
+Whatever the input, reading costs time linear in the file (walks use explicit stacks, scans
+of the raw text are linear), bounded by the limits of :mod:`.limits`: a file over one is a
+:class:`~.limits.LimitError`.  Bytes that are not UTF-8 are kept as lone surrogates
+(``surrogateescape``), the same way everywhere, so a model read back from the cache equals
+the one parsed.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import tree_sitter
 import tree_sitter_c
 
+from . import lexemes, limits
+from .limits import C_FILE_BYTES, COMPAT_ENTRIES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, mib, over
 from .model import (
     CONFIG_TARGETS,
     CompatArray,
@@ -35,12 +44,82 @@ from .model import (
 _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
 _PARSER = tree_sitter.Parser(_LANGUAGE)
 
+
+_BLANK = bytes(0x0A if b == 0x0A else 0x20 for b in range(256))  # every byte a space, newlines kept
+
+
+def _parse(data: bytes, path: str = "") -> tree_sitter.Tree:
+    """tree-sitter's tree of ``data``, in at most limits.PARSE_SECONDS of CPU time.
+
+    tree-sitter-c is quadratic on some text no compiler takes: each ``/*`` of a line of 20,000
+    with no ``*/`` lexes to the end of the file and fails (90 s).  A comment that is never
+    closed runs to the end of the file for the C preprocessor, so that text is blanked first
+    (its newlines kept): the tree is the one of the C the compiler sees.  Other such shapes
+    (``/ *``, ``#include <`` repeated on a line, initializers opened thousands of times) are
+    stopped by the time limit, a LimitError.
+    """
+    cut = lexemes.unclosed_comment(data)
+    if cut is not None:
+        data = data[:cut] + data[cut:].translate(_BLANK)
+    deadline = time.process_time() + limits.PARSE_SECONDS
+
+    def read(offset: int, _point) -> bytes:
+        return data[offset:offset + 65536]
+
+    def progress(*_state) -> bool:
+        return time.process_time() > deadline  # True cancels the parse
+
+    try:
+        tree = _PARSER.parse(read, progress_callback=progress)
+    except ValueError:  # "Parsing failed": cancelled
+        _PARSER.reset()  # else the next parse would go on with this one
+        if time.process_time() <= deadline:
+            raise
+        tree = None
+    if tree is None:
+        raise over(f"{path or 'a region of a file'}: tree-sitter took more than {limits.PARSE_SECONDS} s of CPU time to "
+                   "parse it (text no C compiler takes?)", "PARSE_SECONDS")
+    # the same tree over the bytes themselves (a tree read through a callback reads a node's
+    # text through it too, 64 KiB at a time); with nothing edited, every node is reused
+    return _PARSER.parse(data, old_tree=tree)
+
+
+class _Budget:
+    """What reading the file being extracted may still cost (limits.READ_BUDGET_PER_BYTE): the
+    characters of nested text read again and the conditions held for its statements."""
+
+    __slots__ = ("left", "path")
+
+    def __init__(self):
+        self.left, self.path = 1 << 62, ""
+
+    def start(self, path: str, size: int) -> None:
+        self.left, self.path = READ_BUDGET_PER_BYTE * size + READ_BUDGET_BASE, path
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            self.left = 1 << 62  # one error, whatever catches it
+            raise over(f"{self.path or 'a region of a file'}: reading its functions goes over their text more than "
+                       f"{READ_BUDGET_PER_BYTE} times (statements or conditions nested too deep, or too many "
+                       f"conditions around each statement)", "READ_BUDGET_PER_BYTE")
+
+
+_BUDGET = _Budget()
+
 COMPAT_ARRAY_RE = re.compile(r"^([a-z0-9]+(?:_[a-z0-9]+)*?)_compat_(\d+)_(\d+)(?:_\d+)?$")  # _4_0_1: a stable point release
 COMPAT_MACRO_RE = re.compile(r"^([A-Z0-9]+(?:_[A-Z0-9]+)*?)_COMPAT_(\d+)_(\d+)$")
+_COMPAT_DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+_COMPAT_\d+_\d+)\b", re.M)
+# One entry of a HW_COMPAT_X_Y macro.  Possessive quantifiers, a value that ends on a character
+# that is not white space (or is one character) and a single place for a value made of white
+# space keep it linear in the text: the plain pattern backtracks exponentially on a long word
+# after ".driver =" and with the cube of a run of white space in a value.  It finds what
+# the plain one finds (a test compares them).
 _MACRO_ENTRY_RE = re.compile(
-    r"\.driver\s*=\s*((?:\"(?:[^\"\\]|\\.)*\"|\w+)(?:\s*(?:\"(?:[^\"\\]|\\.)*\"|\w+))*)\s*,\s*"
-    r"\.property\s*=\s*(\"(?:[^\"\\]|\\.)*\"|\w+)\s*,\s*"
-    r"\.value\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^,}\n]+?)\s*,?\s*(?:\\\s*)?[,}]",
+    r"\.driver\s*+=\s*+((?:\"(?:[^\"\\]|\\.)*+\"|\w++)(?:\s*+(?:\"(?:[^\"\\]|\\.)*+\"|\w++))*+)\s*+,\s*+"
+    r"\.property\s*+=\s*+(\"(?:[^\"\\]|\\.)*+\"|\w++)\s*+,\s*+"
+    r"\.value\s*+=(?:\s*+(?=[^\s,}\n])|\s*(?=[^\S\n]\n*+(?!\s)))"
+    r"(\"(?:[^\"\\]|\\.)*+\"|[^,}\n](?:[^,}\n]*?(?<!\s))?)\s*+,?\s*+(?:\\\s*+)?[,}]",
     re.S,
 )
 _SHIFT_RE = re.compile(r"^\(*\s*(?:1|1U|1UL|1ULL|1LL|BIT|BIT_ULL)\s*(?:<<\s*|\()\s*\(?\s*([A-Za-z_]\w*)\s*\)*$")
@@ -102,8 +181,10 @@ def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | 
              writers: frozenset[bytes] = frozenset()) -> tuple[FileModel, tree_sitter.Tree, list[tuple[int, str]]]:
     """The model of ``data``, its tree, and (first row, name) of every function it defines.
     ``writers``: facts-only, functions that write besides those of ``data`` (it is cut from a file)."""
+    check_size(path, data)
+    _BUDGET.start(path, len(data))
     if tree is None:
-        tree = _PARSER.parse(data)
+        tree = _parse(data, path)
     model = FileModel(path=path)
     root = tree.root_node
     model.has_errors = root.has_error
@@ -116,12 +197,19 @@ def _extract(path: str, data: bytes, facts_only: bool, tree: tree_sitter.Tree | 
     return model, tree, ex.defined
 
 
+def check_size(path: str, data: bytes) -> None:
+    """A LimitError if ``data`` is over limits.C_FILE_BYTES."""
+    if len(data) > C_FILE_BYTES:
+        raise over(f"{path or 'a region of a file'} is {mib(len(data))}; qlint reads at most {mib(C_FILE_BYTES)} "
+                   "of one C file", "C_FILE_BYTES")
+
+
 def shape_items(data: bytes, writers: frozenset[bytes]
                 ) -> tuple[list[tuple[int, int, bool, bool]], list[tuple[int, str]]] | None:
     """The Shape items of ``data`` parsed on its own (a few items cut from a file at item
     boundaries) and the functions it defines (as Shape.functions), or None when it does not
     parse cleanly or holds a directive."""
-    root = _PARSER.parse(data).root_node
+    root = _parse(data).root_node
     if root.has_error or not _region_kinds(root):
         return None
     fns = []
@@ -147,7 +235,7 @@ def region_model(data: bytes, writers: frozenset[bytes]) -> tuple[
     know nothing of the rest of the file.  So the facts of the same items in the whole file
     are these, apart from which functions call which (see ``prefilter._carry``).
     """
-    tree = _PARSER.parse(data)
+    tree = _parse(data)
     root = tree.root_node
     if not _region_kinds(root):
         return None
@@ -261,7 +349,7 @@ def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
     A fix wraps whole statements in a guard, and a config write may sit inside a
     larger one (``if (pci_add_capability(...) < 0) { return; }``).
     """
-    tree = _PARSER.parse(data)
+    tree = _parse(data)
     out: list[tuple[int, int, int]] = []
     stack = [(tree.root_node, 0)]
     while stack:
@@ -275,7 +363,7 @@ def statement_spans(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def has_syntax_errors(data: bytes) -> bool:
-    return _PARSER.parse(data).root_node.has_error
+    return _parse(data).root_node.has_error
 
 
 # ---------------------------------------------------------------------------
@@ -283,12 +371,13 @@ def has_syntax_errors(data: bytes) -> bool:
 
 
 def _text(node) -> str:
-    return node.text.decode("utf-8", "replace")
+    return node.text.decode("utf-8", "surrogateescape")
 
 
 def _norm(node) -> str:
     """Tokens of ``node`` joined without white space or comments."""
     text = node.text
+    _BUDGET.spend(len(text))
     if node.type != "preproc_arg" and text.isascii() and not _NORM_SLOW.search(text):
         # no string, character, comment, directive or line continuation: every byte that is not
         # white space belongs to a token (a macro's body is one token that keeps its spaces)
@@ -424,21 +513,74 @@ def _field_chain(node) -> tuple[str | None, list[str]]:
 
 
 def _flatten_sum(node) -> list:
-    node = _unparen(node)
-    if node is not None and node.type == "binary_expression":
-        op = node.child_by_field_name("operator")
-        if op is not None and _text(op) == "+":
-            return _flatten_sum(node.child_by_field_name("left")) + _flatten_sum(node.child_by_field_name("right"))
-    return [node]
+    """The terms of ``a + b + (c + d)``, in order (a loop: a sum may have thousands of terms)."""
+    out = []
+    stack = [node]
+    while stack:
+        n = _unparen(stack.pop())
+        if n is not None and n.type == "binary_expression":
+            op = n.child_by_field_name("operator")
+            if op is not None and _text(op) == "+":
+                stack.append(n.child_by_field_name("right"))
+                stack.append(n.child_by_field_name("left"))
+                continue
+        out.append(n)
+    return out
 
 
-def _function_macros(data: bytes, name_re: bytes):
+class _Text:
+    """A file's raw text with its lines and the line of any offset, made once (the raw-text scans
+    of #defines ask for them once per #define)."""
+
+    __slots__ = ("data", "_lines", "_rows")
+
+    def __init__(self, data: bytes):
+        self.data, self._lines, self._rows = data, None, None
+
+    @property
+    def lines(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = self.data.split(b"\n")
+        return self._lines
+
+    def row(self, offset: int) -> int:
+        if self._rows is None:
+            self._rows = lexemes.Lines(self.data)
+        return self._rows.row(offset)
+
+    def defines(self, rx: re.Pattern, close: bool = False):
+        """(match, 0-based row, body, first line, last line) of each ``#define`` that ``rx`` (a
+        multi-line pattern matching from the start of the line) finds, as the preprocessor sees
+        them: a ``#define`` on a continuation line of another is part of that one's body, not
+        a definition.  ``close``: ``rx`` ends with the ``(`` of a parameter list, and only
+        definitions with a ``)`` after it count (the match is then extended to it)."""
+        data, pos = self.data, 0
+        while True:
+            m = rx.search(data, pos)
+            if m is None:
+                return
+            if close:
+                end = data.find(b")", m.end())
+                if end < 0:
+                    return  # no later one has a ")" after it either
+            row = self.row(m.start())
+            body, first, last = _logical_define(self.lines, row)
+            yield m, row, body, first, last
+            nxt = data.find(b"\n", m.start())
+            for _ in range(last - first):  # past the continuation lines
+                nxt = data.find(b"\n", nxt + 1) if nxt >= 0 else -1
+            pos = len(data) if nxt < 0 else nxt + 1
+            if close:
+                pos = max(pos, end + 1)
+
+
+def _function_macros(text: _Text, name_re: bytes):
     """(name, params, top-level calls of the body, 1-based line) of each ``#define NAME(params) ...``."""
-    for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(" + name_re + rb")\(([^)]*)\)", data, re.M):
-        row = data.count(b"\n", 0, m.start())
-        body, _, _ = _logical_define(data, row)
+    rx = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(" + name_re + rb")\(", re.M)
+    for m, row, body, _first, _last in text.defines(rx, close=True):
         body = body[body.find(")") + 1:] if body.lstrip().startswith("(") else body
-        params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
+        raw = text.data[m.end():text.data.find(b")", m.end())]
+        params = tuple(p.strip() for p in raw.decode("utf-8", "surrogateescape").split(",") if p.strip())
         yield m.group(1).decode(), params, [(n, tuple(a)) for n, a in _calls_in(body)], row + 1
 
 
@@ -523,18 +665,23 @@ def _c_int(text: str) -> int:
 
 
 def _define_value(text: str) -> str:
-    return re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S).strip()
+    r"""The value of a #define without its comments (``/\*.*?\*/|//[^\n]*``, in linear time)."""
+    return lexemes.substitute(text, _NOTHING, literals=False).strip()
+
+
+def _NOTHING(_comment: str) -> str:
+    return ""
 
 
 # ---------------------------------------------------------------------------
 
 
-def _logical_define(data: bytes, row: int) -> tuple[str, int, int]:
-    """The body of the #define starting on 0-based line ``row``, as the C preprocessor sees it.
+def _logical_define(lines: list[bytes], row: int) -> tuple[str, int, int]:
+    """The body of the #define starting on 0-based line ``row`` of ``lines``, as the C
+    preprocessor sees it.
 
     Returns (body with continuations replaced by newlines, its first line, last line).
     """
-    lines = data.split(b"\n")
     out = []
     i = row
     while i < len(lines):
@@ -547,7 +694,7 @@ def _logical_define(data: bytes, row: int) -> tuple[str, int, int]:
     first = out[0]
     m = re.match(rb"\s*#\s*define\s+\w+", first)
     out[0] = first[m.end():] if m else first
-    return b"\n".join(out).decode("utf-8", "replace"), row + 1, i + 1
+    return b"\n".join(out).decode("utf-8", "surrogateescape"), row + 1, i + 1
 
 
 # What a function needs to hold to make a ConfigWrite or a feature call (see _Scope.call,
@@ -584,26 +731,29 @@ class _Extractor:
                  writers: frozenset[bytes] = frozenset()):
         self.m = model
         self.data = data
+        self.text = _Text(data)
         self.facts_only = facts_only
         self.writers = writers  # facts-only: writers defined outside data
         self.skipped: list[tuple] = []  # (function, parameters, body) not walked
         self.defined: list[tuple[int, str]] = []  # (first row, name) of every function definition
+        self.entries = 0  # compat entries read so far (limits.COMPAT_ENTRIES)
 
     def skipped_callers(self) -> None:
         """Facts-only: walk the skipped bodies that name a function with a write (they may call it)."""
         writers = {w.function.encode() for w in self.m.writes} | self.writers
-        for fn, params, body in self.skipped:
+        for fn, params, body, at in self.skipped:
             if any(w in body.text for w in writers):
-                self._walk(fn, params, body)
+                self._walk(fn, params, body, at)
         self.skipped.clear()
 
     def run(self, root) -> None:
-        stack = [root]
+        # (node, its parent, the statement a write under the parent is reported at: see _Scope)
+        stack = [(root, None, root)]
         while stack:
-            n = stack.pop()
+            n, parent, up = stack.pop()
             t = n.type
             if t == "function_definition":
-                self._function(n)
+                self._function(n, _stop_at(n, parent, up))
                 continue
             if t == "preproc_def":
                 self._define(n)
@@ -614,8 +764,9 @@ class _Extractor:
             if t == "declaration":
                 self._declaration(n)
             if t == "struct_specifier":
-                self._struct(n)
-            stack.extend(reversed(n.named_children))  # the kinds above are named nodes
+                self._struct(n, parent)
+            here = _stop_at(n, parent, up)
+            stack.extend((c, n, here) for c in reversed(n.named_children))  # the kinds above are named nodes
 
     # -- top-level facts ---------------------------------------------------
 
@@ -659,18 +810,17 @@ class _Extractor:
         """#define HW_COMPAT_X_Y tables, read from the raw text as the preprocessor would."""
         if b"_COMPAT_" not in self.data:
             return
-        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+_COMPAT_\d+_\d+)\b", self.data, re.M):
+        for m, row, body, base_line, end_line in self.text.defines(_COMPAT_DEFINE_RE):
             name = m.group(1).decode()
             mc = COMPAT_MACRO_RE.match(name)
             if mc:
-                row = self.data.count(b"\n", 0, m.start())
-                self._compat_macro(name, mc, row)
+                self._compat_macro(name, mc, row, body, base_line, end_line)
 
-    def _compat_macro(self, name: str, mc, row: int) -> None:
-        body, base_line, end_line = _logical_define(self.data, row)
+    def _compat_macro(self, name: str, mc, row: int, body: str, base_line: int, end_line: int) -> None:
         entries = []
         for em in _MACRO_ENTRY_RE.finditer(body):
             line = base_line + body.count("\n", 0, em.start())
+            self._count_entry()
             drv, prop, value = em.group(1), em.group(2), em.group(3).strip()
             plain = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', drv)
             entries.append(
@@ -723,7 +873,7 @@ class _Extractor:
                 elif type_name == "Property":
                     self._prop_array(name, value)
 
-    def _struct(self, n) -> None:
+    def _struct(self, n, parent) -> None:
         """``struct Tag { ... }`` (and ``typedef struct Tag { ... } Name;``): the member names."""
         body = n.child_by_field_name("body")
         if body is None:
@@ -732,8 +882,8 @@ class _Extractor:
         tag = n.child_by_field_name("name")
         if tag is not None:
             names.append(_text(tag))
-        if n.parent is not None and n.parent.type == "type_definition":
-            names += [nm for d in n.parent.children_by_field_name("declarator")
+        if parent is not None and parent.type == "type_definition":
+            names += [nm for d in parent.children_by_field_name("declarator")
                       if (nm := _declarator_name(d))]
         if not names:
             return
@@ -814,7 +964,7 @@ class _Extractor:
         """#define FOO_PROPERTIES(params) DEFINE_PROP_X(...), ...: properties several arrays share."""
         if b"DEFINE_PROP" not in self.data:
             return
-        for name, params, calls, line in _function_macros(self.data, rb"\w+"):
+        for name, params, calls, line in _function_macros(self.text, rb"\w+"):
             if any(n.startswith("DEFINE_PROP") for n, _ in calls):
                 self.m.prop_macros[name] = (params, calls, line)
 
@@ -822,7 +972,7 @@ class _Extractor:
         """#define VMSTATE_FOO(params) VMSTATE_X(...), ...: read from the raw text."""
         if b"VMSTATE_" not in self.data:
             return
-        for name, params, calls, line in _function_macros(self.data, rb"VMSTATE_\w+"):
+        for name, params, calls, line in _function_macros(self.text, rb"VMSTATE_\w+"):
             fields = tuple(c for c in calls if c[0].startswith("VMSTATE_"))
             if fields:
                 self.m.vmstate_macros.append(VMStateMacro(name=name, params=params, fields=fields, line=line,
@@ -833,7 +983,7 @@ class _Extractor:
         vals = _designated(init)
         name = _string_value(vals.get("name")) if "name" in vals else None
         lst = _initializer_of(vals.get("compat_props"))
-        vm = re.search(r"^([a-z]+)[\w-]*?-(\d+)\.(\d+)", name or "")
+        vm = re.search(r"^([a-z]++)[\w-]*?-(\d+)\.(\d+)", name or "")  # possessive: linear on a long name
         if lst is None or vm is None:
             return
         self._compat_array(var, lst, init, (vm.group(1), int(vm.group(2)), int(vm.group(3))), style="inline")
@@ -900,6 +1050,7 @@ class _Extractor:
                 drv, prop, val = items[0], items[1], items[2]
             if drv is None or prop is None:
                 continue
+            self._count_entry()
             sdrv = _string_value(drv)
             sprop = _string_value(prop)
             sval = _string_value(val) if val is not None else None
@@ -927,6 +1078,12 @@ class _Extractor:
                 style=style,
             )
         )
+
+    def _count_entry(self) -> None:
+        self.entries += 1
+        if self.entries > COMPAT_ENTRIES:
+            raise over(f"{self.m.path or 'a region of a file'} holds more than {COMPAT_ENTRIES:,} compat entries",
+                       "COMPAT_ENTRIES")
 
     def _prop_array(self, name: str, init) -> None:
         for e in init.named_children:
@@ -972,7 +1129,8 @@ class _Extractor:
 
     # -- functions -----------------------------------------------------------
 
-    def _function(self, n) -> None:
+    def _function(self, n, at) -> None:
+        """``at``: where a write directly under the function would be reported (see _stop_at)."""
         name, params, body = _function_parts(n)
         if not name or body is None:
             return
@@ -981,11 +1139,12 @@ class _Extractor:
         self.defined.append((n.start_point[0], name))
         self._local_compat_arrays(name, body)
         if self.facts_only and not _may_write(params, body):
-            self.skipped.append((fn, params, body))
+            self.skipped.append((fn, params, body, (n, at)))
             return
-        self._walk(fn, params, body)
+        self._walk(fn, params, body, (n, at))
 
-    def _walk(self, fn: Function, params, body) -> None:
+    def _walk(self, fn: Function, params, body, at) -> None:
+        """``at``: (the function_definition, the statement a write directly under it is reported at)."""
         scope = _Scope(self.m, fn)
         if params is not None:
             for p in params.named_children:
@@ -994,12 +1153,34 @@ class _Extractor:
                     d = p.child_by_field_name("declarator")
                     if d is not None and d.type == "pointer_declarator" and scope.types.get(_declarator_name(d) or "") == "uint8_t":
                         scope.byte_params.add(_declarator_name(d))
-        scope.block(body, ())
+        scope.walk(body, *at)
         if not self.facts_only:
             fn.fields_read = set(_fields_in(body))
         kids = [c for c in body.named_children if c.type != "comment"]
         if len(kids) == 1 and kids[0].type == "return_statement":
             fn.always_true = _norm(kids[0]) in ("returntrue;", "return1;")
+
+
+# The walk's work items (see _Scope.walk).
+_BLOCK, _NEXT, _STATEMENT, _BRANCHES, _EXPR = range(5)
+# Statements whose children are walked as statements or as expressions, by kind.
+_NESTING_STATEMENTS = frozenset(("for_statement", "while_statement", "do_statement", "switch_statement",
+                                 "case_statement", "labeled_statement", "ERROR"))
+_STATEMENTS = frozenset(("compound_statement", "if_statement", "expression_statement", "declaration",
+                         "for_statement", "while_statement", "do_statement", "switch_statement",
+                         "case_statement", "labeled_statement", "return_statement", "ERROR"))
+_STOP_KINDS = frozenset(("expression_statement", "declaration"))
+_STOP_PARENTS = frozenset(("compound_statement", "if_statement"))
+
+
+def _stop_at(node, parent, up):
+    """The statement a write at ``node`` is reported at: ``node`` itself when it is an expression
+    statement or a declaration, sits directly in a block or an if, or is the root; else that of
+    its parent, ``up``.  Carried down the walks: asking a node for its parent costs tree-sitter a
+    walk from the root, which is quadratic in the depth of deeply nested code."""
+    if parent is None or node.type in _STOP_KINDS or parent.type in _STOP_PARENTS:
+        return node
+    return up
 
 
 class _Scope:
@@ -1012,6 +1193,7 @@ class _Scope:
         self.aliases: dict[str, tuple[str, list[str], str]] = {}  # var -> (target, offset terms, base var)
         self.is_class_init = "class_init" in fn.name
         self.byte_params: set[str] = set()
+        self.at = None  # the statement of the call or assignment being read (see walk)
 
     def declare(self, decl) -> None:
         type_node = decl.child_by_field_name("type")
@@ -1036,70 +1218,119 @@ class _Scope:
 
     # -- statements ------------------------------------------------------
 
-    def block(self, node, guards: tuple[Guard, ...]) -> None:
-        children = [c for c in node.named_children if c.type != "comment"] if node.type == "compound_statement" else [node]
-        cur = guards
-        for c in children:
-            self.statement(c, cur)
-            if c.type == "if_statement" and c.child_by_field_name("alternative") is None:
-                cons = c.child_by_field_name("consequence")
-                if cons is not None and _exits(cons):
-                    cond = c.child_by_field_name("condition")
-                    cur = cur + (Guard(_cond(cond, self.types), _norm(cond), taken=False, validation=_reports_error(cons)),)
+    def walk(self, body, parent, up) -> None:
+        """Walk a function body (``parent``: its function_definition; ``up``: see _stop_at).
 
-    def statement(self, node, guards: tuple[Guard, ...]) -> None:
-        t = node.type
-        if t == "compound_statement":
-            self.block(node, guards)
-        elif t == "if_statement":
-            cond = node.child_by_field_name("condition")
-            self.expr(cond, guards)
-            g = _cond(cond, self.types)
-            text = _norm(cond)
-            self.fn.conds.append(Guard(g, text))
-            cons = node.child_by_field_name("consequence")
-            if cons is not None:
-                self.block(cons, guards + (Guard(g, text, True),))
-            alt = node.child_by_field_name("alternative")
-            if alt is not None:
-                for c in alt.named_children:
-                    self.block(c, guards + (Guard(g, text, False),))
-        elif t == "declaration":
-            self.declare(node)
-            self.expr(node, guards)
-        elif t in ("for_statement", "while_statement", "do_statement", "switch_statement",
-                   "case_statement", "labeled_statement", "ERROR"):
-            for c in node.named_children:
-                if c.type in ("compound_statement", "if_statement", "expression_statement", "declaration",
-                              "for_statement", "while_statement", "do_statement", "switch_statement",
-                              "case_statement", "labeled_statement", "return_statement", "ERROR"):
-                    self.statement(c, guards)
-                else:
-                    self.expr(c, guards)
-        else:
-            if t == "return_statement":
-                val = next((c for c in node.named_children if c.type != "comment"), None)
-                if val is not None:
-                    self.fn.conds.append(Guard(_cond(val, self.types), _norm(val)))
-            if guards and t in ("expression_statement", "return_statement"):
-                self.fn.guarded.append((guards, _norm(node), node.start_point[0] + 1))
-            self.expr(node, guards)
-
-    def expr(self, node, guards: tuple[Guard, ...]) -> None:
-        if node is None:
-            return
-        stack = [node]
+        One explicit stack, not recursion: blocks and conditions nest as deep as a file makes
+        them.  Everything happens in the order of a recursive walk: a statement, then the
+        statements inside it, then the next one, whose guards include the early exits before
+        it.  An item is (kind, node or nodes, guards, parent, up):
+        - _BLOCK: a block, or a single statement standing for one;
+        - _NEXT: the statements of a block from index ``i`` on (its early exits seen so far are
+          in ``guards``);
+        - _STATEMENT: one statement; _BRANCHES: an if's branches, once its condition is walked;
+        - _EXPR: an expression's nodes still to visit (a stack, as (node, parent, up)).
+        """
+        stack: list[tuple] = [(_BLOCK, body, (), parent, up)]
+        types = self.types
+        fn = self.fn
         while stack:
-            n = stack.pop()
+            kind, node, guards, parent, up = stack.pop()
+            if kind == _EXPR:
+                self._expr(node, guards, parent, stack)
+                continue
+            if kind == _NEXT:
+                children, i = node
+                if i:
+                    c = children[i - 1]
+                    if c.type == "if_statement" and c.child_by_field_name("alternative") is None:
+                        cons = c.child_by_field_name("consequence")
+                        if cons is not None and _exits(cons):
+                            cond = c.child_by_field_name("condition")
+                            guards = guards + (Guard(_cond(cond, types), _norm(cond), taken=False,
+                                                     validation=_reports_error(cons)),)
+                            _BUDGET.spend(len(guards))
+                if i < len(children):
+                    stack.append((_NEXT, (children, i + 1), guards, parent, up))
+                    stack.append((_STATEMENT, children[i], guards, parent, up))
+                continue
+            if kind == _BLOCK:
+                if node.type == "compound_statement":
+                    here = _stop_at(node, parent, up)
+                    stack.append((_NEXT, ([c for c in node.named_children if c.type != "comment"], 0), guards,
+                                  node, here))
+                else:
+                    stack.append((_NEXT, ((node,), 0), guards, parent, up))
+                continue
+            if kind == _BRANCHES:
+                cond = node.child_by_field_name("condition")
+                g = _cond(cond, types)
+                text = _norm(cond)
+                fn.conds.append(Guard(g, text))
+                here = _stop_at(node, parent, up)
+                alt = node.child_by_field_name("alternative")
+                if alt is not None:
+                    inner = guards + (Guard(g, text, False),)
+                    _BUDGET.spend(len(inner))
+                    at = _stop_at(alt, node, here)
+                    stack.extend((_BLOCK, c, inner, alt, at) for c in reversed(alt.named_children))
+                cons = node.child_by_field_name("consequence")
+                if cons is not None:
+                    inner = guards + (Guard(g, text, True),)
+                    _BUDGET.spend(len(inner))
+                    stack.append((_BLOCK, cons, inner, node, here))
+                continue
+            # _STATEMENT
+            t = node.type
+            if t == "compound_statement":
+                stack.append((_BLOCK, node, guards, parent, up))
+            elif t == "if_statement":
+                cond = node.child_by_field_name("condition")
+                stack.append((_BRANCHES, node, guards, parent, up))
+                if cond is not None:
+                    stack.append((_EXPR, [(cond, node, _stop_at(node, parent, up))], guards, cond, None))
+            elif t == "declaration":
+                self.declare(node)
+                stack.append((_EXPR, [(node, parent, up)], guards, node, None))
+            elif t in _NESTING_STATEMENTS:
+                here = _stop_at(node, parent, up)
+                for c in reversed(node.named_children):
+                    if c.type in _STATEMENTS:
+                        stack.append((_STATEMENT, c, guards, node, here))
+                    else:
+                        stack.append((_EXPR, [(c, node, here)], guards, c, None))
+            else:
+                if t == "return_statement":
+                    val = next((c for c in node.named_children if c.type != "comment"), None)
+                    if val is not None:
+                        fn.conds.append(Guard(_cond(val, types), _norm(val)))
+                if guards and t in ("expression_statement", "return_statement"):
+                    fn.guarded.append((guards, _norm(node), node.start_point[0] + 1))
+                stack.append((_EXPR, [(node, parent, up)], guards, node, None))
+
+    def _expr(self, todo: list, guards: tuple[Guard, ...], root, stack: list) -> None:
+        """Visit the nodes of an expression (``todo``: a stack of (node, parent, up); ``root``: the
+        node it started from, or None when resumed): its calls and assignments.  A statement
+        inside it (a GNU statement expression) goes on the walk's stack, before what is left of
+        this expression."""
+        while todo:
+            n, parent, up = todo.pop()
             t = n.type
             if t == "call_expression":
+                self.at = _stop_at(n, parent, up)
                 self.call(n, guards)
             elif t == "assignment_expression":
+                self.at = _stop_at(n, parent, up)
                 self.assignment(n, guards)
-            elif t in ("compound_statement", "if_statement") and n is not node:
-                self.statement(n, guards)
-                continue
-            stack.extend(reversed(n.named_children))  # tokens hold no call or assignment
+            elif t in ("compound_statement", "if_statement") and n is not root:
+                if todo:
+                    stack.append((_EXPR, todo, guards, None, None))
+                stack.append((_STATEMENT, n, guards, parent, up))
+                return
+            kids = n.named_children
+            if kids:
+                here = _stop_at(n, parent, up)
+                todo.extend((c, n, here) for c in reversed(kids))  # tokens hold no call or assignment
 
     # -- facts -------------------------------------------------------------
 
@@ -1187,11 +1418,7 @@ class _Scope:
                                "class." + fname, n, guards, [right], base or "")
 
     def add_write(self, target, terms, value, how, node, guards, value_nodes, base) -> None:
-        stmt = node
-        while stmt.parent is not None and stmt.type not in ("expression_statement", "declaration"):
-            if stmt.parent.type in ("compound_statement", "if_statement"):
-                break
-            stmt = stmt.parent
+        stmt = self.at  # the statement around ``node`` (see _stop_at)
         vf: set[str] = set()
         for v in value_nodes:
             vf.update(_fields_in(v))
@@ -1216,18 +1443,28 @@ class _Scope:
 
     def resolve_pointer(self, node, strict: bool):
         """Return (target, offset terms, base var) if ``node`` points into config space."""
-        node = _unparen(node)
-        if node is None:
-            return None
-        if node.type == "pointer_expression":
+        indexes = []  # &(&p[i])[j]: j, then i (a loop: they may nest deep)
+        while True:
+            node = _unparen(node)
+            if node is None:
+                return None
+            if node.type != "pointer_expression":
+                break
             op = node.child_by_field_name("operator")
             inner = _unparen(node.child_by_field_name("argument"))
-            if op is not None and _text(op) == "&" and inner is not None and inner.type == "subscript_expression":
-                res = self.resolve_pointer(inner.child_by_field_name("argument"), strict)
-                idx = inner.child_by_field_name("index")
-                if res is not None and idx is not None:
-                    return res[0], res[1] + [_norm(idx)], res[2]
-            return None
+            if op is None or _text(op) != "&" or inner is None or inner.type != "subscript_expression":
+                return None
+            indexes.append(inner.child_by_field_name("index"))
+            node = inner.child_by_field_name("argument")
+        if indexes:
+            res = self._resolve_sum(node, strict)
+            if res is None or any(i is None for i in indexes):
+                return None
+            return res[0], res[1] + [_norm(i) for i in reversed(indexes)], res[2]
+        return self._resolve_sum(node, strict)
+
+    def _resolve_sum(self, node, strict: bool):
+        """resolve_pointer of a sum of terms (or one term), ``node`` not a pointer expression."""
         terms = _flatten_sum(node)
         for i, term in enumerate(terms):
             term = _unparen(term)
@@ -1279,29 +1516,57 @@ def _reports_error(node) -> bool:
     return bool(re.search(r"\berror_(?:setg|report|propagate|prepend)\w*\(|\breturn-|\breturnfalse;|goto(?:err|fail|out_err)", text))
 
 
-def _cond(node, types: dict[str, str] | None = None):
+# A chain of one logical operator longer than this is read as a balanced tree (and and or are
+# associative, in qlint's three-valued reading too), so that `a && b && ... && z` nests log2(N) deep.
+_LONG_CHAIN = 16
+
+
+def _chain(node, op: str, most: int) -> list | None:
+    """The operands of a chain of ``op`` (``&&`` or ``||``) at ``node``, in order, through
+    parentheses; None when there are ``most`` or fewer."""
+    out, stack = [], [node]
+    while stack:
+        n = _unparen(stack.pop())
+        if n is not None and n.type == "binary_expression" and _text(n.child_by_field_name("operator")) == op:
+            stack.append(n.child_by_field_name("right"))
+            stack.append(n.child_by_field_name("left"))
+            continue
+        out.append(n)
+        if len(out) + len(stack) > most:
+            most = -1  # long: collect all of it
+    return out if most < 0 else None
+
+
+def _cond(node, types: dict[str, str] | None = None, depth: int = 0):
     """Turn a condition into qlint's small expression tree (see model.Cond).
 
     Field atoms end with the struct type of the variable the field is read
     from, when the field is read directly from a declared variable (else None).
+    A tree deeper than limits.CONDITION_DEPTH is a LimitError.
     """
     types = types or {}
     node = _unparen(node)
     if node is None:
         return ("other", "")
+    if depth > CONDITION_DEPTH:
+        raise over(f"{_BUDGET.path or 'a region of a file'}:{node.start_point[0] + 1}: a condition nested more "
+                   f"than {CONDITION_DEPTH} deep", "CONDITION_DEPTH")
     t = node.type
     if t == "unary_expression":
         op = node.child_by_field_name("operator")
         if op is not None and _text(op) == "!":
-            return ("not", _cond(node.child_by_field_name("argument"), types))
+            return ("not", _cond(node.child_by_field_name("argument"), types, depth + 1))
     if t == "binary_expression":
         op = _text(node.child_by_field_name("operator"))
         left = node.child_by_field_name("left")
         right = node.child_by_field_name("right")
-        if op == "&&":
-            return ("and", _cond(left, types), _cond(right, types))
-        if op == "||":
-            return ("or", _cond(left, types), _cond(right, types))
+        if op in ("&&", "||"):
+            kind = "and" if op == "&&" else "or"
+            chain = _chain(node, op, _LONG_CHAIN)
+            if chain is not None:
+                inner = depth + 1 + (len(chain) - 1).bit_length()
+                return _balanced(kind, [_cond(c, types, inner) for c in chain])
+            return (kind, _cond(left, types, depth + 1), _cond(right, types, depth + 1))
         if op == "&":
             for a, b in ((left, right), (right, left)):
                 fa = _field_ref(a)
@@ -1324,9 +1589,9 @@ def _cond(node, types: dict[str, str] | None = None):
             return ("other", _norm(node))
         if op in ("==", "!="):
             lv, rv = _norm(right), _norm(left)
-            inner = _cond(left, types)
+            inner = _cond(left, types, depth + 1)
             if rv in ("0", "false", "NULL"):
-                inner, lv = _cond(right, types), rv
+                inner, lv = _cond(right, types, depth + 1), rv
             if lv in ("0", "false", "NULL"):
                 return inner if op == "!=" else ("not", inner)
             fl = _field_ref(left)
@@ -1347,10 +1612,23 @@ def _cond(node, types: dict[str, str] | None = None):
     return ("other", _norm(node))
 
 
+def _balanced(kind: str, items: list) -> tuple:
+    """(kind, a, b) trees over ``items``, in order, nested log2(len(items)) deep."""
+    while len(items) > 1:
+        items = [(kind, items[k], items[k + 1]) if k + 1 < len(items) else items[k] for k in range(0, len(items), 2)]
+    return items[0]
+
+
 def _members(body) -> list[str]:
-    """Member names of a field_declaration_list, through anonymous struct/union members."""
+    """Member names of a field_declaration_list, through anonymous struct/union members (in
+    order; a stack of the lists being read, as they may nest deep)."""
     out: list[str] = []
-    for c in body.named_children:
+    lists = [iter(body.named_children)]
+    while lists:
+        c = next(lists[-1], None)
+        if c is None:
+            lists.pop()
+            continue
         if c.type == "field_declaration":
             decls = c.children_by_field_name("declarator")
             for d in decls:
@@ -1367,9 +1645,9 @@ def _members(body) -> list[str]:
             if not decls and t is not None and t.type in ("struct_specifier", "union_specifier"):
                 inner = t.child_by_field_name("body")
                 if inner is not None:
-                    out += _members(inner)
+                    lists.append(iter(inner.named_children))
         elif c.type.startswith("preproc_"):
-            out += _members(c)  # members under #ifdef: either branch may build
+            lists.append(iter(c.named_children))  # members under #ifdef: either branch may build
     return out
 
 

@@ -16,6 +16,7 @@ from .change import InputError, LazyFileChange, Series
 from .finding import Finding
 from .fixgen import generate as generate_fixes
 from .fixplan import FixSet
+from .limits import FINDINGS, over
 from .review import Review
 from .rulebase import Rule, all_rules
 from .semdiff import IndexPool
@@ -131,7 +132,11 @@ def _review_one(series: Series, rules: list[Rule], pool: IndexPool, i: int, chec
     pr = Review(patch, series, pool)
     out: list[Finding] = []
     for rule in rules:
-        out.extend(rule.check(pr))
+        for f in rule.check(pr):
+            out.append(f)
+            if len(out) > FINDINGS:
+                raise over(f'patch {patch.index}/{patch.total} "{patch.subject}" has more than {FINDINGS:,} findings; '
+                           f"qlint reports at most {FINDINGS:,} for one patch", "FINDINGS")
     out = _on_versioned_machines(pr, out)
     out = _on_shipped_code(pr, out)
     for f in patch.files:

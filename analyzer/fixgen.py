@@ -434,9 +434,12 @@ def _field_line(ctx: Context, finding, path: str, desc, text: str, line: int | N
 
 def _fields_cast(ls: list[str], desc) -> str:
     for ln in ls[desc.line - 1:desc.end_line]:
-        m = re.search(r"\.fields\s*=\s*(\([^)]*\))", ln)
-        if m:
-            return m.group(1)
+        # .fields = (...): the first ".fields = (" with a ")" after it (a scan of [^)]* from each
+        # one would be quadratic in a line without any)
+        m = re.search(r"\.fields\s*+=\s*+\(", ln)
+        close = ln.find(")", m.end()) if m else -1
+        if close >= 0:
+            return ln[m.end() - 1:close + 1]
     return "(const VMStateField[])"
 
 

@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from . import cache, cparse
+from . import cache, cparse, lexemes
 from .change import Snapshot
 from .model import CompatArray, CompatEntry, FileModel, PropertyDef
 
@@ -45,10 +45,11 @@ _COMPAT_HINT_RE = re.compile(
 # Type names built from a model name: #define X86_CPU_TYPE_SUFFIX "-" TYPE_X86_CPU and
 # #define X86_CPU_TYPE_NAME(name) (name X86_CPU_TYPE_SUFFIX) (or name "-" TYPE_X86_CPU directly).
 _SUFFIX_MACRO_RE = re.compile(rb'^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+"([^"\\\n]+)"[ \t]+(TYPE_\w+)[ \t]*(?:/[*/].*)?$', re.M)
+# (possessive white space: each run is followed by something that is not white space, and a
+# plain [ \t]+\(?[ \t]* splits a long run every way before failing)
 _NAME_MACRO_RE = re.compile(
-    rb'^[ \t]*#[ \t]*define[ \t]+(\w+)\([ \t]*(\w+)[ \t]*\)[ \t]+\(?[ \t]*(\w+)[ \t]+'
-    rb'(?:"([^"\\\n]+)"[ \t]+(TYPE_\w+)|(\w+))[ \t]*\)?[ \t]*(?:/[*/].*)?$', re.M)
-_C_STRING_RE = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
+    rb'^[ \t]*+#[ \t]*+define[ \t]++(\w+)\([ \t]*+(\w+)[ \t]*+\)[ \t]++\(?[ \t]*+(\w+)[ \t]++'
+    rb'(?:"([^"\\\n]+)"[ \t]++(TYPE_\w+)|(\w+))[ \t]*+\)?[ \t]*+(?:/[*/].*)?$', re.M)
 
 _MODEL_CACHE: "OrderedDict[str, FileModel]" = OrderedDict()
 # Models in memory, by the size of their source (a model takes ~8x that); the disk cache holds the rest.
@@ -208,18 +209,71 @@ def _interesting(path: str) -> bool:
 _INTERESTING: dict[str, bool] = {}  # a range asks about the same 11,000 paths for every snapshot
 
 
+_BRACES = re.compile(rb"[{}]")
+_BLOCK_MAX = 20000
+
+
 def _block(data: bytes, start: int) -> bytes:
-    """The brace-balanced block starting at data[start] == '{'."""
+    """The brace-balanced block starting at data[start] == '{' (its first 20,000 bytes if it does
+    not close by then)."""
     depth = 0
-    for i in range(start, min(len(data), start + 20000)):
-        c = data[i]
-        if c == 0x7B:
+    for m in _BRACES.finditer(data, start, min(len(data), start + _BLOCK_MAX)):
+        if m.group(0) == b"{":
             depth += 1
-        elif c == 0x7D:
+        else:
             depth -= 1
             if depth == 0:
-                return data[start : i + 1]
-    return data[start : start + 20000]
+                return data[start : m.end()]
+    return data[start : start + _BLOCK_MAX]
+
+
+_DEFINE_FN_RE = re.compile(rb"#\s*+define\s++\w++\(")
+_PARENT_RE = re.compile(rb"\.parent\s*=")
+
+
+def _defines_parent(data: bytes) -> bool:
+    r"""Does a function-like #define hold ``.parent =`` on one of its continuation lines?  What
+    ``#\s*define\s+\w+\([^)]*\)[^\n]*\\\n(?:[^\n]*\\\n)*?[^\n]*\.parent\s*=`` finds, in linear
+    time: that pattern reads a #define's continuation lines again for every #define met on
+    them, and looks for a ")" to the end of the file from every #define with none after it."""
+    pos = 0
+    known = (-1, -1)  # the last search for ")": (from, found); none in between
+    covered = -1  # where the last scan that found nothing stopped
+    while True:
+        m = _DEFINE_FN_RE.search(data, pos)
+        if m is None:
+            return False
+        frm = m.end()
+        close = known[1] if known[0] <= frm <= known[1] else data.find(b")", frm)
+        known = (frm, close)
+        if close < 0:
+            return False  # nor has any later #define a ")" after it
+        pos = m.start() + 1
+        if close <= covered:
+            continue  # its lines are among those the last scan read
+        found, covered = _parent_after(data, close)
+        if found:
+            return True
+
+
+def _parent_after(data: bytes, close: int) -> tuple[bool, int]:
+    """(``.parent =`` is on a continuation line after the #define whose parameters end at
+    ``close``, where the scan stopped)."""
+    end = data.find(b"\n", close + 1)
+    if end < 0 or end - 1 <= close or data[end - 1] != 0x5C:
+        return False, len(data) if end < 0 else end
+    start = end + 1
+    while True:
+        nl = data.find(b"\n", start)
+        line_end = len(data) if nl < 0 else nl
+        q = data.find(b".parent", start, line_end)
+        while q >= 0:
+            if _PARENT_RE.match(data, q):
+                return True, line_end
+            q = data.find(b".parent", q + 1, line_end)
+        if nl < 0 or nl == start or data[nl - 1] != 0x5C:
+            return False, line_end
+        start = nl + 1
 
 
 _OPAQUE = "\0opaque"  # a scan result meaning: this file makes types qlint cannot read
@@ -232,11 +286,17 @@ def _scan_types(data: bytes) -> list[tuple]:
     macro calls, or a #define holding .parent/.name) gets an _OPAQUE entry.
     """
     out = []
-    if re.search(rb"#\s*define\s+\w+\([^)]*\)[^\n]*\\\n(?:[^\n]*\\\n)*?[^\n]*\.parent\s*=", data):
+    if _defines_parent(data):
         out.append((_OPAQUE, None, None, None, 0, False, False))
+    rows = None
+    inside = -1  # the end of the last initializer that closed: no TypeInfo starts inside one
     for m in _TYPEINFO_START_RE.finditer(data):
+        if m.start() < inside:
+            continue
         brace = m.end() - 1
         blk = _block(data, brace)
+        if blk.endswith(b"}"):
+            inside = brace + len(blk)
         # an array of TypeInfo: one block per element
         inner = blk[1:-1]
         elems = []
@@ -261,7 +321,8 @@ def _scan_types(data: bytes) -> list[tuple]:
                 fm = rx.search(e)
                 if fm:
                     vals[k] = fm.group(1).decode("utf-8", "replace")
-            line = data.count(b"\n", 0, off) + 1
+            rows = rows or lexemes.Lines(data)
+            line = rows.row(off) + 1
             if "name" in vals:
                 out.append((vals["name"], vals.get("parent"), vals.get("class_init"), vals.get("instance_init"),
                             line, False, vals.get("abstract") == "true"))
@@ -602,7 +663,7 @@ class TreeIndex:
             return self.type_macros().get(text)
         # a concatenation such as "Opteron_G3" "-" TYPE_X86_CPU
         out = []
-        for lit, ident in re.findall(r'"((?:[^"\\]|\\.)*)"|(\w+)', text):
+        for lit, ident in lexemes.strings_and_words(text):
             if ident:
                 v = self.type_macros().get(ident)
                 if v is None:
@@ -830,7 +891,8 @@ class TreeIndex:
                 return []
             out = []
             # a separator only ("-"): "max-" TYPE_ARM_CPU names one type, it is no scheme
-            suffixes = {m.group(1): (m.group(2), m.group(3), d.count(b"\n", 0, m.start()) + 1)
+            rows = lexemes.Lines(d)
+            suffixes = {m.group(1): (m.group(2), m.group(3), rows.row(m.start()) + 1)
                         for m in _SUFFIX_MACRO_RE.finditer(d) if not re.search(rb"\w", m.group(2))}
             names = {}
             for m in _NAME_MACRO_RE.finditer(d):
@@ -839,7 +901,7 @@ class TreeIndex:
                 if m.group(6) and m.group(6) in suffixes:
                     names[m.group(6)] = m.group(1)
                 elif m.group(4) and not re.search(rb"\w", m.group(4)):
-                    out.append((m.group(5), m.group(4), None, m.group(1), d.count(b"\n", 0, m.start()) + 1))
+                    out.append((m.group(5), m.group(4), None, m.group(1), rows.row(m.start()) + 1))
             for suf, (sep, base, line) in suffixes.items():
                 out.append((base, sep, suf, names.get(suf), line))
             return [tuple(x.decode() if isinstance(x, bytes) else x for x in t) for t in out]
@@ -871,8 +933,9 @@ class TreeIndex:
         lits: set[str] = set()
         fmts: list[str] = []
         for p in sorted(paths):
-            for raw in _C_STRING_RE.findall(self.snap.read(p) or b""):
-                t = raw.decode("utf-8", "replace")
+            data = self.snap.read(p) or b""
+            for a, b in lexemes.quoted(data):
+                t = data[a + 1:b - 1].decode("utf-8", "replace")
                 if "%" in t:
                     fmts.append(t)
                 elif t:
@@ -894,7 +957,7 @@ class TreeIndex:
         the tree's naming schemes and model tables.  None when it follows no scheme qlint knows."""
         namings = self.type_namings()
         call = re.fullmatch(r'\(?\s*(\w+)\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)\s*\)?', text)
-        toks = re.findall(r'"((?:[^"\\]|\\.)*)"|(\w+)', text)
+        toks = lexemes.strings_and_words(text)
         idents = [i for _, i in toks if i]
         naming, model, why = None, None, ""
         if call:
@@ -1015,7 +1078,7 @@ class TreeIndex:
 
     def mask_bit(self, mask: str) -> str | None:
         """The bit-number identifier behind mask ``mask`` (QEMU_PCIE_X -> QEMU_PCIE_X_BITNR)."""
-        ws = rb"[\s\\]*"  # white space, line continuations included
+        ws = rb"[\s\\]*+"  # white space, line continuations included (possessive: what follows is neither)
         rx = re.compile(
             rb"\b" + re.escape(mask.encode())
             + ws + rb"=?" + ws + rb"\(*" + ws
@@ -1034,7 +1097,7 @@ class TreeIndex:
         return found
 
     def number(self, ident: str) -> int | None:
-        rx = re.compile(rb"(?:#\s*define\s+|\b)" + re.escape(ident.encode()) + rb"\s*=?\s*\(?\s*(0[xX][0-9a-fA-F]+|\d+)\b")
+        rx = re.compile(rb"(?:#\s*+define\s++|\b)" + re.escape(ident.encode()) + rb"\s*+=?\s*+\(?\s*+(0[xX][0-9a-fA-F]+|\d+)\b")
         for p in self.grep(ident.encode()):
             m = rx.search(self.snap.read(p) or b"")
             if m:

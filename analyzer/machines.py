@@ -26,9 +26,10 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from . import cache
+from . import cache, lexemes
 from .cparse import COMPAT_ARRAY_RE
 from .index import TreeIndex
+from .limits import MACRO_ARG_DEPTH, MACRO_STEPS, MACRO_TOKENS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,6 @@ def _order(t: MachineType) -> tuple:
 
 _HINT_RE = re.compile(rb"\bcompat_props_add\s*\(|\bSET_MACHINE_COMPAT\s*\(")
 _MAX_HEADERS = 400
-_MAX_STEPS = 200_000
 _VERSIONED_RE = re.compile(r"^([A-Za-z][\w.-]*?)-(\d+)\.(\d+)((?:\.\d+)?)(.*)$")
 
 
@@ -270,26 +270,27 @@ def _read_board(index: TreeIndex, path: str, oid: str, code, defines, sources) -
 # ---------------------------------------------------------------------------
 # reading a file: comments out, directives apart, tokens
 
-_COMMENT_OR_LITERAL_RE = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'', re.S)
 _DEFINE_RE = re.compile(r"#\s*define\s+([A-Za-z_]\w*)(\([^)]*\))?(.*)", re.S)
 _INCLUDE_RE = re.compile(r'#\s*include\s*"([^"]+)"')
 
 
 def _strip_comments(text: str) -> str:
-    def repl(m: re.Match) -> str:
-        s = m.group(0)
-        if s.startswith("//"):
-            return " "
-        if s.startswith("/*"):
-            return " " + "\n" * s.count("\n")
-        return s
+    r"""Comments replaced by a space (and the newlines they held), strings and characters kept:
+    ``//[^\n]*|/\*.*?\*/|"..."|'...'`` (re.S) substituted, in linear time (see lexemes)."""
+    return lexemes.substitute(text, _uncomment, dotall=True)
 
-    return _COMMENT_OR_LITERAL_RE.sub(repl, text)
+
+def _uncomment(s: str) -> str:
+    if s.startswith("//"):
+        return " "
+    if s.startswith("/*"):
+        return " " + "\n" * s.count("\n")
+    return s
 
 
 def _preprocess(data: bytes) -> tuple[str, dict, list[str]]:
     """(code without directives, {macro: (params or None, body)}, included paths) of a file."""
-    text = _strip_comments(data.decode("utf-8", "replace"))
+    text = _strip_comments(data.decode("utf-8", "surrogateescape"))
     lines = text.split("\n")
     code: list[str] = []
     defines: dict[str, tuple[tuple[str, ...] | None, str]] = {}
@@ -342,12 +343,38 @@ _TOKEN_RE = re.compile(
     r"|(?P<id>[A-Za-z_]\w*)|(?P<num>\.?\d(?:[eEpP][+-]|[\w.])*)"
     r"|(?P<punct>##|\.\.\.|->|<<=|>>=|[-+*/%&|^!=<>]=|&&|\|\||<<|>>|\+\+|--|\S)"
 )
+# the same, at a quote that cannot open a literal (see _tokens)
+_QUOTE_RE = re.compile(r"(?P<punct>\S)")
+_LITERAL_BODY = {'"': re.compile(r'"(?:[^"\\\n]|\\.)*'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*")}
 
 
 def _tokens(text: str) -> list[_Tok]:
+    """The tokens of ``text``: what ``_TOKEN_RE.finditer`` gives, in linear time.  A quote whose
+    literal does not close on its line is a punctuator; a scan that found so stopped at the end
+    of the line, and a quote of the same kind before that point fails the same way, so it is not
+    scanned again (see lexemes)."""
     out: list[_Tok] = []
     space = False
-    for m in _TOKEN_RE.finditer(text):
+    failed = {'"': -1, "'": -1}
+    pos, n = 0, len(text)
+    match = _TOKEN_RE.match
+    while pos < n:
+        c = text[pos]
+        if c in failed:
+            if pos < failed[c]:
+                m = _QUOTE_RE.match(text, pos)
+            else:
+                end = _LITERAL_BODY[c].match(text, pos).end()
+                if end < n and text[end] == c:
+                    m = match(text, pos)
+                else:
+                    failed[c] = end
+                    m = _QUOTE_RE.match(text, pos)
+        else:
+            m = match(text, pos)
+        if m is None:  # pragma: no cover - \s+ or \S matches any character
+            break
+        pos = m.end()
         kind = m.lastgroup or "punct"
         if kind == "ws":
             space = True
@@ -357,38 +384,38 @@ def _tokens(text: str) -> list[_Tok]:
     return out
 
 
+def _closers(toks: list[_Tok]) -> list[int]:
+    """For each token, the index of the bracket closing it (any kind closes any kind, as
+    _matching counts them), or -1: one pass instead of a scan for each bracket."""
+    out = [-1] * len(toks)
+    stack: list[int] = []
+    for j, t in enumerate(toks):
+        x = t.text
+        if x in ("(", "{", "["):
+            stack.append(j)
+        elif x in (")", "}", "]") and stack:
+            out[stack.pop()] = j
+    return out
+
+
 _KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case", "defined"}
-
-
-def _matching(toks: list[_Tok], i: int) -> int:
-    """Index of the bracket closing toks[i], or -1."""
-    pairs = {"(": ")", "{": "}", "[": "]"}
-    depth = 0
-    for j in range(i, len(toks)):
-        t = toks[j].text
-        if t in pairs:
-            depth += 1
-        elif t in (")", "}", "]"):
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
 
 
 def _machine_class_functions(toks: list[_Tok]) -> dict[str, tuple[list[str], list[str]]]:
     """Functions of the file taking one ``MachineClass *``: name -> (arrays they add, functions they call)."""
     out: dict[str, tuple[list[str], list[str]]] = {}
+    closers = _closers(toks)
     i, n = 0, len(toks)
     while i < n:
         t = toks[i]
         if t.text == "{":
-            j = _matching(toks, i)
+            j = closers[i]
             i = j + 1 if j > 0 else n
             continue
         if (t.kind == "id" and i + 6 < n and toks[i + 1].text == "(" and toks[i + 2].text == "MachineClass"
                 and toks[i + 3].text == "*" and toks[i + 4].kind == "id" and toks[i + 5].text == ")"
                 and toks[i + 6].text == "{"):
-            end = _matching(toks, i + 6)
+            end = closers[i + 6]
             if end < 0:
                 break
             body = toks[i + 7:end]
@@ -400,11 +427,14 @@ def _machine_class_functions(toks: list[_Tok]) -> dict[str, tuple[list[str], lis
 
 
 def _calls(body: list[_Tok]) -> list[str]:
+    """The functions ``body`` calls, each once, in order."""
     out: list[str] = []
+    seen: set[str] = set()
     for k in range(len(body) - 1):
         t = body[k]
         if (t.kind == "id" and body[k + 1].text == "(" and t.text not in _KEYWORDS
-                and (k == 0 or body[k - 1].text not in (".", "->")) and t.text not in out):
+                and (k == 0 or body[k - 1].text not in (".", "->")) and t.text not in seen):
+            seen.add(t.text)
             out.append(t.text)
     return out
 
@@ -418,10 +448,12 @@ def _arrays_added(fn: str, body: list[_Tok]) -> list[str]:
     local = {body[k + 1].text for k in range(len(body) - 2)
              if body[k].text == "GlobalProperty" and body[k + 1].kind == "id" and body[k + 2].text == "["}
     out: list[str] = []
+    closers = None
     for k, t in enumerate(body):
         if t.text not in ("compat_props_add", "SET_MACHINE_COMPAT") or k + 1 >= len(body) or body[k + 1].text != "(":
             continue
-        end = _matching(body, k + 1)
+        closers = closers or _closers(body)
+        end = closers[k + 1]
         args = _split_args(body[k + 2:end]) if end > 0 else []
         if len(args) >= 2 and len(args[1]) == 1 and args[1][0].kind == "id":
             name = args[1][0].text
@@ -468,20 +500,21 @@ def _split_args(toks: list[_Tok]) -> list[list[_Tok]]:
 def _top_level_invocations(toks: list[_Tok]) -> list[list[_Tok]]:
     """``NAME(args)`` statements at file scope, NAME in upper case: the candidate machine-defining macros."""
     out: list[list[_Tok]] = []
+    closers = _closers(toks)
     i, n = 0, len(toks)
     prev = ""
     while i < n:
         t = toks[i]
         if (t.kind == "id" and i + 1 < n and toks[i + 1].text == "(" and prev in ("", ";", "}", ")")
                 and re.fullmatch(r"[A-Z_][A-Z0-9_]*", t.text)):
-            j = _matching(toks, i + 1)
+            j = closers[i + 1]
             if j < 0:
                 break
             out.append(toks[i:j + 1])
             prev, i = ")", j + 1
             continue
         if t.text in ("{", "(", "["):
-            j = _matching(toks, i)
+            j = closers[i]
             if j < 0:
                 break
             prev, i = toks[j].text, j + 1
@@ -541,7 +574,7 @@ def _machine_types_of(ex: _Expander, inv: list[_Tok], suffix: str) -> list[tuple
             if all(table.get(name) == raw for name, raw in deps):
                 _EXPANSIONS.move_to_end(key)
                 return [(name, list(fns)) for name, fns in result]
-    ex.steps = 0
+    ex.steps = ex.depth = 0
     ex.looked_up = {}
     try:
         result = _typeinfos(ex.expand(inv), suffix)
@@ -585,7 +618,7 @@ def _machine_suffix(ex: "_Expander") -> str:
 
 
 class _TooDeep(Exception):
-    pass
+    """An expansion over one of limits.MACRO_*: the invocation defines no machine type qlint reads."""
 
 
 class _Expander:
@@ -594,6 +627,7 @@ class _Expander:
     def __init__(self, table: dict):
         self.table = table  # name -> (params or None, body text)
         self.steps = 0
+        self.depth = 0  # arguments being expanded inside one another
         self.looked_up: dict | None = None  # name -> table entry (or None), when recording
 
     def macro(self, name: str) -> "_Macro | None":
@@ -610,42 +644,68 @@ class _Expander:
                 _MACRO_CACHE.pop(next(iter(_MACRO_CACHE)))
         return m
 
+    def spend(self, n: int) -> None:
+        """Count ``n`` steps of work against limits.MACRO_STEPS."""
+        self.steps += n
+        if self.steps > MACRO_STEPS:
+            raise _TooDeep
+
     def expand(self, toks: list[_Tok]) -> list[_Tok]:
-        toks = list(toks)
+        """``toks`` with their macros expanded and rescanned.  The tokens still to read are a
+        stack, the next one last, so that replacing an invocation by its expansion costs the
+        expansion, not the rest of the input; finding the arguments' end counts against the
+        steps too."""
+        pending = toks[::-1]
         out: list[_Tok] = []
-        i = 0
-        while i < len(toks):
-            self.steps += 1
-            if self.steps > _MAX_STEPS:
-                raise _TooDeep
-            t = toks[i]
+        while pending:
+            self.spend(1)
+            t = pending.pop()
             m = self.macro(t.text) if t.kind == "id" else None
             if m is None or t.text in t.hide:
                 out.append(t)
-                i += 1
                 continue
             if m.params is None:
                 body = [b.with_hide(t.hide | {t.text}) for b in m.body]
                 if body:
                     body[0] = _Tok(body[0].text, body[0].kind, t.space, body[0].hide)
-                toks[i:i + 1] = body
+                self._push(pending, body)
                 continue
-            if i + 1 >= len(toks) or toks[i + 1].text != "(":
+            if not pending or pending[-1].text != "(":
                 out.append(t)
-                i += 1
                 continue
-            end = _matching(toks, i + 1)
+            end = self._closing(pending)
             if end < 0:
                 out.append(t)
-                i += 1
                 continue
-            args = _split_args(toks[i + 2:end])
-            hs = (t.hide & toks[end].hide) | {t.text}
+            close = pending[end]
+            args = _split_args(pending[len(pending) - 2:end:-1])
+            del pending[end:]
+            hs = (t.hide & close.hide) | {t.text}
             body = self._substitute(m, args, frozenset(hs))
             if body:
                 body[0] = _Tok(body[0].text, body[0].kind, t.space, body[0].hide)
-            toks[i:end + 1] = body
+            self._push(pending, body)
         return out
+
+    def _closing(self, pending: list[_Tok]) -> int:
+        """The index in ``pending`` (read from its end) of the bracket closing ``pending[-1]``, or -1."""
+        depth = 0
+        for j in range(len(pending) - 1, -1, -1):
+            x = pending[j].text
+            if x in ("(", "{", "["):
+                depth += 1
+            elif x in (")", "}", "]"):
+                depth -= 1
+                if depth == 0:
+                    self.spend(len(pending) - j)
+                    return j
+        self.spend(len(pending))
+        return -1
+
+    def _push(self, pending: list[_Tok], body: list[_Tok]) -> None:
+        pending.extend(reversed(body))
+        if len(pending) > MACRO_TOKENS:
+            raise _TooDeep
 
     def _substitute(self, m: _Macro, args: list[list[_Tok]], hs: frozenset) -> list[_Tok]:
         params = m.params or ()
@@ -667,6 +727,7 @@ class _Expander:
         while k < len(body):
             b = body[k]
             if b.text == "#" and k + 1 < len(body) and body[k + 1].text in bind:
+                self.spend(len(bind[body[k + 1].text]))
                 out.append(_Tok(_stringify(bind[body[k + 1].text]), "str", b.space))
                 k += 2
                 continue
@@ -679,6 +740,8 @@ class _Expander:
                     first = arg[0]
                     out.append(_Tok(first.text, first.kind, b.space, first.hide))
                     out.extend(arg[1:])
+                    if len(out) > MACRO_TOKENS:
+                        raise _TooDeep
                 k += 1
                 continue
             out.append(_Tok(b.text, b.kind, b.space, b.hide))
@@ -687,7 +750,15 @@ class _Expander:
         return [t.with_hide(hs) for t in out if t.kind != "placemarker"]
 
     def _expand_arg(self, arg: list[_Tok]) -> list[_Tok]:
-        return self.expand(list(arg))
+        """An argument, macro-expanded before it is substituted: an expansion inside an
+        expansion, nested at most limits.MACRO_ARG_DEPTH deep."""
+        if self.depth >= MACRO_ARG_DEPTH:
+            raise _TooDeep
+        self.depth += 1
+        try:
+            return self.expand(list(arg))
+        finally:
+            self.depth -= 1
 
 
 def _paste(toks: list[_Tok]) -> list[_Tok]:
@@ -729,22 +800,28 @@ def _unquote(s: str) -> str:
 
 def _typeinfos(toks: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
     """(machine type name, options functions its class_init calls) of each TypeInfo in an expansion."""
-    fn_bodies: dict[str, list[_Tok]] = {}
+    fn_bodies: dict[str, tuple[int, int]] = {}  # name -> its body's (start, end) in toks
     n = len(toks)
+    closers = _closers(toks)
     for i in range(n - 1):
         if toks[i].kind == "id" and toks[i + 1].text == "(":
-            close = _matching(toks, i + 1)
+            close = closers[i + 1]
             if close > 0 and close + 1 < n and toks[close + 1].text == "{":
-                end = _matching(toks, close + 1)
+                end = closers[close + 1]
                 if end > 0:
-                    fn_bodies.setdefault(toks[i].text, toks[close + 2:end])
+                    fn_bodies.setdefault(toks[i].text, (close + 2, end))
     out = []
+    budget = 4 * n + 10_000  # tokens the .name scans may read: linear, whatever the expansion
+    calls: dict[tuple[int, int], list[str]] = {}  # (start, end) -> the calls there
     for i in range(n - 2):
         if toks[i].text == "." and toks[i + 1].text == "name" and toks[i + 2].text == "=":
             j = i + 3
             depth = 0
             parts = []
             while j < n:
+                budget -= 1
+                if budget < 0:
+                    raise _TooDeep
                 tt = toks[j].text
                 if tt in ("(", "[", "{"):
                     depth += 1
@@ -777,8 +854,11 @@ def _typeinfos(toks: list[_Tok], suffix: str) -> list[tuple[str, list[str]]]:
                     if toks[k].text == "." and toks[k + 1].text == "class_init" and toks[k + 2].text == "=":
                         ci = toks[k + 3].text
                         break
-            body = fn_bodies.get(ci, []) if ci else []
-            out.append((name, _calls(body) if body else _calls(toks)))
+            a, b = fn_bodies.get(ci, (0, 0)) if ci else (0, 0)
+            key = (a, b) if b > a else (0, n)  # no body of its class_init: every call of the expansion
+            if key not in calls:
+                calls[key] = _calls(toks[key[0]:key[1]])
+            out.append((name, list(calls[key])))
     return out
 
 

@@ -132,7 +132,7 @@ def normalise(idx: TreeIndex, prop: PropertyDef, value: str | None) -> str:
     if re.fullmatch(r"[A-Z_][A-Z0-9_]*", t):
         for path in idx.grep(t.encode()):
             name = re.escape(t.encode())  # a #define or an enum constant
-            m = re.search(rb"(?:#\s*define\s+" + name + rb"\s+|\b" + name + rb"\s*=\s*)\(?\s*(-?)\s*(0[xX][0-9a-fA-F]+|\d+)",
+            m = re.search(rb"(?:#\s*+define\s++" + name + rb"\s++|\b" + name + rb"\s*+=\s*+)\(?\s*+(-?)\s*+(0[xX][0-9a-fA-F]+|\d+)",
                           idx.read(path) or b"")
             if m:
                 t = ("-" if m.group(1) else "") + m.group(2).decode()

@@ -27,8 +27,9 @@ from collections import Counter, OrderedDict
 
 import pygit2
 
-from . import cache, cparse
+from . import cache, cparse, lexemes
 from .change import FileChange, Patch
+from .limits import LimitError
 from .cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
 from .index import MACRO_NAME_RE, changes_tree_facts
 from .index import (
@@ -117,6 +118,7 @@ def file_facts(path: str, blob_id: str | None, read, before: tuple | None = None
     data = read()
     if data is None:
         return _NONE
+    cparse.check_size(path, data)  # before anything reads it
     got = None
     if key is not None and before is not None and before[0] == path and before[1]:
         got = _carry(f"{before[1]}:{path}", key, before[2], data)
@@ -144,12 +146,14 @@ def _remember_shape(key: str, shape: Shape, facts: tuple[str, tuple]) -> None:
         _SHAPES.popitem(last=False)
 
 
-# strings, characters and comments, which a changed line may hold (C has no other multi-line token)
-_LEXEMES = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/')
 _INCLUDES = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>)[ \t]*$', re.MULTILINE)
 _DEFINE = re.compile(rb"[ \t]*#[ \t]*define[ \t]")
 _BRACKETS = re.compile(rb"[{}()\[\]]")
 _PAIRS = {b"{}", b"()", b"[]"}
+
+
+def _SPACE(_lexeme: bytes) -> bytes:
+    return b" "
 
 
 def _open_brackets(code: bytes) -> list[bytes]:
@@ -280,7 +284,8 @@ def _regions(shape: Shape, old_rows: list[bytes], last_row: int, hunks: list[tup
         if any(b"#" in line and not _DEFINE.match(line)
                for text in (removed, added) for line in _INCLUDES.sub(b"", text).split(b"\n")):
             return None  # a directive but #include and #define, or a '#' a raw-text scan of #defines could read
-        code_old, code_new = _LEXEMES.sub(b" ", removed), _LEXEMES.sub(b" ", added)
+        # strings, characters and comments, which a changed line may hold (C has no other multi-line token)
+        code_old, code_new = (lexemes.substitute(t, _SPACE) for t in (removed, added))
         if any(t in code for code in (code_old, code_new) for t in (b'"', b"'", b"/*", b"*/", b"\\")):
             return None
         if _open_brackets(code_old) != _open_brackets(code_new):
@@ -331,7 +336,11 @@ def _region_model(text: bytes, writers: frozenset[bytes]):
     if key in _REGIONS:
         _REGIONS.move_to_end(key)
         return _REGIONS[key]
-    got = _REGIONS[key] = cparse.region_model(text, writers)
+    try:
+        got = cparse.region_model(text, writers)
+    except LimitError:
+        got = None  # over a limit: the whole file is parsed, and says which
+    _REGIONS[key] = got
     if len(_REGIONS) > 64:
         _REGIONS.popitem(last=False)
     return got

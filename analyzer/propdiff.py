@@ -50,10 +50,15 @@ def truthy(p: PropertyDef) -> bool:
         norm_value(p.default).isdigit() and norm_value(p.default) != "0")
 
 
+# A call (a word with a letter, then "(") or a macro name.  The plain [A-Za-z_]\w*\s*\( is
+# quadratic in a long word: it is tried at each of its letters, each time to the word's end.
+_CALL_OR_MACRO = re.compile(r"(?<!\w)(?=\w*?[A-Za-z_])\w++\s*+\(|^[A-Z_][A-Z0-9_]*$")
+
+
 def value_error(p: PropertyDef, value: str) -> str | None:
     """Why ``value`` does not parse for property ``p``, or None (also None when qlint cannot tell)."""
     raw = value.strip()
-    if re.search(r"[A-Za-z_]\w*\s*\(|^[A-Z_][A-Z0-9_]*$", raw) and not raw.lower().startswith("stringify"):
+    if _CALL_OR_MACRO.search(raw) and not raw.lower().startswith("stringify"):
         return None  # a macro or expression: resolved by the compiler, not qlint
     v = raw.strip('"')
     m = re.fullmatch(r"stringify\((.*)\)", v)

@@ -18,6 +18,7 @@ from functools import cached_property
 from .change import FileChange, Patch, Series
 from . import prefilter
 from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
+from .limits import QUOTE_LINE_CHARS
 from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
 
 C_SUFFIXES = (".c", ".h")
@@ -142,6 +143,7 @@ class PatchReview:
         self.old_index = indexes.get(patch.old)
         self.new_index = indexes.get(patch.new)
         self.tip_index = indexes.get(series.tip)
+        self._quoted_lines: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
 
     # -- models of touched files -------------------------------------------------
 
@@ -559,13 +561,22 @@ class PatchReview:
         data = f.new_data if side == "new" else f.old_data
         if data is None:
             return []
-        lines = data.decode("utf-8", "replace").splitlines()
+        key = (path, side)
+        lines = self._quoted_lines.get(key)
+        if lines is None or lines[0] is not data:  # one split per file, whatever the findings in it
+            lines = self._quoted_lines[key] = (data, data.decode("utf-8", "replace").splitlines())
+        lines = lines[1]
         marks = f.added if side == "new" else f.removed
         sign = "+" if side == "new" else "-"
         return [
-            (sign if n in marks else " ") + lines[n - 1]
+            (sign if n in marks else " ") + _cut(lines[n - 1])
             for n in range(max(1, line), min(len(lines), end_line) + 1)
         ]
+
+
+def _cut(line: str) -> str:
+    """A quoted line, at most limits.QUOTE_LINE_CHARS long (a finding on a 12 MB line quotes it)."""
+    return line if len(line) <= QUOTE_LINE_CHARS else line[:QUOTE_LINE_CHARS] + "..."
 
 
 def guard_uses_prop(g: Guard, model: FileModel, index: TreeIndex, prop: PropertyDef) -> bool:

@@ -76,7 +76,9 @@ def _candidates(index: TreeIndex, path: str, name: str) -> list[str]:
     return out + [p for p in index.grep(name.encode()) if p != path]
 
 
-_DEFINE_LINE_RE = re.compile(rb"^\s*(?:[A-Z][A-Z0-9_]*DEFINE[A-Z0-9_]*|DEFINE_[A-Z0-9_]+)\s*\((.*)$", re.M)
+# (leading white space without newlines: ^\s* from every line of a run of blank lines is quadratic
+# in the run, and the macro's line gives the same match)
+_DEFINE_LINE_RE = re.compile(rb"^[^\S\n]*+(?:[A-Z][A-Z0-9_]*DEFINE[A-Z0-9_]*|DEFINE_[A-Z0-9_]+)\s*\((.*)$", re.M)
 _WORD_RE = re.compile(rb"[A-Za-z_]\w*")
 
 

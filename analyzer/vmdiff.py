@@ -8,6 +8,7 @@ added inside such a macro shows up in every description that uses it.
 
 from __future__ import annotations
 
+import bisect
 import re
 import weakref
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from .change import FileChange
 from .index import TreeIndex
 from .model import FileModel, PropertyDef, VMField, VMStateDesc
+from .limits import VMSTATE_EXPANSION_DEPTH, VMSTATE_FIELDS, over
 from .propdiff import truthy
 
-_MAX_EXPANSION = 3
+_MAX_EXPANSION = VMSTATE_EXPANSION_DEPTH
 
 
 @dataclass
@@ -72,6 +74,7 @@ def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> lis
                                       x.args if test is None or x.test else x.args + (test,), f.line, f.text)
                               for x in tmp.fields)
                 out.extend(expand(inner, index, depth + 1))
+                _check_size(out)
                 continue
         vm = index.vmstate_macro(f.macro) if depth < _MAX_EXPANSION and not _is_core(f.macro) else None
         if vm is None or len(vm.params) != len(f.args):
@@ -83,7 +86,14 @@ def expand(fields: tuple[VMField, ...], index: TreeIndex, depth: int = 0) -> lis
             new_args = tuple(_substitute(a, subst) for a in args)
             inner.append(VMField(macro, new_args, f.line, f.text))
         out.extend(expand(tuple(inner), index, depth + 1))
+        _check_size(out)
     return out
+
+
+def _check_size(fields: list) -> None:
+    if len(fields) > VMSTATE_FIELDS:
+        raise over(f"a VMState description's fields expand, through the tree's VMSTATE_* macros, to more than "
+                   f"{VMSTATE_FIELDS:,} fields", "VMSTATE_FIELDS")
 
 
 def _is_core(macro: str) -> bool:
@@ -298,10 +308,35 @@ def obligations(diff: "VMStateDiff"):
     return out
 
 
+_WORD_CALL = re.compile(r"(?<!\w)\w++\(")
+
+
+def _sets_prop(text: str, name: str) -> bool:
+    """Does ``text`` match ``qdev_prop_set_\\w+\\([^;]*"NAME"``?  In linear time: that pattern
+    scans to the next ";" from every "qdev_prop_set_" of a long word or a long stretch.  A match
+    is a word holding "qdev_prop_set_" and a word character after it, then "(", then "NAME" in
+    quotes with no ";" in between."""
+    quoted = '"' + name + '"'
+    if quoted not in text or "qdev_prop_set_" not in text:
+        return False
+    opens = [m.end() for m in _WORD_CALL.finditer(text) if "qdev_prop_set_" in m.group(0)[:-2]]
+    if not opens:
+        return False
+    semis = [m.start() for m in re.finditer(";", text)]
+    at = text.find(quoted)
+    while at >= 0:
+        k = bisect.bisect_right(opens, at) - 1  # the last "(" before it
+        if k >= 0:
+            s = bisect.bisect_left(semis, opens[k])
+            if s == len(semis) or semis[s] >= at:
+                return True
+        at = text.find(quoted, at + 1)
+    return False
+
+
 def _set_by_code(review, prop: PropertyDef) -> bool:
     """Does the new code set ``prop`` itself (qdev_prop_set_bit(dev, "name", ...))?"""
-    rx = re.compile(r'qdev_prop_set_\w+\([^;]*"' + re.escape(prop.name) + r'"')
     for f in review.c_files:
-        if f.new_data is not None and rx.search(f.new_data.decode("utf-8", "replace")):
+        if f.new_data is not None and _sets_prop(f.new_data.decode("utf-8", "replace"), prop.name):
             return True
     return False
