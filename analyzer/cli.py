@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from . import reporters
-from .change import InputError
-from .finding import CONFIDENCES
-from .reporters._escape import inert, one_line
+from qlint.analyzer import reporters
+from qlint.analyzer.change import InputError
+from qlint.analyzer.finding import CONFIDENCES
+from qlint.analyzer.reporters._escape import inert, one_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -95,9 +95,9 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
     Exit status: 0 no error findings, 1 error findings, 2 bad input.
     """
     repo = _repo(repo)
-    from . import cache
-    from .engine import review
-    from .gitsrc import review_range, review_staged
+    from qlint.analyzer.tree import cache
+    from qlint.analyzer.engine import review
+    from qlint.analyzer.sources.gitsrc import review_range, review_staged
 
     if no_cache:
         os.environ["QLINT_NO_CACHE"] = "1"
@@ -113,7 +113,7 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
     if not os.path.isdir(repo):
         _fail(f"no such directory: {repo}")
     if patch_file:
-        from .mbox import based_on, read_input, review_patch
+        from qlint.analyzer.sources.mbox import based_on, read_input, review_patch
 
         data = read_input(patch_file)
         for ref in based_on(data):
@@ -128,8 +128,15 @@ def review_cmd(repo: str, fmt: str, fix: bool, staged: bool, patch_file: str | N
             sys.exit(EXIT_OK)  # nothing for qlint in this commit: stay quiet in a pre-commit hook
     else:
         series = review_range(repo, revs[0] if revs else "HEAD")
-    from .config import ConfigError, Trusted, apply, review_settings, rules_enabled, write_baseline
-    from .rulebase import all_rules
+    from qlint.analyzer.config import (
+        ConfigError,
+        Trusted,
+        apply,
+        review_settings,
+        rules_enabled,
+        write_baseline,
+    )
+    from qlint.analyzer.rule import all_rules
 
     try:
         trusted = Trusted(_trusted_base(repo, revs, series), series, _work_tree(repo))
@@ -171,8 +178,8 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     """
     import json
 
-    from . import matrix
-    from .history import parse_version
+    from qlint.analyzer import matrix
+    from qlint.analyzer.sources.history import parse_version
 
     repo = _repo(repo)
     if not os.path.isdir(repo):
@@ -205,7 +212,7 @@ def _trusted_base(repo: str, revs: tuple[str, ...], series):
     """The tree whose configuration a review trusts: A for a range A..B, otherwise the tree the
     series applies to (the parent of REV, the --base of --patch, HEAD for --staged)."""
     if revs and ".." in revs[0]:
-        from .gitsrc import snapshot_at
+        from qlint.analyzer.sources.gitsrc import snapshot_at
 
         return snapshot_at(repo, revs[0].split("..", 1)[0] or "HEAD")[0]
     return series.base
@@ -213,7 +220,7 @@ def _trusted_base(repo: str, revs: tuple[str, ...], series):
 
 def _work_tree(repo: str) -> Path | None:
     """The reviewed repository's work tree, None for a bare repository."""
-    from .gitsrc import open_repo
+    from qlint.analyzer.sources.gitsrc import open_repo
 
     r = open_repo(repo)
     return Path(r.workdir) if r.workdir else None
@@ -261,8 +268,8 @@ def install_hook_cmd(repo: str | None, force: bool) -> None:
 
 def install_hook(repo: str, force: bool) -> int:
     """Write the pre-commit hook where git runs hooks, only when asked, never over someone else's."""
-    from .gitsrc import open_repo
-    from .hooks import install
+    from qlint.analyzer.sources.gitsrc import open_repo
+    from qlint.analyzer.hooks import install
 
     if open_repo(repo).is_bare:
         _fail("a bare repository has no commits to hook")
@@ -288,7 +295,7 @@ def demo_cmd(fmt: str, fix: bool, keep: str | None) -> None:
               help="text: one line a rule; markdown: the table README.md shows.")
 def rules_cmd(fmt: str) -> None:
     """List the rules: name, severity, summary."""
-    from .rulebase import all_rules, rules_table
+    from qlint.analyzer.rule import all_rules, rules_table
 
     if fmt == "markdown":
         click.echo(rules_table(all_rules()), nl=False)
@@ -302,7 +309,7 @@ def rules_cmd(fmt: str) -> None:
 @click.argument("name")
 def rule_cmd(name: str) -> None:
     """Print the documentation of rule NAME and its tested examples."""
-    from .rulebase import all_rules
+    from qlint.analyzer.rule import all_rules
 
     for r in all_rules():
         if r.name == name:
@@ -313,9 +320,9 @@ def rule_cmd(name: str) -> None:
 
 def demo(fmt: str = "text", keep: str | None = None) -> int:
     """Build the bundled AER example in a temporary repository (or in ``keep``) and review it."""
-    from .engine import review
-    from .fixture_repo import build_demo
-    from .gitsrc import review_range
+    from qlint.analyzer.engine import review
+    from qlint.analyzer.sources.fixture_repo import build_demo
+    from qlint.analyzer.sources.gitsrc import review_range
 
     if fmt == "patch":
         click.echo("qlint demo --fix: the demo series without patch 4 (the hand-written fix); the patch\n"
@@ -362,9 +369,9 @@ def machines_cmd(repo: str, fmt: str, rev: str, holds: tuple[str, ...]) -> None:
     """
     import json
 
-    from .gitsrc import snapshot_at
-    from .index import TreeIndex
-    from .machines import listing
+    from qlint.analyzer.sources.gitsrc import snapshot_at
+    from qlint.analyzer.tree.index import TreeIndex
+    from qlint.analyzer.tree.machines import listing
 
     repo = _repo(repo)
     if fmt not in ("text", "json"):
@@ -401,7 +408,7 @@ def machines_cmd(repo: str, fmt: str, rev: str, holds: tuple[str, ...]) -> None:
 def _holds(index, commit: str, holds: tuple[str, ...], fmt: str) -> None:
     import json
 
-    from .kbuild import describe_chain, holders_listing
+    from qlint.analyzer.tree.kbuild import describe_chain, holders_listing
 
     answers = [holders_listing(index, what) for what in holds]
     if fmt == "json":
@@ -428,7 +435,7 @@ def _holds(index, commit: str, holds: tuple[str, ...], fmt: str) -> None:
 
 def _tested_examples(rule: str) -> str:
     """The rule's example series (each one a test case): what fires, what stays silent."""
-    from .fixture_repo import fixtures_root
+    from qlint.analyzer.sources.fixture_repo import fixtures_root
 
     base = fixtures_root() / "examples" / rule
     out = ["## Tested examples", ""]
@@ -504,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # never a traceback for the user; QLINT_DEBUG=1 shows it
         if os.environ.get("QLINT_DEBUG"):
             raise
-        from .gitsrc import as_missing
+        from qlint.analyzer.sources.gitsrc import as_missing
 
         missing = as_missing(exc)  # an object read somewhere that does not say so itself
         if missing is not None:

@@ -21,8 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from .change import LazyPatch, Series, Snapshot
-from .finding import SEVERITIES, Finding
+from qlint.analyzer.change import LazyPatch, Series, Snapshot
+from qlint.analyzer.finding import SEVERITIES, Finding
 
 CONFIG_NAME = ".qlint.toml"
 BASELINE_VERSION = 1
@@ -302,7 +302,7 @@ def _validate_glob(pattern: str) -> str | None:
 
 
 def _known_rules() -> set[str]:
-    from .rulebase import all_rules
+    from qlint.analyzer.rule import all_rules
 
     return {r.name for r in all_rules()}
 

@@ -11,15 +11,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Self
 
-from . import cache, kbuild, prefilter, shipped
-from .change import InputError, LazyFileChange, Series
-from .finding import Finding
-from .fixgen import generate as generate_fixes
-from .fixplan import FixSet
-from .limits import FINDINGS, over
-from .review import Review
-from .rulebase import Rule, all_rules
-from .semdiff import IndexPool
+from qlint.analyzer.tree import cache, kbuild, shipped
+from qlint.analyzer.diff import prefilter
+from qlint.analyzer.change import InputError, LazyFileChange, Series
+from qlint.analyzer.finding import Finding
+from qlint.analyzer.fix.fixgen import generate as generate_fixes
+from qlint.analyzer.fix.fixplan import FixSet
+from qlint.analyzer.limits import FINDINGS, over
+from qlint.analyzer.diff.review import Review
+from qlint.analyzer.rule import Rule, all_rules
+from qlint.analyzer.diff.semdiff import IndexPool
 
 # Patches per unit of work of the prefilter pass handed to a worker.
 CHUNK = 40

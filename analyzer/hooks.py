@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .change import InputError
+from qlint.analyzer.change import InputError
 
 HOOK_MARK = "# installed by qlint install-hook"
 HOOK_TEXT = f"""#!/bin/sh

@@ -13,7 +13,7 @@ code that reads them; docs/limits.md lists them all.
 
 from __future__ import annotations
 
-from .change import InputError
+from qlint.analyzer.change import InputError
 
 # One C file qlint parses (a touched file, before or after; a file the tree index reads):
 # 8 MiB, 11 times QEMU's largest (disas/nanomips.c, 714 KB).  Larger is exit 2.

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import behaviour as beh
-from .change import InputError
-from .index import TreeIndex
-from .model import PropertyDef
-from .propdiff import norm_value
+from qlint.analyzer.diff import behaviour as beh
+from qlint.analyzer.change import InputError
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import PropertyDef
+from qlint.analyzer.diff.propdiff import norm_value
 
 Version = tuple[int, int]
 
@@ -268,10 +268,10 @@ def value_in(col: Column, subj: Subject, v: Version, families: set[str] | None) 
 
 
 def _machines(idx: TreeIndex, v: Version, families: set[str] | None) -> list[str]:
-    from .gitsrc import MissingObjectError
+    from qlint.analyzer.sources.gitsrc import MissingObjectError
 
     try:
-        from . import machines  # the board model, when this qlint has it
+        from qlint.analyzer.tree import machines
     except ImportError:  # pragma: no cover - board model absent
         machines = None
     names: list[str] = []
@@ -541,8 +541,8 @@ NO_POINT_RELEASES = (
 def from_repo(repo_path: str, spec: str, rev: str = "HEAD", given: dict[str, str] | None = None,
               since: tuple[int, int, int] | None = None, progress=None) -> Matrix:
     """The matrix of ``spec`` (PROPERTY, DRIVER.PROPERTY or a commit adding compat entries) at ``rev``."""
-    from . import history
-    from .gitsrc import GitSnapshot, _resolve, open_repo, tree_of
+    from qlint.analyzer.sources import history
+    from qlint.analyzer.sources.gitsrc import GitSnapshot, _resolve, open_repo, tree_of
 
     repo = open_repo(repo_path)
     tip = _resolve(repo, rev)
@@ -587,7 +587,7 @@ def _spec_from_commit(repo, spec: str, ref: TreeIndex):
     """(spec, commit): a commit stands for the property of the first compat entry it adds."""
     import pygit2
 
-    from .gitsrc import first_parent, reading
+    from qlint.analyzer.sources.gitsrc import first_parent, reading
 
     if re.fullmatch(r"[\w.\-]+", spec) and _defs(ref, spec.rsplit(".", 1)[-1]):
         return spec, None
@@ -620,7 +620,7 @@ def _added_lines(diff):
 def _replaced_by(repo, commit) -> list:
     """(path, function, squashed line) of code lines ``commit`` removes from C functions and does not
     keep elsewhere in the file: what the releases before the fix ran."""
-    from .gitsrc import GitSnapshot, read_blob, reading, tree_of
+    from qlint.analyzer.sources.gitsrc import GitSnapshot, read_blob, reading, tree_of
 
     parent = commit.parents[0]
     old_idx = TreeIndex(GitSnapshot(repo, tree_of(parent), str(parent.id)))

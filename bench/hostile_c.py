@@ -115,7 +115,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds before a run is stopped (default %(default)s)")
     ap.add_argument("--only", help="only the shapes whose name holds this word")
     args = ap.parse_args()
-    from qlint.analyzer.fixture_repo import build
+    from qlint.analyzer.sources.fixture_repo import build
 
     cmd = shlex.split(args.qlint)
     print("| input | MB | seconds | peak RSS (MiB) | outcome |\n|---|---|---|---|---|")

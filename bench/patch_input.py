@@ -43,7 +43,7 @@ def _inputs() -> dict[str, bytes]:
 
 def _read_and_apply(data: bytes) -> tuple[float, str]:
     from qlint.analyzer.change import EmptySnapshot, InputError, OverlaySnapshot
-    from qlint.analyzer.mbox import apply_series, split_mails
+    from qlint.analyzer.sources.mbox import apply_series, split_mails
 
     base = OverlaySnapshot(EmptySnapshot(), {"z.c": b"".join(b"l%d\n" % i for i in range(100000))}, "base")
     start = time.perf_counter()
@@ -63,7 +63,7 @@ def _review(repo: Path, data: bytes) -> tuple[float, str]:
 
 
 def _reviews(tmp: Path) -> dict[str, tuple[float, str]]:
-    from qlint.analyzer.fixture_repo import build
+    from qlint.analyzer.sources.fixture_repo import build
 
     repo = tmp / "repo"
     build(ROOT / "fixtures" / "tree", [], repo)
@@ -89,11 +89,11 @@ def main() -> int:
     if args.repo:
         mbox = subprocess.run(["git", "-C", args.repo, "format-patch", "--stdout", args.range],
                               capture_output=True, check=True).stdout
-        from qlint.analyzer.gitsrc import GitSnapshot, _resolve, open_repo
+        from qlint.analyzer.sources.gitsrc import GitSnapshot, _resolve, open_repo
 
         repo = open_repo(args.repo)
         commit = _resolve(repo, args.range.split("..")[0])
-        from qlint.analyzer.mbox import apply_series, split_mails
+        from qlint.analyzer.sources.mbox import apply_series, split_mails
 
         start = time.perf_counter()
         patches = apply_series(split_mails(mbox), GitSnapshot(repo, commit.tree, str(commit.id)), "bench")

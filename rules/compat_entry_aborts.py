@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatEntryAborts(Rule):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer.diff import owners_cover
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.diff.api import owners_cover
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatEntryMissesSubtypes(Rule):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.rulebase import Related, Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.rule import Related, Review, Rule
 
 
 class CompatEntryMissing(Rule):

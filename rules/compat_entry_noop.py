@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer.diff import norm_value
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.diff.api import norm_value
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatEntryNoop(Rule):

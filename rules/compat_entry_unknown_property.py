@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatEntryUnknownProperty(Rule):

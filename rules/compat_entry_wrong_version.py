@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.diff import shown_value
-from qlint.analyzer.model import CompatEntry, PropertyDef
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.diff.api import shown_value
+from qlint.analyzer.cmodel.model import CompatEntry, PropertyDef
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatEntryWrongVersion(Rule):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from qlint.analyzer.diff import value_error
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.diff.api import value_error
+from qlint.analyzer.rule import Review, Rule
 
 
 class CompatValueInvalid(Rule):

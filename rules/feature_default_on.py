@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.diff import is_feature_switch, norm_value, truthy
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.diff.api import is_feature_switch, norm_value, truthy
+from qlint.analyzer.rule import Review, Rule
 
 
 class FeatureDefaultOn(Rule):

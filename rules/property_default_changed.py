@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.diff import is_integer, norm_value, owners_cover
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.diff.api import is_integer, norm_value, owners_cover
+from qlint.analyzer.rule import Review, Rule
 
 
 class PropertyDefaultChanged(Rule):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.fixplan import SubsectionFix
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.fix.fixplan import SubsectionFix
+from qlint.analyzer.rule import Review, Rule
 
 
 class VmstateFieldAdded(Rule):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from qlint.analyzer import advice
-from qlint.analyzer.fixplan import SubsectionFix, UnusedFix, WidenFix
-from qlint.analyzer.model import VMField
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.fix.fixplan import SubsectionFix, UnusedFix, WidenFix
+from qlint.analyzer.cmodel.model import VMField
+from qlint.analyzer.rule import Review, Rule
 
 
 class VmstateFieldRemoved(Rule):

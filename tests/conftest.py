@@ -16,7 +16,8 @@ def fixtures_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     """Every test gets an empty fact cache of its own, never the user's ~/.cache/qlint."""
-    from qlint.analyzer import cache, index, prefilter
+    from qlint.analyzer.tree import cache, index
+    from qlint.analyzer.diff import prefilter
 
     monkeypatch.setenv("QLINT_CACHE_DIR", str(tmp_path_factory.mktemp("qlint-cache")))
     monkeypatch.delenv("QLINT_NO_CACHE", raising=False)

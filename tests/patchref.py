@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from qlint.analyzer.change import InputError, OverlaySnapshot, EmptySnapshot
-from qlint.analyzer.mbox import apply_series, split_mails
+from qlint.analyzer.sources.mbox import apply_series, split_mails
 
 FROM_LINE = b"From 02c52fab2b0be1a880bc0e1969324dccd02eecdf Mon Sep 17 00:00:00 2001\n"
 _ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": os.devnull,

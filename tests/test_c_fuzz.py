@@ -16,7 +16,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from qlint.analyzer import cparse, engine
+from qlint.analyzer.cmodel import cparse
+from qlint.analyzer import engine
 from qlint.analyzer.change import EmptySnapshot, FileChange, OverlaySnapshot, Patch, Series
 from qlint.analyzer.limits import LimitError
 

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer import cache, cparse, engine, index, prefilter
-from qlint.analyzer.fixture_repo import build, case_patches
-from qlint.analyzer.gitsrc import review_range
-from qlint.analyzer.model import CompatArray, CompatEntry, FileModel, Function, Guard
+from qlint.analyzer.tree import cache, index
+from qlint.analyzer.cmodel import cparse
+from qlint.analyzer import engine
+from qlint.analyzer.diff import prefilter
+from qlint.analyzer.sources.fixture_repo import build, case_patches
+from qlint.analyzer.sources.gitsrc import review_range
+from qlint.analyzer.cmodel.model import CompatArray, CompatEntry, FileModel, Function, Guard
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 INVALID = FIXTURES / "examples"

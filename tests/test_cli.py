@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer.fixture_repo import build, case_patches
+from qlint.analyzer.sources.fixture_repo import build, case_patches
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AER = FIXTURES / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded"
@@ -213,7 +213,7 @@ SHALLOWS = "are not in the repository: shallow clone?"
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory):
     """The demo history, served to clones with filters (as a forge serves CI)."""
-    from qlint.analyzer.fixture_repo import build_demo
+    from qlint.analyzer.sources.fixture_repo import build_demo
 
     dest = tmp_path_factory.mktemp("src") / "qemu"
     _, base, ids = build_demo(dest)

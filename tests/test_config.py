@@ -27,9 +27,9 @@ from qlint.analyzer.config import (
     write_baseline,
 )
 from qlint.analyzer.engine import Report
-from qlint.analyzer.fixture_repo import build
+from qlint.analyzer.sources.fixture_repo import build
 from qlint.analyzer.finding import Finding
-from qlint.analyzer.rulebase import all_rules
+from qlint.analyzer.rule import all_rules
 
 ALL = {r.name for r in all_rules()}
 

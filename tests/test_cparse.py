@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qlint.analyzer import cparse
+from qlint.analyzer.cmodel import cparse
 
 
 def parse(src: str):
@@ -227,8 +227,8 @@ static void acme_realize(AcmeProxy *p)
 def test_vmstate_renames_are_paired_in_place_and_nowhere_else():
     """A stream carries no field names: a field renamed in its place is the same field, even
     next to a real change; one that moves is not paired."""
-    from qlint.analyzer.model import VMField
-    from qlint.analyzer.vmdiff import _renamed
+    from qlint.analyzer.cmodel.model import VMField
+    from qlint.analyzer.diff.vmdiff import _renamed
 
     def f(macro: str, *args: str) -> VMField:
         return VMField(macro=macro, args=args, line=1, text="")

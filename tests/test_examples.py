@@ -23,9 +23,9 @@ import pygit2
 import pytest
 
 from qlint.analyzer.engine import review
-from qlint.analyzer.fixture_repo import build, case_patches
-from qlint.analyzer.gitsrc import review_range
-from qlint.analyzer.rulebase import all_rules
+from qlint.analyzer.sources.fixture_repo import build, case_patches
+from qlint.analyzer.sources.gitsrc import review_range
+from qlint.analyzer.rule import all_rules
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "examples.golden"

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from qlint.analyzer.engine import review
-from qlint.analyzer.fixture_repo import build, case_patches
-from qlint.analyzer.gitsrc import review_range
+from qlint.analyzer.sources.fixture_repo import build, case_patches
+from qlint.analyzer.sources.gitsrc import review_range
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer.fixture_repo import build, case_patches
+from qlint.analyzer.sources.fixture_repo import build, case_patches
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -18,9 +18,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from qlint.analyzer import cparse, lexemes, limits
+from qlint.analyzer.cmodel import cparse, lexemes
+from qlint.analyzer import limits
 from qlint.analyzer.cli import main
-from qlint.analyzer.fixture_repo import build
+from qlint.analyzer.sources.fixture_repo import build
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AER = (FIXTURES / "tree/hw/pci/pcie_aer.c").read_bytes()
@@ -309,7 +310,8 @@ def test_the_compat_macro_entry_pattern_finds_what_the_plain_one_finds(head, tai
 def test_scans_stay_linear_on_their_worst_inputs():
     """Inputs on which the plain patterns took minutes; each must give the plain answer (the
     cost is in bench/hostile_c.py)."""
-    from qlint.analyzer import index, machines, propdiff, vmdiff
+    from qlint.analyzer.tree import index, machines
+    from qlint.analyzer.diff import propdiff, vmdiff
 
     assert cparse._MACRO_ENTRY_RE.search(".driver = " + "a" * 5000 + "!") is None
     assert index._defines_parent(b"#define A(x) \\\n" * 20000) is False

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer import kbuild
+from qlint.analyzer.tree import kbuild
 from qlint.analyzer.change import EmptySnapshot, OverlaySnapshot
-from qlint.analyzer.fixture_repo import build, fixtures_root
-from qlint.analyzer.index import TreeIndex
+from qlint.analyzer.sources.fixture_repo import build, fixtures_root
+from qlint.analyzer.tree.index import TreeIndex
 
 FIXTURE_TREE = Path(__file__).resolve().parents[1] / "fixtures" / "tree"
 
@@ -281,7 +281,7 @@ def test_unknown_holder_lowers_confidence_and_min_confidence_drops_it(tmp_path: 
 
 
 def test_review_text_names_only_the_machine_types_that_can_hold_the_file():
-    from qlint.analyzer import advice
+    from qlint.analyzer.fix import advice
 
     idx = _fixture_index()
     everywhere = advice.machine_types((7, 2), idx)

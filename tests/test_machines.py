@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer import advice, machines
+from qlint.analyzer.fix import advice
+from qlint.analyzer.tree import machines
 from qlint.analyzer.change import EmptySnapshot, OverlaySnapshot
-from qlint.analyzer.fixture_repo import build, fixtures_root
-from qlint.analyzer.index import TreeIndex
+from qlint.analyzer.sources.fixture_repo import build, fixtures_root
+from qlint.analyzer.tree.index import TreeIndex
 
 FIXTURE_TREE = Path(__file__).resolve().parents[1] / "fixtures" / "tree"
 
@@ -437,8 +438,8 @@ def test_command_not_a_repository(tmp_path: Path):
 def test_review_after_a_release_names_the_release_s_machine_types(tmp_path: Path):
     """VERSION 8.0.0, no hw_compat_8_0 yet: the break is named for the 8.0 machine types."""
     from qlint.analyzer.engine import review
-    from qlint.analyzer.fixture_repo import case_patches
-    from qlint.analyzer.gitsrc import review_range
+    from qlint.analyzer.sources.fixture_repo import case_patches
+    from qlint.analyzer.sources.gitsrc import review_range
 
     fixtures = fixtures_root()
     release = sorted((fixtures / "demo").glob("0002-*.patch"))

@@ -17,7 +17,7 @@ import pytest
 
 from qlint.analyzer import matrix
 from qlint.analyzer.change import InputError
-from qlint.analyzer.fixture_repo import build, build_demo, fixtures_root, on_release_root
+from qlint.analyzer.sources.fixture_repo import build, build_demo, fixtures_root, on_release_root
 
 PROP = "x-pcie-err-unc-mask"
 
@@ -223,7 +223,7 @@ def test_a_fix_that_reshapes_the_code_is_traced_through_the_lines_it_replaced(tm
 def test_a_tie_between_restored_values_does_not_depend_on_the_hash_seed(tmp_path):
     """Two values restored as often as each other: the summary takes the first in the tree's
     order, in every process (a set's order changes with PYTHONHASHSEED)."""
-    from qlint.analyzer.fixture_repo import _commit_tree_change
+    from qlint.analyzer.sources.fixture_repo import _commit_tree_change
 
     repo, base, ids = build(fixtures_root() / "tree", [], tmp_path / "repo")
     top = ids[-1] if ids else base

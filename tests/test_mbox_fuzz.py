@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from qlint.analyzer.change import EmptySnapshot, InputError, OverlaySnapshot
-from qlint.analyzer.mbox import apply_series, split_mails
+from qlint.analyzer.sources.mbox import apply_series, split_mails
 
 sys.path.insert(0, str(Path(__file__).parent))
 from patchref import git_am, git_apply, mail, make_repo, multipart, part, qlint_tree, split_format_patch
@@ -284,7 +284,7 @@ def _mailinfo_case(draw) -> bytes:
 @given(st.data())
 def test_mails_are_split_as_git_mailinfo_splits_them(tmp_path_factory, data):
     """The patch text and the subject of a mail, as git mailinfo gives them."""
-    from qlint.analyzer.mbox import _MailInfo, cleanup_subject
+    from qlint.analyzer.sources.mbox import _MailInfo, cleanup_subject
 
     from patchref import git_mailinfo
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from qlint.analyzer.change import EmptySnapshot, InputError, OverlaySnapshot
 from qlint.analyzer.engine import review
-from qlint.analyzer.fixture_repo import build, case_patches
-from qlint.analyzer.mbox import apply_series, review_patch, split_mails
+from qlint.analyzer.sources.fixture_repo import build, case_patches
+from qlint.analyzer.sources.mbox import apply_series, review_patch, split_mails
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AER = FIXTURES / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded"
@@ -159,7 +159,7 @@ def test_generated_patches_never_crash(repo, data):
 @settings(max_examples=1500, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("{}();,=*&|!<>+-[]#\n \tabcdefPCI_xyz0123\"\\")), max_size=300))
 def test_c_model_tolerates_any_text(src):
-    from qlint.analyzer import cparse
+    from qlint.analyzer.cmodel import cparse
 
     cparse.parse("fuzz.c", src.encode())
 
@@ -477,7 +477,7 @@ def test_a_long_series_costs_what_its_changes_cost():
 
 
 def test_input_over_the_limit_is_read_no_further(tmp_path, repo):
-    from qlint.analyzer.mbox import MAX_INPUT, read_input
+    from qlint.analyzer.sources.mbox import MAX_INPUT, read_input
 
     huge = tmp_path / "huge.mbox"
     with open(huge, "wb") as f:
@@ -488,7 +488,7 @@ def test_input_over_the_limit_is_read_no_further(tmp_path, repo):
 
 
 def test_a_series_longer_than_the_limit_is_refused_naming_it(repo):
-    from qlint.analyzer.mbox import MAX_PATCHES
+    from qlint.analyzer.sources.mbox import MAX_PATCHES
 
     n = MAX_PATCHES + 1
     data = b"".join(mail(b"[PATCH %d/%d] x" % (i, n), b"x\n---\n" + _AER_FILE_HDR + b"@@ -1 +1 @@\n-a\n+b\n")

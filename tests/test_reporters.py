@@ -22,9 +22,9 @@ from qlint.analyzer import reporters
 from qlint.analyzer.change import Patch, Series
 from qlint.analyzer.engine import Report, review
 from qlint.analyzer.finding import Finding, Related
-from qlint.analyzer.fixture_repo import build_demo
-from qlint.analyzer.gitsrc import review_range
-from qlint.analyzer.rulebase import all_rules
+from qlint.analyzer.sources.fixture_repo import build_demo
+from qlint.analyzer.sources.gitsrc import review_range
+from qlint.analyzer.rule import all_rules
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("QLINT_UPDATE_GOLDEN") == "1"
@@ -278,7 +278,7 @@ def test_text_names_the_function_of_a_fix_only_for_c_functions():
 
 def test_patch_prints_the_report_fixes_and_computes_nothing():
     """The edits are the report's (made by fixgen before rendering): the reporter needs no tree."""
-    from qlint.analyzer.fixplan import FixSet
+    from qlint.analyzer.fix.fixplan import FixSet
 
     fixes = FixSet(files={"hw/b.c": ("a\nb\n", "a\nc\n"), "hw/a.c": ("same\n", "same\n")})
     report = Report(Series(patches=[_patch(1, 1, "s")], base=None, tip=None), [_finding()], _fixes=fixes)
@@ -298,7 +298,7 @@ def hostile_repo(tmp_path_factory):
     holding a colour, a title-setting OSC sequence and the byte 0xff."""
     import pygit2
 
-    from qlint.analyzer.fixture_repo import build, case_patches
+    from qlint.analyzer.sources.fixture_repo import build, case_patches
 
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     _, patches = case_patches(fixtures / "examples" / "pci-config-unguarded" / "invalid" / "aer-mask-unguarded")

@@ -6,8 +6,9 @@ model (``model``) or of the diff (``diff``), tested here.
 
 from __future__ import annotations
 
-from qlint.analyzer import advice, cparse
-from qlint.analyzer.diff import is_integer, norm_value, shown_value, spells_string, version_line
+from qlint.analyzer.fix import advice
+from qlint.analyzer.cmodel import cparse
+from qlint.analyzer.diff.api import is_integer, norm_value, shown_value, spells_string, version_line
 
 COMPAT = b"""
 GlobalProperty hw_compat_7_2[] = {
@@ -113,10 +114,10 @@ def test_closest_name_for_did_you_mean():
 def _reviews(case: str, tmp_path) -> list:
     from pathlib import Path
 
-    from qlint.analyzer.fixture_repo import build, case_patches
-    from qlint.analyzer.gitsrc import review_range
-    from qlint.analyzer.review import Review
-    from qlint.analyzer.semdiff import IndexPool
+    from qlint.analyzer.sources.fixture_repo import build, case_patches
+    from qlint.analyzer.sources.gitsrc import review_range
+    from qlint.analyzer.diff.review import Review
+    from qlint.analyzer.diff.semdiff import IndexPool
 
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     setup, patches = case_patches(fixtures / "examples" / case)

@@ -1,7 +1,7 @@
 """Rules read the typed diff, nothing else.
 
-A rule imports only the diff API (``diff``; the review itself comes with ``rulebase``), the
-model types, the wording (``advice``), the fix plans (``fixplan``) and ``rulebase``: not the
+A rule imports only the diff API (``diff.api``; the review itself comes with ``rule``), the
+model types, the wording (``fix.advice``), the fix plans (``fix.fixplan``) and ``rule``: not the
 prefilter, the tree index, the index pool, the matrix command, the semantic diff's internals,
 git or tree-sitter.  It runs no regex (``re`` is not imported at all: a fact a rule needs of
 the C text is named in the model or the diff, with a test on a C snippet) and reads no file
@@ -19,11 +19,11 @@ RULES = Path(__file__).resolve().parents[1] / "rules"
 
 ALLOWED = {
     "__future__",
-    "qlint.analyzer.advice",
-    "qlint.analyzer.diff",
-    "qlint.analyzer.fixplan",
-    "qlint.analyzer.model",
-    "qlint.analyzer.rulebase",
+    "qlint.analyzer.fix.advice",
+    "qlint.analyzer.diff.api",
+    "qlint.analyzer.fix.fixplan",
+    "qlint.analyzer.cmodel.model",
+    "qlint.analyzer.rule",
 }
 
 # attributes that reach past the typed diff: the index pool, file bytes, the series' sources, and
@@ -35,6 +35,13 @@ FORBIDDEN_ATTRIBUTES = {
 }
 
 FORBIDDEN_NAMES = {"__import__", "open", "eval", "exec", "compile"}
+
+
+def _is_package(dotted: str) -> bool:
+    """A module or package of qlint's source tree (so ``from PKG import NAME`` imports a module)."""
+    rel = Path(*dotted.split(".")[1:])
+    root = RULES.parent
+    return (root / rel).with_suffix(".py").is_file() or (root / rel / "__init__.py").is_file()
 
 
 def violations(source: str, filename: str = "<rule>") -> list[str]:
@@ -50,10 +57,13 @@ def violations(source: str, filename: str = "<rule>") -> list[str]:
                 out.append(f"{filename}:{node.lineno}: relative import")
             elif node.module in ALLOWED:
                 continue
-            elif node.module == "qlint.analyzer":
+            elif node.module.startswith("qlint.analyzer") and node.module.count(".") <= 2 and \
+                    all(f"{node.module}.{alias.name}" in ALLOWED or _is_package(f"{node.module}.{alias.name}")
+                        for alias in node.names):
+                # `from qlint.analyzer.fix import advice` names a module of a package
                 for alias in node.names:
-                    if f"qlint.analyzer.{alias.name}" not in ALLOWED:
-                        out.append(f"{filename}:{node.lineno}: imports qlint.analyzer.{alias.name}")
+                    if f"{node.module}.{alias.name}" not in ALLOWED:
+                        out.append(f"{filename}:{node.lineno}: imports {node.module}.{alias.name}")
             else:
                 out.append(f"{filename}:{node.lineno}: imports from {node.module}")
         elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
@@ -79,24 +89,25 @@ def test_rule_reads_only_the_typed_diff(path: Path):
 def test_the_check_catches_what_it_forbids():
     bad = '''
 import re
-from qlint.analyzer import advice, propdiff
-from qlint.analyzer.index import TreeIndex
-from qlint.analyzer.rulebase import Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.diff import propdiff
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.rule import Rule
 
 def check(review):
-    from qlint.analyzer.prefilter import entries_added
+    from qlint.analyzer.diff.prefilter import entries_added
     idx = review.pool.get(review.patch.new)
     f = review.patch.changed("hw/x.c")
     return re.search(rb"x", f.old_data), idx.read("hw/x.c")
 '''
     assert sorted(v.split(": ", 1)[1] for v in violations(bad)) == sorted([
-        "imports re", "imports qlint.analyzer.propdiff", "imports from qlint.analyzer.index",
-        "imports from qlint.analyzer.prefilter", "reads .pool", "reads .old_data", "reads .read",
+        "imports re", "imports qlint.analyzer.diff.propdiff", "imports from qlint.analyzer.tree.index",
+        "imports from qlint.analyzer.diff.prefilter", "reads .pool", "reads .old_data", "reads .read",
     ])
     ok = '''
 from __future__ import annotations
-from qlint.analyzer import advice
-from qlint.analyzer.diff import norm_value
-from qlint.analyzer.rulebase import Review, Rule
+from qlint.analyzer.fix import advice
+from qlint.analyzer.diff.api import norm_value
+from qlint.analyzer.rule import Review, Rule
 '''
     assert violations(ok) == []

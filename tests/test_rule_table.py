@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qlint.analyzer.rulebase import all_rules, rules_table
+from qlint.analyzer.rule import all_rules, rules_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

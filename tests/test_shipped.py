@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qlint.analyzer import shipped
+from qlint.analyzer.tree import shipped
 from qlint.analyzer.change import EmptySnapshot, OverlaySnapshot
-from qlint.analyzer.index import TreeIndex
-from qlint.analyzer.model import ConfigWrite
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import ConfigWrite
 
 
 def _index(files: dict[str, str]) -> TreeIndex:

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer import cache, cparse, engine, index, prefilter
+from qlint.analyzer.tree import cache, index
+from qlint.analyzer.cmodel import cparse
+from qlint.analyzer import engine
+from qlint.analyzer.diff import prefilter
 from qlint.analyzer.change import EmptySnapshot, FileChange, OverlaySnapshot, Patch
-from qlint.analyzer.fixture_repo import _commit_tree_change, build, case_patches
-from qlint.analyzer.gitsrc import review_range
-from qlint.analyzer.model import PropertyDef
+from qlint.analyzer.sources.fixture_repo import _commit_tree_change, build, case_patches
+from qlint.analyzer.sources.gitsrc import review_range
+from qlint.analyzer.cmodel.model import PropertyDef
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CASES = sorted(p for p in (FIXTURES / "examples").glob("*/invalid/*") if p.is_dir())[::3]
@@ -370,7 +373,7 @@ def test_props_by_field_from_the_scan_equals_the_grep():
 
 def test_tree_listing_is_the_same_however_it_was_derived(tmp_path):
     """Snapshots list their files through a diff from the last listing: same result as a full walk."""
-    from qlint.analyzer import gitsrc
+    from qlint.analyzer.sources import gitsrc
 
     setup, patches = case_patches(FIXTURES / "examples" / "compat-entry-missing" / "invalid" / "series-never-met")
     repo, base, ids = build(FIXTURES / "tree", setup + patches, tmp_path / "repo")
@@ -504,7 +507,7 @@ def test_review_groups_cover_every_kept_patch_in_order():
 
 
 def test_releases_from_the_cache_equal_a_full_walk(tmp_path, monkeypatch):
-    from qlint.analyzer import fixture_repo, gitsrc
+    from qlint.analyzer.sources import fixture_repo, gitsrc
 
     _, _, ids = fixture_repo.build_demo(tmp_path / "demo")
 
@@ -525,7 +528,7 @@ def test_releases_from_the_cache_equal_a_full_walk(tmp_path, monkeypatch):
 
 
 def test_greps_are_the_same_with_a_tiny_blob_memory(tmp_path, monkeypatch):
-    from qlint.analyzer import gitsrc
+    from qlint.analyzer.sources import gitsrc
 
     repo, spec = _case_repo(CASES[0], tmp_path)
     normal = _findings(repo, spec)

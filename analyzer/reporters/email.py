@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ._escape import inert
+from qlint.analyzer.reporters._escape import inert
 
 WIDTH = 72
 MAX_QUOTED = 8

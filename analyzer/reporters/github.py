@@ -10,7 +10,7 @@ text format (``\x1b``, ``\xff``: see ._escape).
 
 from __future__ import annotations
 
-from ._escape import inert
+from qlint.analyzer.reporters._escape import inert
 
 COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
 

@@ -70,7 +70,7 @@ def _result(f, index: dict[str, int]) -> dict:
 
 
 def render(report) -> str:
-    from ..rulebase import all_rules
+    from qlint.analyzer.rule import all_rules
 
     rules = [_rule(r) for r in all_rules()]
     index = {r["id"]: i for i, r in enumerate(rules)}

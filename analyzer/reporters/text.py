@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ._escape import inert
+from qlint.analyzer.reporters._escape import inert
 
 
 def _para(text: str, indent: str = "  ") -> list[str]:

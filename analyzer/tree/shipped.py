@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from .change import Snapshot
-from .index import TreeIndex
+from qlint.analyzer.change import Snapshot
+from qlint.analyzer.tree.index import TreeIndex
 
 _RELEASES: dict[tuple[int, tuple[int, int]], TreeIndex | None] = {}
 

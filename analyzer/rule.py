@@ -12,8 +12,8 @@ import inspect
 import pkgutil
 from typing import Iterable
 
-from .finding import Finding, Related
-from .review import Review
+from qlint.analyzer.finding import Finding, Related
+from qlint.analyzer.diff.review import Review
 
 __all__ = ["Finding", "Related", "Review", "Rule", "all_rules", "rules_table"]
 

@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .index import TreeIndex
-from .model import PropertyDef
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import PropertyDef
 
 _TRUE = {"true", "on", "yes", "1", "on_off_auto_on"}
 _FALSE = {"false", "off", "no", "0", "on_off_auto_off"}

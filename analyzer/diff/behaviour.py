@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from .index import TreeIndex
-from .model import PropertyDef
-from .semdiff import guard_uses_prop, runs_at_default
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import PropertyDef
+from qlint.analyzer.diff.semdiff import guard_uses_prop, runs_at_default
 
 Statement = tuple[str, str, str]  # (path, function, statement squashed of whitespace)
 

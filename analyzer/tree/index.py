@@ -13,9 +13,10 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from . import cache, cparse, lexemes
-from .change import Snapshot
-from .model import CompatArray, CompatEntry, FileModel, PropertyDef
+from qlint.analyzer.tree import cache
+from qlint.analyzer.cmodel import cparse, lexemes
+from qlint.analyzer.change import Snapshot
+from qlint.analyzer.cmodel.model import CompatArray, CompatEntry, FileModel, PropertyDef
 
 # Top-level directories that hold no device models or compat tables (user-mode emulation, the
 # TCG code generator, tools, tests...): no migrated state, so neither the index nor the semantic

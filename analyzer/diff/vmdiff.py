@@ -13,11 +13,11 @@ import re
 import weakref
 from dataclasses import dataclass, field
 
-from .change import FileChange
-from .index import TreeIndex
-from .model import FileModel, PropertyDef, VMField, VMStateDesc
-from .limits import VMSTATE_EXPANSION_DEPTH, VMSTATE_FIELDS, over
-from .propdiff import truthy
+from qlint.analyzer.change import FileChange
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import FileModel, PropertyDef, VMField, VMStateDesc
+from qlint.analyzer.limits import VMSTATE_EXPANSION_DEPTH, VMSTATE_FIELDS, over
+from qlint.analyzer.diff.propdiff import truthy
 
 _MAX_EXPANSION = VMSTATE_EXPANSION_DEPTH
 
@@ -281,7 +281,7 @@ def _line_near(f: FileChange, d: VMStateDesc) -> int:
 
 def obligations(diff: "VMStateDiff"):
     """Properties that gate new wire data: each needs a compat entry switching it off."""
-    from .semdiff import GuardedChange
+    from qlint.analyzer.diff.semdiff import GuardedChange
 
     out = []
     for fc in diff.fields:

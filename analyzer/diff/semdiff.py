@@ -15,11 +15,18 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .change import FileChange, Patch, Series
-from . import prefilter
-from .index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
-from .limits import QUOTE_LINE_CHARS
-from .model import CompatArray, CompatEntry, ConfigWrite, FileModel, Guard, PropertyDef
+from qlint.analyzer.change import FileChange, Patch, Series
+from qlint.analyzer.diff import prefilter
+from qlint.analyzer.tree.index import NOT_MIGRATION_CODE, TreeIndex, _variable_offset, parse_cached
+from qlint.analyzer.limits import QUOTE_LINE_CHARS
+from qlint.analyzer.cmodel.model import (
+    CompatArray,
+    CompatEntry,
+    ConfigWrite,
+    FileModel,
+    Guard,
+    PropertyDef,
+)
 
 C_SUFFIXES = (".c", ".h")
 
@@ -347,7 +354,7 @@ class PatchReview:
         return memo[key]
 
     def _dropped_unset_uncached(self, prop: PropertyDef) -> bool:
-        from . import machines
+        from qlint.analyzer.tree import machines
 
         new = self.new_index.model(prop.path)
         if new is not None and any(p.name == prop.name for p in new.props):
@@ -497,7 +504,7 @@ class PatchReview:
 
     @cached_property
     def vmstate(self):
-        from .vmdiff import VMStateDiff
+        from qlint.analyzer.diff.vmdiff import VMStateDiff
 
         return VMStateDiff(self)
 

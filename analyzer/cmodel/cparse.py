@@ -1,7 +1,7 @@
 """Extract qlint's C model from QEMU source with tree-sitter.
 
 This is the only module that imports tree_sitter.  It turns one file's bytes
-into a :class:`~qlint.analyzer.model.FileModel` and drops the syntax tree.
+into a :class:`~qlint.analyzer.cmodel.model.FileModel` and drops the syntax tree.
 
 QEMU is full of macros that tree-sitter cannot expand; most files contain a
 few ERROR nodes.  Extraction walks through them: an ERROR node is just another
@@ -24,9 +24,18 @@ from dataclasses import dataclass
 import tree_sitter
 import tree_sitter_c
 
-from . import lexemes, limits
-from .limits import C_FILE_BYTES, COMPAT_ENTRIES, CONDITION_DEPTH, READ_BUDGET_BASE, READ_BUDGET_PER_BYTE, mib, over
-from .model import (
+from qlint.analyzer.cmodel import lexemes
+from qlint.analyzer import limits
+from qlint.analyzer.limits import (
+    C_FILE_BYTES,
+    COMPAT_ENTRIES,
+    CONDITION_DEPTH,
+    READ_BUDGET_BASE,
+    READ_BUDGET_PER_BYTE,
+    mib,
+    over,
+)
+from qlint.analyzer.cmodel.model import (
     CONFIG_TARGETS,
     CompatArray,
     CompatEntry,

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 
 import pygit2
 
-from .change import InputError
-from .gitsrc import VERSION_RE, GitSnapshot, ReleaseFinder, first_parent, get_object, read_blob, tree_of
+from qlint.analyzer.change import InputError
+from qlint.analyzer.sources.gitsrc import (
+    VERSION_RE,
+    GitSnapshot,
+    ReleaseFinder,
+    first_parent,
+    get_object,
+    read_blob,
+    tree_of,
+)
 
 _STABLE_REF_RE = re.compile(r"^refs/(?:heads|remotes/[^/]+)/stable-(\d+)\.(\d+)$")
 _TAG_RE = re.compile(r"^refs/tags/v(\d+)\.(\d+)\.(\d+)$")

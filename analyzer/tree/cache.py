@@ -32,8 +32,10 @@ from pathlib import Path
 
 # Modules whose code decides what is stored: a change to any of them is a new format.
 # (semdiff: the prefilter's digest records which functions is_init_function() calls init code.)
-_FORMAT_SOURCES = ("cparse.py", "model.py", "index.py", "prefilter.py", "semdiff.py", "machines.py", "gitsrc.py",
-                   "cache.py")
+# the modules whose code decides what a cached row holds, relative to the analyzer package
+_FORMAT_SOURCES = ("cmodel/cparse.py", "cmodel/lexemes.py", "cmodel/model.py", "tree/index.py",
+                   "diff/prefilter.py", "diff/semdiff.py", "tree/machines.py", "sources/gitsrc.py",
+                   "tree/cache.py", "limits.py")
 # How rows are laid out; older layouts (pickles) live in files of other names and are never read.
 _LAYOUT = "json"
 _PENDING_LIMIT = 200
@@ -54,7 +56,7 @@ def format_version() -> str:
         ver = "0"
     h = hashlib.sha256(ver.encode())
     h.update(_LAYOUT.encode())
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]
     for name in _FORMAT_SOURCES:
         try:
             h.update((here / name).read_bytes())
@@ -84,8 +86,8 @@ def disabled() -> bool:
 
 def _kinds() -> dict[str, object]:
     """The type of the values of each kind: what put() writes and get() accepts."""
-    from .machines import _BoardFile
-    from .model import CompatArray, FileModel
+    from qlint.analyzer.tree.machines import _BoardFile
+    from qlint.analyzer.cmodel.model import CompatArray, FileModel
 
     return {
         "model": FileModel,

@@ -27,9 +27,15 @@ import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
-from .matrix import display
-from .model import CompatArray, CompatEntry, ConfigWrite, PropertyDef, VMStateDesc
-from .propdiff import (
+from qlint.analyzer.matrix import display
+from qlint.analyzer.cmodel.model import (
+    CompatArray,
+    CompatEntry,
+    ConfigWrite,
+    PropertyDef,
+    VMStateDesc,
+)
+from qlint.analyzer.diff.propdiff import (
     FeatureAdd,
     ImplicitDefault,
     PropChange,
@@ -43,8 +49,8 @@ from .propdiff import (
     truthy,
     value_error,
 )
-from .semdiff import GuardedChange, GuardProp, WriteChange
-from .vmdiff import FieldChange, Gate, NewSubsection, VMStateDiff, obligations
+from qlint.analyzer.diff.semdiff import GuardedChange, GuardProp, WriteChange
+from qlint.analyzer.diff.vmdiff import FieldChange, Gate, NewSubsection, VMStateDiff, obligations
 
 __all__ = [
     "CompatChanges", "ConfigWriteDiff", "FeatureAdd", "FieldChange", "Gate", "GuardedChange", "GuardProp",
@@ -178,7 +184,7 @@ class VMStateChanges:
         release already sent at least ``minimum``, every later one did too (versions only grow).
         None when qlint cannot tell (no machine types, no such release in the history).
         """
-        from . import kbuild, machines, shipped
+        from qlint.analyzer.tree import kbuild, machines, shipped
 
         r = self._r
         mm = machines.analyze(r.new_index)

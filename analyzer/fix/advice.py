@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 
-from .index import TreeIndex
-from .model import ConfigWrite, FileModel, PropertyDef
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.cmodel.model import ConfigWrite, FileModel, PropertyDef
 
 
 BITNR_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+\w+_BITNR[ \t]+(\d+)[ \t]*$", re.M)
@@ -53,7 +53,7 @@ def machine_types(v: tuple[int, int] | None, index: TreeIndex | None = None, fam
 def _reached_names(index: TreeIndex, v: tuple[int, int], family: str, array: str | None,
                    path: str | None = None) -> tuple[list[str], bool]:
     """(newest machine type of each board reached, whether boards qlint cannot read add the array too)."""
-    from . import kbuild, machines
+    from qlint.analyzer.tree import kbuild, machines
 
     mm = machines.analyze(index)
     arr = array or compat_array_name(index, v, family)[0]
@@ -188,7 +188,7 @@ def _device_types(model: FileModel, fn: str):
 
 def property_plan(index: TreeIndex, model: FileModel, writes: list[ConfigWrite], version):
     """Names of the property that would guard ``writes``: a cap_present bit or a bool of the device."""
-    from .fixplan import PropertyPlan
+    from qlint.analyzer.fix.fixplan import PropertyPlan
 
     slug = register_slug(writes)
     prop_name = "x-" + slug
@@ -342,7 +342,7 @@ def vmstate_plan(index: TreeIndex, model: FileModel | None, top_var: str, struct
     None when qlint cannot name the device, its property array, or when the
     description's state is not the device's (the .needed opaque could not reach it).
     """
-    from .fixplan import PropertyPlan
+    from qlint.analyzer.fix.fixplan import PropertyPlan
 
     if model is None:
         return None

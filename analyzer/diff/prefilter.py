@@ -27,15 +27,14 @@ from collections import Counter, OrderedDict
 
 import pygit2
 
-from . import cache, cparse, lexemes
-from .change import FileChange, Patch
-from .limits import LimitError
-from .cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
-from .index import MACRO_NAME_RE, changes_tree_facts
-from .index import (
-    NOT_MIGRATION_CODE as IGNORED_DIRS,  # the semantic diff's own selection
-)
-from .model import FileModel
+from qlint.analyzer.tree import cache
+from qlint.analyzer.cmodel import cparse, lexemes
+from qlint.analyzer.change import FileChange, Patch
+from qlint.analyzer.limits import LimitError
+from qlint.analyzer.cmodel.cparse import MAY_WRITE, TOPLEVEL_FACTS, Shape
+from qlint.analyzer.tree.index import MACRO_NAME_RE, changes_tree_facts
+from qlint.analyzer.tree.index import NOT_MIGRATION_CODE as IGNORED_DIRS
+from qlint.analyzer.cmodel.model import FileModel
 
 C_SUFFIXES = (".c", ".h")
 EMPTY = ""  # the digest of a file with no relevant facts (or no file)
@@ -52,7 +51,7 @@ def c_file(f: FileChange) -> bool:
 
 def digest(model: FileModel) -> str:
     """A hash of everything in ``model`` from which a rule can start, without line numbers."""
-    from .semdiff import is_init_function
+    from qlint.analyzer.diff.semdiff import is_init_function
 
     init: dict[str, bool] = {}
     parts: list[str] = []
@@ -102,7 +101,7 @@ def file_facts(path: str, blob_id: str | None, read, before: tuple | None = None
     process parsed that version and the change touches only items that cannot hold a fact (see
     ``_carry``), the facts are that version's and this one is not parsed.
     """
-    from .index import facts_model
+    from qlint.analyzer.tree.index import facts_model
 
     if not path:
         return _NONE

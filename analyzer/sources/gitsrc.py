@@ -17,8 +17,18 @@ import pygit2
 
 from pathlib import Path
 
-from . import cache
-from .change import EmptySnapshot, FileChange, InputError, LazyFileChange, LazyPatch, OverlaySnapshot, Patch, Series, Snapshot
+from qlint.analyzer.tree import cache
+from qlint.analyzer.change import (
+    EmptySnapshot,
+    FileChange,
+    InputError,
+    LazyFileChange,
+    LazyPatch,
+    OverlaySnapshot,
+    Patch,
+    Series,
+    Snapshot,
+)
 
 # libgit2 maps pack files in windows of 1 GiB, up to 8 GiB, and keeps them mapped: walking the
 # history for releases (60,000 commits) left 200 MB more resident in every process, and a cold
@@ -521,7 +531,7 @@ def point_releases(repo: pygit2.Repository, tip: pygit2.Commit):
 
     def get():
         if not cache:
-            from .history import find_history, snapshot
+            from qlint.analyzer.sources.history import find_history, snapshot
 
             cache.append([(r.version, r.source, snapshot(repo, r))
                           for r in find_history(repo, tip).releases if r.version[2]])

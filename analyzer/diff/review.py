@@ -20,14 +20,15 @@ import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import advice, matrix
-from . import behaviour as beh
-from .change import InputError, Patch
-from .diff import CompatChanges, ConfigWriteDiff, PropertyChanges, VMStateChanges
-from .index import MACRO_NAME_RE, TreeIndex
-from .model import CompatEntry, PropertyDef
-from .prefilter import could_add_entry, entries_added
-from .semdiff import PatchReview
+from qlint.analyzer.fix import advice
+from qlint.analyzer import matrix
+from qlint.analyzer.diff import behaviour as beh
+from qlint.analyzer.change import InputError, Patch
+from qlint.analyzer.diff.api import CompatChanges, ConfigWriteDiff, PropertyChanges, VMStateChanges
+from qlint.analyzer.tree.index import MACRO_NAME_RE, TreeIndex
+from qlint.analyzer.cmodel.model import CompatEntry, PropertyDef
+from qlint.analyzer.diff.prefilter import could_add_entry, entries_added
+from qlint.analyzer.diff.semdiff import PatchReview
 
 Version = tuple[int, int]
 

@@ -15,9 +15,16 @@ import difflib
 import os
 import re
 
-from . import cparse
-from .fixplan import FixSet, GuardFix, PropertyPlan, SubsectionFix, UnusedFix, WidenFix
-from .index import TreeIndex
+from qlint.analyzer.cmodel import cparse
+from qlint.analyzer.fix.fixplan import (
+    FixSet,
+    GuardFix,
+    PropertyPlan,
+    SubsectionFix,
+    UnusedFix,
+    WidenFix,
+)
+from qlint.analyzer.tree.index import TreeIndex
 
 FIXABLE_SEVERITIES = ("error", "warning")
 

@@ -17,9 +17,17 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from .change import FileChange, InputError, Patch, Series, SeriesTrees, Snapshot
-from .gitapply import FilePatch, PatchError, Search, Text, apply_hunks, parse, show
-from .gitsrc import wanted
+from qlint.analyzer.change import FileChange, InputError, Patch, Series, SeriesTrees, Snapshot
+from qlint.analyzer.sources.gitapply import (
+    FilePatch,
+    PatchError,
+    Search,
+    Text,
+    apply_hunks,
+    parse,
+    show,
+)
+from qlint.analyzer.sources.gitsrc import wanted
 
 MAX_INPUT = 32 * 1024 * 1024
 MAX_MAILS = 5000  # a thread with its replies; more is not a series to review in one run
@@ -738,7 +746,13 @@ def apply_series(mails: list[Mail], base: Snapshot, description: str, notes: lis
 
 
 def review_patch(repo_path: str, data: bytes, base_rev: str, name: str) -> Series:
-    from .gitsrc import GitSnapshot, ReleaseFinder, _resolve, open_repo, point_releases
+    from qlint.analyzer.sources.gitsrc import (
+        GitSnapshot,
+        ReleaseFinder,
+        _resolve,
+        open_repo,
+        point_releases,
+    )
 
     repo = open_repo(repo_path)
     commit = _resolve(repo, base_rev)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pygit2
 
-from .change import InputError
+from qlint.analyzer.change import InputError
 
 _SIG = pygit2.Signature("Ada Fixture", "ada@example.invalid", 1677668400, 0)
 

@@ -26,10 +26,11 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from . import cache, lexemes
-from .cparse import COMPAT_ARRAY_RE
-from .index import TreeIndex
-from .limits import MACRO_ARG_DEPTH, MACRO_STEPS, MACRO_TOKENS
+from qlint.analyzer.tree import cache
+from qlint.analyzer.cmodel import lexemes
+from qlint.analyzer.cmodel.cparse import COMPAT_ARRAY_RE
+from qlint.analyzer.tree.index import TreeIndex
+from qlint.analyzer.limits import MACRO_ARG_DEPTH, MACRO_STEPS, MACRO_TOKENS
 
 
 @dataclass(frozen=True)

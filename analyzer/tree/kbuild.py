@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .change import Snapshot
+from qlint.analyzer.change import Snapshot
 
 # target/<arch>/ and hw/<arch>/ name the same architecture
 _ARCH_DIRS = ("hw/", "target/")
@@ -620,7 +620,7 @@ def versioned_boards(index) -> dict[str, str] | None:
     build description names (a tree from before Kconfig, or a board meson
     names through a variable): then qlint cannot tell who holds a file.
     """
-    from . import machines
+    from qlint.analyzer.tree import machines
 
     model = cached_model(index.snap)
     out: dict[str, str] = {}
@@ -644,7 +644,7 @@ def holders(index, path: str) -> Reach | None:
 
 def holders_listing(index, what: str) -> dict:
     """``qlint machines --holds``: for a file or a QOM type name, who can hold it and why."""
-    from . import machines
+    from qlint.analyzer.tree import machines
 
     paths = [what] if "/" in what or what.endswith((".c", ".h")) else sorted(
         {t.path for t in index.qom_types().get(what, [])})

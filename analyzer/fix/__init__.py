@@ -1,0 +1,1 @@
+"""What to tell the author: wording, fix plans and the edits they make."""

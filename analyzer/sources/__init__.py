@@ -1,0 +1,1 @@
+"""Where changes come from: git ranges, the index, mail series, fixture trees."""

@@ -1,0 +1,1 @@
+"""Whole-tree knowledge: the fact index, boards and machine types, the fact cache."""
