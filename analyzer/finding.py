@@ -53,7 +53,8 @@ class Finding:
     def fingerprint(self) -> str:
         h = hashlib.sha1()
         for part in (self.rule, self.path, self.function or "", self.anchor):
-            h.update(part.encode("utf-8", "replace") + b"\0")
+            # a byte of a path that is not UTF-8 arrives as a surrogate: hashed as itself, not as "?"
+            h.update(part.encode("utf-8", "surrogatepass") + b"\0")
         return h.hexdigest()[:16]
 
     def to_dict(self) -> dict:

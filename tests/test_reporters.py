@@ -380,3 +380,13 @@ def test_inert_escapes_controls_and_bytes_and_keeps_the_rest():
     report = _report([_patch(1, 1, "s\x1b[31mubject")], [_finding(path="hw/\x1b]0;t\x07.c", details="d\x1bx")])
     for fmt in ("text", "email", "github"):
         assert "\x1b" not in _render(fmt, report) and "\x07" not in _render(fmt, report)
+
+
+def test_fingerprints_tell_apart_paths_that_differ_in_a_byte_that_is_not_utf8():
+    from qlint.analyzer.finding import Finding
+
+    def fp(path: bytes) -> str:
+        return Finding("r", "error", "m", path.decode("utf-8", "surrogateescape"), 1, 1).fingerprint
+
+    assert fp(b"hw/a\xff.c") != fp(b"hw/a\xfe.c")
+    assert fp(b"hw/a.c") == Finding("r", "error", "m", "hw/a.c", 1, 1).fingerprint
