@@ -153,17 +153,20 @@ def _on_versioned_machines(pr: Review, findings: list[Finding]) -> list[Finding]
 
     Cross-version migration is promised only for versioned machine types; the
     build description (meson.build and Kconfig) says which boards build a file.
-    Where it cannot tell, the finding stays, with its confidence lowered.
+    Both trees are asked: a patch that also stops a versioned board from building
+    the file does not thereby silence its own findings.  Where neither can tell,
+    the finding stays, with its confidence lowered.
     """
     out = []
     for f in findings:
-        reach = kbuild.holders(pr.new_index, f.path)
-        if reach is None and pr.old_index is not None:
-            reach = kbuild.holders(pr.old_index, f.path)
-        if reach is None:
+        reaches = [kbuild.holders(pr.new_index, f.path)]
+        if pr.old_index is not None:
+            reaches.append(kbuild.holders(pr.old_index, f.path))
+        known = [r for r in reaches if r is not None]
+        if not known:
             if f.confidence == "high":
                 f.confidence = "medium"
-        elif not reach.boards:
+        elif not any(r.boards for r in known):
             continue
         out.append(f)
     return out

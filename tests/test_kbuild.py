@@ -292,3 +292,31 @@ def test_review_text_names_only_the_machine_types_that_can_hold_the_file():
     # a PCI device that both boards build keeps both; a file qlint cannot place keeps the full list
     assert advice.machine_types((7, 2), idx, path="hw/net/acme_nic.c") == everywhere
     assert advice.machine_types((7, 2), idx, path="include/hw/net/acme_nic.h") == everywhere
+
+
+def test_a_patch_that_also_unplugs_the_device_from_versioned_boards_is_still_reviewed(tmp_path: Path):
+    """The build description of the base counts too: the reviewed patch cannot drop its own finding."""
+    patch_dir = fixtures_root() / "examples/vmstate-field-added/invalid/plain-field"
+    text = next(patch_dir.glob("*.patch")).read_text()
+    kconfig = (FIXTURE_TREE / "hw/net/Kconfig").read_text()
+    # the same patch, also making the NIC depend on what the versioned boards have not
+    lines = kconfig.splitlines()
+    assert "    depends on PCI" in lines
+    extra = (
+        "diff --git a/hw/net/Kconfig b/hw/net/Kconfig\n"
+        "--- a/hw/net/Kconfig\n+++ b/hw/net/Kconfig\n"
+        f"@@ -1,{len(lines)} +1,{len(lines)} @@\n"
+        + "".join(f"-{line}\n+{line} && !PCI_DEVICES\n" if line == "    depends on PCI" else f" {line}\n"
+                  for line in lines)
+    )
+    body, sig, tail = text.partition("\n-- \n")
+    patch = tmp_path / "0001-unplug.patch"
+    patch.write_text(body.rstrip("\n") + "\n" + extra + sig + tail)
+    dest = tmp_path / "qemu"
+    build(FIXTURE_TREE, [patch], dest)
+    shown = subprocess.run(["git", "-C", str(dest), "show", "--stat", "--format=", "HEAD"],
+                           capture_output=True, text=True).stdout
+    assert "hw/net/Kconfig" in shown  # the patch does unplug the device
+    r = _qlint("-C", str(dest), "--format", "json", "HEAD")
+    assert r.returncode == 1, r.stderr
+    assert [f["rule"] for f in json.loads(r.stdout)["findings"]] == ["vmstate-field-added"]
