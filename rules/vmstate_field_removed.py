@@ -40,6 +40,8 @@ class VmstateFieldRemoved(Rule):
         groups: dict[tuple[str, str], list] = {}
         for fc in review.vmstate.fields:
             if fc.kind in ("removed", "changed") and fc.old is not None:
+                if fc.kind == "removed" and review.vmstate.never_sent(fc):
+                    continue  # only machine types gone from the tree sent it
                 groups.setdefault((fc.desc.name, fc.kind), []).append(fc)
         for (name, kind), items in groups.items():
             d = items[0].desc

@@ -203,6 +203,23 @@ class VMStateChanges:
             return None  # not in that release: its machine types never sent it
         return sent < minimum
 
+    def never_sent(self, fc: FieldChange) -> bool:
+        """A removed ``_TEST`` field that no VM of a remaining machine type sent.
+
+        Its test returned properties this patch removes, which no compat array of a machine
+        type left after the patch sets, and at their defaults the test is false.
+        """
+        r = self._r
+        if fc.old is None or not fc.old.test:
+            return False
+        f = r.patch.changed(fc.path)
+        model = r.old_model(f) if f is not None else None
+        fn = model.functions.get(fc.old.test) if model is not None else None
+        if fn is None or not fn.conds:
+            return False
+        gps = r.guards_props(fn.conds, model, r.old_index)
+        return bool(gps) and all(gp.at_default is False and r._dropped_unset(gp.prop) for gp in gps)
+
     def old_desc(self, fc: FieldChange) -> VMStateDesc | None:
         """The description of ``fc`` before the patch (same C name, else same ``.name``)."""
         f = self._r.patch.changed(fc.path)

@@ -362,7 +362,8 @@ class PatchReview:
         v = self.current_version
         if v is None:
             return False
-        mm = machines.analyze(self.old_index)
+        # the machine types that remain after this patch: one it removes sets nothing any more
+        mm = machines.analyze(self.new_index)
         if not mm.types:
             return False  # cannot tell which machine types remain
         for arr, _e in self.old_index.entries_for(prop.name, v):
