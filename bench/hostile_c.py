@@ -20,17 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import pygit2
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT.parent))
 FIXTURES = ROOT / "fixtures" / "tree"
 AER = (FIXTURES / "hw/pci/pcie_aer.c").read_bytes()
 PC = (FIXTURES / "hw/i386/pc.c").read_bytes()
 MACHINE = (FIXTURES / "hw/core/machine.c").read_bytes()
 WRITE = b"pci_set_long(dev->config + offset + PCI_ERR_ROOT_COMMAND, 1);"
 ENTRY = b'    { "acme-nic", "rx-queues", "1" },\n'
-SIG = pygit2.Signature("Bench", "bench@example.invalid", 1677668400, 0)
 
 
 def _aer(body: bytes) -> bytes:
@@ -66,23 +63,6 @@ def shapes() -> dict[str, dict[str, bytes]]:
     }
 
 
-def _commit(repo: pygit2.Repository, parent: str, files: dict[str, bytes]) -> str:
-    tree = repo[parent].peel(pygit2.Commit).tree
-    for name, data in files.items():
-        tree = repo[_with(repo, tree, name.split("/"), repo.create_blob(data))]
-    return str(repo.create_commit(None, SIG, SIG, "bench\n", tree.id, [parent]))
-
-
-def _with(repo, tree, parts, blob):
-    tb = repo.TreeBuilder(tree)
-    if len(parts) == 1:
-        tb.insert(parts[0], blob, pygit2.enums.FileMode.BLOB)
-    else:
-        sub = repo[tree[parts[0]].id] if parts[0] in tree else repo[repo.TreeBuilder().write()]
-        tb.insert(parts[0], _with(repo, sub, parts[1:], blob), pygit2.enums.FileMode.TREE)
-    return tb.write()
-
-
 def _run(cmd: list[str], timeout: float) -> tuple[float, int, str]:
     """(seconds, peak RSS in MiB, outcome) of one run, stopped after ``timeout`` seconds."""
     with tempfile.TemporaryDirectory() as cache:
@@ -115,7 +95,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds before a run is stopped (default %(default)s)")
     ap.add_argument("--only", help="only the shapes whose name holds this word")
     args = ap.parse_args()
-    from qlint.analyzer.sources.fixture_repo import build
+    from qlint.analyzer.sources.fixture_repo import build, commit_change
 
     cmd = shlex.split(args.qlint)
     print("| input | MB | seconds | peak RSS (MiB) | outcome |\n|---|---|---|---|---|")
@@ -124,7 +104,7 @@ def main() -> int:
         for name, files in shapes().items():
             if args.only and args.only not in name:
                 continue
-            tip = _commit(repo, base, files)
+            tip = commit_change(repo, base, "bench\n", None, files=files)
             size = sum(len(d) for d in files.values())
             what = ["machines", tip] if "board" in name else ["--jobs", "1", "--format", "json", f"{base}..{tip}"]
             secs, rss, outcome = _run(cmd + ["-C", str(Path(tmp) / "repo")] + what, args.timeout)

@@ -21,14 +21,13 @@ import pytest
 from qlint.analyzer.cmodel import cparse, lexemes
 from qlint.analyzer import limits
 from qlint.analyzer.cli import main
-from qlint.analyzer.sources.fixture_repo import build
+from qlint.analyzer.sources.fixture_repo import build, commit_change
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AER = (FIXTURES / "tree/hw/pci/pcie_aer.c").read_bytes()
 PC = (FIXTURES / "tree/hw/i386/pc.c").read_bytes()
 MACHINE = (FIXTURES / "tree/hw/core/machine.c").read_bytes()
 WRITE = b"pci_set_long(dev->config + offset + PCI_ERR_ROOT_COMMAND, 1);"
-_SIG = pygit2.Signature("Hostile Test", "h@example.invalid", 1677668400, 0)
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +41,7 @@ def base(tmp_path_factory):
 def _commit(base, files: dict[str, bytes]) -> str:
     """A commit on the base that sets ``files`` (path -> bytes)."""
     path, parent = base
-    repo = pygit2.Repository(str(path))
-    tree = repo[parent].peel(pygit2.Commit).tree
-    for name, data in files.items():
-        tree = repo[_with(repo, tree, name.split("/"), repo.create_blob(data))]
-    return str(repo.create_commit(None, _SIG, _SIG, "hostile\n", tree.id, [parent]))
-
-
-def _with(repo, tree, parts, blob):
-    """The id of ``tree`` with ``blob`` at ``parts``."""
-    tb = repo.TreeBuilder(tree)
-    if len(parts) == 1:
-        tb.insert(parts[0], blob, pygit2.enums.FileMode.BLOB)
-    else:
-        sub = repo[tree[parts[0]].id] if parts[0] in tree else repo[repo.TreeBuilder().write()]
-        tb.insert(parts[0], _with(repo, sub, parts[1:], blob), pygit2.enums.FileMode.TREE)
-    return tb.write()
+    return commit_change(pygit2.Repository(str(path)), parent, "hostile\n", None, files=files)
 
 
 def _qlint(capsys, *args) -> tuple[int, str, str]:

@@ -223,7 +223,7 @@ def test_a_fix_that_reshapes_the_code_is_traced_through_the_lines_it_replaced(tm
 def test_a_tie_between_restored_values_does_not_depend_on_the_hash_seed(tmp_path):
     """Two values restored as often as each other: the summary takes the first in the tree's
     order, in every process (a set's order changes with PYTHONHASHSEED)."""
-    from qlint.analyzer.sources.fixture_repo import _commit_tree_change
+    from qlint.analyzer.sources.fixture_repo import commit_change
 
     repo, base, ids = build(fixtures_root() / "tree", [], tmp_path / "repo")
     top = ids[-1] if ids else base
@@ -232,7 +232,7 @@ def test_a_tie_between_restored_values_does_not_depend_on_the_hash_seed(tmp_path
         head = b"GlobalProperty " + array + b"[] = {\n"
         assert head in text
         text = text.replace(head, head + b'    { "acme-nic", "rx-queues", "2" },\n')
-    _commit_tree_change(repo, top, "tie\n", "HEAD", files={"hw/core/machine.c": text})
+    commit_change(repo, top, "tie\n", "HEAD", files={"hw/core/machine.c": text})
     seen = set()
     for seed in range(8):
         r = subprocess.run([sys.executable, "-m", "qlint.analyzer.cli", "matrix", "-C", str(tmp_path / "repo"),

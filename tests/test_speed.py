@@ -20,7 +20,7 @@ from qlint.analyzer.cmodel import cparse
 from qlint.analyzer import engine
 from qlint.analyzer.diff import prefilter
 from qlint.analyzer.change import EmptySnapshot, FileChange, OverlaySnapshot, Patch
-from qlint.analyzer.sources.fixture_repo import _commit_tree_change, build, case_patches
+from qlint.analyzer.sources.fixture_repo import commit_change, build, case_patches
 from qlint.analyzer.sources.gitsrc import review_range
 from qlint.analyzer.cmodel.model import PropertyDef
 
@@ -440,7 +440,7 @@ def _later_series(tmp_path: Path, steps) -> list[dict]:
     repo, base, ids = build(FIXTURES / "tree", setup + patches[:1], tmp_path / "repo")
     for k, step in enumerate(steps):
         files = step(repo.revparse_single(ids[-1]).tree)
-        ids.append(_commit_tree_change(repo, ids[-1], f"step {k + 2}\n", "HEAD", files=files))
+        ids.append(commit_change(repo, ids[-1], f"step {k + 2}\n", "HEAD", files=files))
     return [f for f in _findings(tmp_path / "repo", f"{base}..{ids[-1]}") if f["rule"] == "compat-entry-missing"]
 
 
@@ -488,9 +488,9 @@ def test_type_facts_ignore_lines_but_not_parents(tmp_path):
     repo, base, ids = build(FIXTURES / "tree", setup, tmp_path / "repo")
     top = ids[-1] if ids else base
     tree = repo.revparse_single(top).tree
-    moved = _commit_tree_change(repo, top, "moved\n", None,
+    moved = commit_change(repo, top, "moved\n", None,
                                 files={"hw/net/acme_nic.c": b"\n\n" + tree["hw/net/acme_nic.c"].data})
-    retyped = _commit_tree_change(repo, top, "retyped\n", None, files=_retype(tree))
+    retyped = commit_change(repo, top, "retyped\n", None, files=_retype(tree))
     for commit, changes in ((moved, False), (retyped, True)):
         patch = review_range(str(tmp_path / "repo"), f"{top}..{commit}").patches[0]
         assert index.changes_tree_facts(patch, compat=False) is changes
@@ -544,7 +544,7 @@ def test_parallel_run_of_a_range_with_nothing_to_review(tmp_path, monkeypatch):
     repo, base, ids = build(FIXTURES / "tree", setup, tmp_path / "repo")
     top = start = ids[-1] if ids else base
     for k in range(3):
-        top = _commit_tree_change(repo, top, f"docs {k}\n", "HEAD", files={"docs/notes.txt": b"v%d\n" % k})
+        top = commit_change(repo, top, f"docs {k}\n", "HEAD", files={"docs/notes.txt": b"v%d\n" % k})
     monkeypatch.setattr(engine, "CHUNK", 1)
     assert _findings(tmp_path / "repo", f"{start}..{top}", jobs=2) == []
 

@@ -63,7 +63,7 @@ def build(tree: Path, patches: list[Path], dest: Path) -> tuple[pygit2.Repositor
     return repo, str(base), ids
 
 
-def _commit_tree_change(repo: pygit2.Repository, parent: str, message: str, ref: str | None,
+def commit_change(repo: pygit2.Repository, parent: str, message: str, ref: str | None,
                         files: dict[str, bytes] | None = None, diff_text: str | None = None) -> str:
     """A commit on ``parent`` changing ``files`` or applying ``diff_text``, made in the index only."""
     idx = repo.index
@@ -89,8 +89,8 @@ def build_demo(dest: Path) -> tuple[pygit2.Repository, str, list[str]]:
     # the fix backported to the 8.0 stable branch, released as 8.0.1
     backport = sorted((root / "demo" / "stable-8.0").glob("*.patch"))[0]
     fix_message, fix_diff = split_patch(backport.read_text(encoding="utf-8"))
-    fixed = _commit_tree_change(repo, new_ids[1], fix_message, None, diff_text=fix_diff)
-    _commit_tree_change(repo, fixed, "Update version for v8.0.1 release\n", "refs/heads/stable-8.0",
+    fixed = commit_change(repo, new_ids[1], fix_message, None, diff_text=fix_diff)
+    commit_change(repo, fixed, "Update version for v8.0.1 release\n", "refs/heads/stable-8.0",
                         files={"VERSION": b"8.0.1\n"})
     idx = repo.index
     idx.read_tree(repo[new_ids[-1]].peel(pygit2.Commit).tree)
