@@ -141,15 +141,7 @@ def register_slug(writes: list[ConfigWrite]) -> str:
 
 def _class_functions(model: FileModel, root: str):
     """The functions a class_init reaches in its own file (it and the helpers it calls)."""
-    seen, stack = set(), [root]
-    while stack:
-        cur = stack.pop()
-        if cur in seen or cur not in model.functions:
-            continue
-        seen.add(cur)
-        fn = model.functions[cur]
-        yield fn
-        stack.extend(fn.calls)
+    return [model.functions[f] for f in model.reachable(root, installed=False)]
 
 
 def _type_ref(t) -> str:
