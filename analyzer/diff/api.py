@@ -189,8 +189,9 @@ class VMStateChanges:
         r = self._r
         mm = machines.analyze(r.new_index)
         reach = kbuild.holders(r.new_index, vc.path)
-        boards = set(kbuild.versioned_boards(r.new_index) or {}) if reach is None else set(reach.boards)
-        paths = {(kbuild.versioned_boards(r.new_index) or {}).get(b) for b in boards}
+        versioned = kbuild.versioned_boards(r.new_index) or {}
+        boards = set(versioned) if reach is None else set(reach.boards)
+        paths = {versioned.get(b) for b in boards}
         types = [t for t in mm.types if t.path in paths] or mm.types
         if not types:
             return None

@@ -161,11 +161,15 @@ def model_of(snap: Snapshot) -> BuildModel:
     for src in resolve_sets(calls):
         sources.setdefault(src.path, []).append(src)
     model = BuildModel(sources, _Symbols(symbols))
+    _remember(snap, model)
+    return model
+
+
+def _remember(snap: Snapshot, model: BuildModel) -> None:
     try:
         snap._kbuild_model = model  # type: ignore[attr-defined]
     except AttributeError:
         pass
-    return model
 
 
 def _arch_of(path: str) -> str | None:
@@ -392,9 +396,6 @@ def parse_kconfig(path: str, text: str) -> list[Symbol]:
         elif word in ("select", "imply"):
             target, cond = _split_if(rest)
             (cur.selects if word == "select" else cur.implies).append((target, cond))
-        elif word in ("bool", "tristate"):
-            value, cond = _split_if(rest)
-            del value, cond
         elif word in ("source", "menu", "endmenu", "choice", "endchoice", "if", "endif", "comment"):
             cur = None if word != "if" else cur
     return out
@@ -604,12 +605,17 @@ def _build_files(snap: Snapshot) -> tuple:
 
 def cached_model(snap: Snapshot) -> BuildModel:
     """The build model, shared by every snapshot with the same meson.build and Kconfig files."""
+    got = getattr(snap, "_kbuild_model", None)
+    if got is not None:
+        return got  # this snapshot asked before: no listing of its files again
     key = _build_files(snap)
     got = _MODELS.get(key)
     if got is None:
         got = model_of(snap)
         _MODELS.clear()  # one tree's model at a time: a series rarely changes the build files
         _MODELS[key] = got
+    else:
+        _remember(snap, got)
     return got
 
 
