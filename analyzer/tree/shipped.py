@@ -19,9 +19,6 @@ import re
 from qlint.analyzer.change import Snapshot
 from qlint.analyzer.tree.index import TreeIndex
 
-_RELEASES: dict[tuple[int, tuple[int, int]], TreeIndex | None] = {}
-
-
 def release_index(review) -> TreeIndex | None:
     """The index of the last release below the reviewed tree (X.Y.0 for VERSION X.Y.50)."""
     v = review.current_version
@@ -33,16 +30,16 @@ def release_index_at(review, v: tuple[int, int]) -> TreeIndex | None:
     series = review.series
     if series.release_lookup is None:
         return None
-    key = (id(series), v)
-    if key not in _RELEASES:
-        if len(_RELEASES) > 8:
-            _RELEASES.clear()
+    # kept on the series: a module-level memo keyed by id(series) could hand a later series, at
+    # the same address, another repository's release
+    memo = series.__dict__.setdefault("_release_indexes", {})
+    if v not in memo:
         try:
             snap: Snapshot | None = series.release_lookup(review.patch.new, v)
         except (KeyError, ValueError):
             snap = None
-        _RELEASES[key] = TreeIndex(snap) if snap is not None else None
-    return _RELEASES[key]
+        memo[v] = TreeIndex(snap) if snap is not None else None
+    return memo[v]
 
 
 def vmstate_shipped(release: TreeIndex, path: str, var: str, name: str | None) -> bool:
