@@ -16,6 +16,13 @@ class InputError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
+class MissingObjectError(InputError):
+    """An object the review needs is not in the repository (a partial or a shallow clone).
+
+    Never a reason to review less: a file that cannot be read is not a file that did not change.
+    """
+
+
 class Snapshot:
     """A read-only view of a source tree at one point of a series.
 

@@ -179,6 +179,7 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     import json
 
     from qlint.analyzer import matrix
+    from qlint.analyzer.diff import matrix_text
     from qlint.analyzer.sources.history import parse_version
 
     repo = _repo(repo)
@@ -204,7 +205,7 @@ def matrix_cmd(repo: str, rev: str, given: tuple[str, ...], since: str | None, f
     if fmt == "json":
         click.echo(json.dumps(m.to_dict(), indent=2))
     else:
-        _write(inert(matrix.render_html(m) if fmt == "html" else matrix.render_text(m)))
+        _write(inert(matrix_text.render_html(m) if fmt == "html" else matrix_text.render_text(m)))
     sys.exit(EXIT_OK)
 
 

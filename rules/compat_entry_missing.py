@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.rule import Related, Review, Rule
 
 
@@ -49,18 +49,18 @@ class CompatEntryMissing(Rule):
             prop = gc.prop
             in_function = not gc.why.startswith("vmstate")  # else gc.function is a VMState description
             pname = review.new_index.string_name(prop.name)
-            owners = advice.owner_types(review.new_index, prop)
+            owners = fixplan.owner_types(review.new_index, prop)
             # an entry in the current array, or an older one (whether an older array is the right
             # one, a post-release fix, is for compat-entry-wrong-version to judge)
             met_by = review.first_patch_with_entry(gc.alternatives or [prop], v)
             if met_by is review.patch:
                 continue
             quoted = review.quote(gc.path, gc.line, gc.end_line)
-            arr, arr_path = advice.compat_array_name(review.tip_index, v)
+            arr, arr_path = fixplan.compat_array_name(review.tip_index, v)
             m = review.new_index.model(prop.path)
-            driver = advice.driver_for_array(m, prop.array) if m is not None else None
-            entry = advice.entry_line(driver or (f'"{owners[0]}"' if owners else "TYPE_..."), pname,
-                                      advice.restoring_value(prop))
+            driver = fixplan.driver_for_array(m, prop.array) if m is not None else None
+            entry = wording.entry_line(driver or (f'"{owners[0]}"' if owners else "TYPE_..."), pname,
+                                      wording.restoring_value(prop))
             if met_by is not None:
                 yield self.finding(
                     review,
@@ -95,14 +95,14 @@ class CompatEntryMissing(Rule):
                     details=(
                         f"{gc.function} is sent when \"{pname}\" is true. Its default is {prop.default}, but "
                         f"this tree sets it with qdev_prop_set_*() when it creates the device, which overrides "
-                        f"compat properties: VMs of {advice.machine_types(v, review.new_index, path=gc.path)} send the subsection and cannot "
-                        f"migrate to QEMU {advice.vstr(v)}. Make the new behaviour the property's default, stop "
+                        f"compat properties: VMs of {wording.machine_types(v, review.new_index, path=gc.path)} send the subsection and cannot "
+                        f"migrate to QEMU {wording.vstr(v)}. Make the new behaviour the property's default, stop "
                         f"setting it from board code, and switch it off in the current compat array."
                     ),
                     quoted=review.quote(gc.path, gc.line, gc.end_line),
                     suggestion=(f"{prop.path}: {prop.macro}(\"{pname}\", ..., true), drop the qdev_prop_set_*() "
                                 f"call, and in {arr_path}, {arr}[]:\n    "
-                                + advice.entry_line(driver or "TYPE_...", pname, "off")),
+                                + wording.entry_line(driver or "TYPE_...", pname, "off")),
                     related=[Related(prop.path, prop.line, f"property \"{pname}\" defined here")],
                     anchor=f"forced:{pname}",
                 )
@@ -116,11 +116,11 @@ class CompatEntryMissing(Rule):
                 details=(
                     f"{subject} {why} \"{pname}\" ({prop.macro} in {prop.path}, default "
                     f"{prop.default}). Nothing in the current compat array restores the old value, so a VM "
-                    f"started with {advice.machine_types(v, review.new_index, path=gc.path)} gets the new behaviour too and cannot migrate "
-                    f"to or from QEMU {advice.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
+                    f"started with {wording.machine_types(v, review.new_index, path=gc.path)} gets the new behaviour too and cannot migrate "
+                    f"to or from QEMU {wording.vstr(v)}. Add the entry to {arr}[] in {arr_path}."
                 ),
                 quoted=quoted,
-                suggestion=f"{arr_path}, {arr}[]:\n    {entry}" + advice.create_array_hint(review.tip_index, v),
+                suggestion=f"{arr_path}, {arr}[]:\n    {entry}" + wording.create_array_hint(review.tip_index, v),
                 related=[Related(prop.path, prop.line, f"property \"{pname}\" defined here")],
                 anchor=f"missing:{pname}",
             )

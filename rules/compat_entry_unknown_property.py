@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import wording
 from qlint.analyzer.rule import Review, Rule
 
 
@@ -83,7 +83,7 @@ class CompatEntryUnknownProperty(Rule):
             if ps.has(prop_name) or ps.has(e.property) or not ps.complete:
                 continue
             known = sorted(set(ps.props) | ps.dynamic)
-            close = advice.closest(e.property, known)
+            close = wording.closest(e.property, known)
             hint = f" Did you mean \"{close}\"?" if close else ""
             shown = f'{e.driver} ("{drv}")' if e.driver_is_macro else f'"{drv}"'
             yield self.finding(
@@ -111,7 +111,7 @@ class CompatEntryUnknownProperty(Rule):
             fixed = n.spelled(nc.model)
         else:
             what = f'no model "{nc.model}" is registered (no model table or alias beside {n.path} names it)'
-            close = advice.closest(nc.model, sorted(review.new_index.registered_models(n)[0]))
+            close = wording.closest(nc.model, sorted(review.new_index.registered_models(n)[0]))
             fixed = n.spelled(close) if close else None
         v = review.current_version
         if fixed is None:
@@ -126,7 +126,7 @@ class CompatEntryUnknownProperty(Rule):
             message=f"compat entry for \"{e.property}\" names no type: {e.driver}",
             path=e.path, line=e.line, end_line=e.line, function=None,
             details=(f"Types of this family are named {scheme} ({n.path}:{n.line}); here {what}. The entry "
-                     f"names no type, so it never applies: VMs of {advice.machine_types(e.array_version or v, review.new_index, array=e.array)} keep the "
+                     f"names no type, so it never applies: VMs of {wording.machine_types(e.array_version or v, review.new_index, array=e.array)} keep the "
                      f"new behaviour on this tree and differ from the release they were started on."),
             quoted=review.quote(e.path, e.line, e.line),
             suggestion=fix,

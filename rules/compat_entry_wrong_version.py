@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.diff.api import shown_value
 from qlint.analyzer.cmodel.model import CompatEntry, PropertyDef
 from qlint.analyzer.rule import Review, Rule
@@ -75,7 +75,7 @@ class CompatEntryWrongVersion(Rule):
             if arr.version == correct:
                 if correct != current:
                     mx = review.releases.migration_matrix(e, review.releases.before(first))
-                    started = (f"VMs of machine types {advice.vstr(correct)} and older that were started on "
+                    started = (f"VMs of machine types {wording.vstr(correct)} and older that were started on "
                                f"{', '.join(shipped)} ")
                     if mx:
                         rescue = started + "can only migrate to a fixed QEMU with the rescue below."
@@ -92,24 +92,24 @@ class CompatEntryWrongVersion(Rule):
                         path=e.path, line=e.line, end_line=e.line,
                         details=(
                             f"The behaviour guarded by \"{e.property}\" first shipped in QEMU "
-                            f"{advice.vstr(first)}, so machine types {advice.vstr(correct)} and older get the old "
-                            f"behaviour back while {advice.vstr(first)} and newer keep what they had. " + rescue
+                            f"{wording.vstr(first)}, so machine types {wording.vstr(correct)} and older get the old "
+                            f"behaviour back while {wording.vstr(first)} and newer keep what they had. " + rescue
                         ),
                         quoted=review.quote(e.path, e.line, e.line),
                         anchor=f"post-release:{e.array}:{e.property}",
                         **mx,
                     )
                 continue
-            want, want_path = advice.compat_array_name(idx, correct, arr.family)
+            want, want_path = fixplan.compat_array_name(idx, correct, arr.family)
             if first is None:
                 why = (f"the behaviour it restores is new in this development cycle (VERSION "
                        f"{'.'.join(map(str, idx.version() or ()))}), so it must go in the current array")
             else:
-                why = (f"the behaviour it restores first shipped in QEMU {advice.vstr(first)}, so the entry "
+                why = (f"the behaviour it restores first shipped in QEMU {wording.vstr(first)}, so the entry "
                        f"belongs to the array of the release before it")
             if arr.version < correct:
                 effect = (f"machine types {_range(review, arr.version, correct)} keep the new behaviour and VMs "
-                          f"started with them cannot migrate to or from QEMU {advice.vstr(correct)}")
+                          f"started with them cannot migrate to or from QEMU {wording.vstr(correct)}")
             else:
                 effect = (f"machine types {_range(review, correct, arr.version)} lose the behaviour they already "
                           f"had on QEMU {', '.join(shipped)}, so their VMs cannot migrate from those releases")
@@ -161,5 +161,5 @@ def _props_named(review: Review, e: CompatEntry) -> list[PropertyDef]:
 
 
 def _range(review: Review, lo, hi) -> str:
-    inside = [advice.vstr(v) for v in review.releases.versions if lo < v <= hi]
-    return ", ".join(inside) if inside else advice.vstr(hi)
+    inside = [wording.vstr(v) for v in review.releases.versions if lo < v <= hi]
+    return ", ".join(inside) if inside else wording.vstr(hi)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.diff.api import is_feature_switch, norm_value, truthy
 from qlint.analyzer.rule import Review, Rule
 
@@ -50,7 +50,7 @@ class FeatureDefaultOn(Rule):
             name = tip.string_name(p.name)
             if _has_off_entry(tip, v, name):
                 continue
-            arr, path = advice.compat_array_name(tip, v)
+            arr, path = fixplan.compat_array_name(tip, v)
             yield self.finding(
                 review,
                 message=f"new feature property \"{name}\" is on by default for existing types "
@@ -58,24 +58,24 @@ class FeatureDefaultOn(Rule):
                 path=pc.path, line=p.line, end_line=p.line, function=None,
                 details=(
                     f"\"{name}\" ({p.macro} on {p.field}) defaults to {p.default}, so VMs of "
-                    f"{advice.machine_types(v, review.new_index, path=pc.path)} offer the feature to the guest on this tree but not on QEMU "
-                    f"{advice.vstr(v)}; a guest that negotiates it cannot migrate back. Switch it off for old "
+                    f"{wording.machine_types(v, review.new_index, path=pc.path)} offer the feature to the guest on this tree but not on QEMU "
+                    f"{wording.vstr(v)}; a guest that negotiates it cannot migrate back. Switch it off for old "
                     f"machine types."
                 ),
                 quoted=review.quote(pc.path, p.line, p.line),
-                suggestion=f"{path}, {arr}[]:\n    " + advice.entry_line(f'"{pc.owners[0]}"', name, "off")
-                           + advice.create_array_hint(tip, v),
+                suggestion=f"{path}, {arr}[]:\n    " + wording.entry_line(f'"{pc.owners[0]}"', name, "off")
+                           + wording.create_array_hint(tip, v),
                 anchor=f"feature-prop:{p.array}:{name}",
             )
         for fa in review.properties.features_added:
-            arr, path = advice.compat_array_name(tip, v)
+            arr, path = fixplan.compat_array_name(tip, v)
             yield self.finding(
                 review,
                 message=f"{fa.function}() now offers {fa.feature} to every machine type",
                 path=fa.path, line=fa.line, end_line=fa.line, function=fa.function,
                 details=(
-                    f"{fa.function}() sets {fa.feature} unconditionally, so VMs of {advice.machine_types(v, review.new_index, path=fa.path)} "
-                    f"negotiate a feature QEMU {advice.vstr(v)} does not offer and cannot migrate back to it. "
+                    f"{fa.function}() sets {fa.feature} unconditionally, so VMs of {wording.machine_types(v, review.new_index, path=fa.path)} "
+                    f"negotiate a feature QEMU {wording.vstr(v)} does not offer and cannot migrate back to it. "
                     f"Put the bit behind a property (on by default) and switch it off in {arr}[]."
                 ),
                 quoted=review.quote(fa.path, fa.line, fa.line),

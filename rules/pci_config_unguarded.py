@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.fix.fixplan import GuardFix
 from qlint.analyzer.rule import Review, Rule
 
@@ -70,10 +70,10 @@ class PciConfigUnguarded(Rule):
             if ch.kind == "removed" or ch.kind == "changed":
                 for w in ch.old:
                     quoted += ["-" + line for line in w.text.splitlines()]
-            vs = advice.vstr(v)
+            vs = wording.vstr(v)
             details = (
                 f"{ch.function}() builds the initial config space of devices that already exist, so this "
-                f"changes the {' and '.join(targets)} that a VM started with {advice.machine_types(v, review.new_index, path=ch.path)} gets. "
+                f"changes the {' and '.join(targets)} that a VM started with {wording.machine_types(v, review.new_index, path=ch.path)} gets. "
                 f"Config space is part of the migration stream and the destination compares it with its own "
                 f"on load (get_pci_config_device(): bytes under cmask and outside wmask/w1cmask must match), "
                 f"so such a VM can no longer migrate between QEMU {vs} and a QEMU built from this tree, in "
@@ -85,9 +85,9 @@ class PciConfigUnguarded(Rule):
             model = review.new_model(f) if f is not None else None
             suggestion, fix = None, None
             if model is not None:
-                plan = advice.property_plan(review.new_index, model, writes, v)
-                var = advice.guard_var(review.new_index, model, writes, plan)
-                suggestion = advice.property_text(plan, ch.function, var, review.new_index, v, ch.kind)
+                plan = fixplan.property_plan(review.new_index, model, writes, v)
+                var = fixplan.guard_var(review.new_index, model, writes, plan)
+                suggestion = wording.property_text(plan, ch.function, var, review.new_index, v, ch.kind)
                 fix = GuardFix(plan, ch.path, ch.function, ch.kind, var,
                                tuple((w.line, w.end_line) for w in ch.new),
                                tuple(w.text for w in ch.old), tuple((w.line, w.end_line) for w in ch.old))

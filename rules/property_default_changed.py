@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.diff.api import is_integer, norm_value, owners_cover
 from qlint.analyzer.rule import Review, Rule
 
@@ -88,7 +88,7 @@ class PropertyDefaultChanged(Rule):
                     uncovered.append(t)
             if not uncovered:
                 continue
-            arr, path = advice.compat_array_name(tip, v)
+            arr, path = fixplan.compat_array_name(tip, v)
             drv = pc.owners[0] if set(uncovered) >= set(t for t in having if not tip.is_abstract(t)) else uncovered[0]
             yield self.finding(
                 review,
@@ -96,14 +96,14 @@ class PropertyDefaultChanged(Rule):
                         f"restores {pc.old.default} for {', '.join(uncovered)}",
                 path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
                 details=(
-                    f"VMs of {advice.machine_types(v, review.new_index, path=pc.path)} using {', '.join(uncovered)} would get \"{name}\"="
-                    f"{pc.new.default} on this tree where QEMU {advice.vstr(v)} gives them {pc.old.default}: the "
+                    f"VMs of {wording.machine_types(v, review.new_index, path=pc.path)} using {', '.join(uncovered)} would get \"{name}\"="
+                    f"{pc.new.default} on this tree where QEMU {wording.vstr(v)} gives them {pc.old.default}: the "
                     f"device changes under the guest and migration between the two fails or misbehaves. Keep the "
                     f"old value for old machine types with an entry in {arr}[]."
                 ),
                 quoted=review.quote(pc.path, pc.new.line, pc.new.line),
-                suggestion=f"{path}, {arr}[]:\n    " + advice.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
-                           + advice.create_array_hint(tip, v),
+                suggestion=f"{path}, {arr}[]:\n    " + wording.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
+                           + wording.create_array_hint(tip, v),
                 anchor=f"default:{pc.new.array}:{name}",
             )
 
@@ -132,7 +132,7 @@ class PropertyDefaultChanged(Rule):
                     uncovered.append(t)
             if not uncovered:
                 continue
-            arr, path = advice.compat_array_name(tip, v)
+            arr, path = fixplan.compat_array_name(tip, v)
             shown = p.default if norm_value(p.default) == ch.effective else f"{p.default}, {ch.effective} once realized"
             yield self.finding(
                 review,
@@ -142,13 +142,13 @@ class PropertyDefaultChanged(Rule):
                 details=(
                     f"Before this patch {', '.join(ch.affected)} had no \"{name}\" property, so {p.struct}.{p.field}, "
                     f"which {ch.read_at} already reads, stayed 0 (QOM objects are zero-initialised). Its default is "
-                    f"now {shown}: VMs of {advice.machine_types(v, review.new_index, path=ch.path)} get {ch.effective} on this tree where QEMU "
-                    f"{advice.vstr(v)} gives them 0, the device changes under the guest and migration between the "
+                    f"now {shown}: VMs of {wording.machine_types(v, review.new_index, path=ch.path)} get {ch.effective} on this tree where QEMU "
+                    f"{wording.vstr(v)} gives them 0, the device changes under the guest and migration between the "
                     f"two fails or misbehaves. Keep 0 for old machine types with an entry per type in {arr}[]."
                 ),
                 quoted=review.quote(ch.path, p.line, p.line),
                 suggestion=f"{path}, {arr}[]:\n    " + "\n    ".join(
-                    advice.entry_line(f'"{t}"', name, "0") for t in uncovered) + advice.create_array_hint(tip, v),
+                    wording.entry_line(f'"{t}"', name, "0") for t in uncovered) + wording.create_array_hint(tip, v),
                 anchor=f"implicit-default:{p.array}:{name}",
             )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.fix.fixplan import SubsectionFix
 from qlint.analyzer.rule import Review, Rule
 
@@ -90,13 +90,13 @@ class VmstateFieldAdded(Rule):
                 details=(
                     f"\"{name}\" is the migration format of a device that exists today. It gains {what} "
                     f"that {'is' if len(items) == 1 else 'are'} {'; '.join(reasons)}, so a VM started with "
-                    f"{advice.machine_types(v, review.new_index, path=fc0.path)} sends a stream that QEMU {advice.vstr(v)} cannot load, and QEMU "
-                    f"{advice.vstr(v)} sends one this tree reads wrongly. Move the new state into a subsection "
+                    f"{wording.machine_types(v, review.new_index, path=fc0.path)} sends a stream that QEMU {wording.vstr(v)} cannot load, and QEMU "
+                    f"{wording.vstr(v)} sends one this tree reads wrongly. Move the new state into a subsection "
                     f"whose .needed function returns a property that defaults to on and is switched off in the "
                     f"current compat array."
                 ),
                 quoted=quoted,
-                suggestion=(advice.subsection_text(fix, review.tip_index, v) if fix is not None
+                suggestion=(wording.subsection_text(fix, review.tip_index, v) if fix is not None
                             else _subsection_fix(review, d, fc0.new)),
                 fix=fix,
                 anchor=f"added:{name}:" + ",".join(sorted(fc.new.identity for fc, _ in items)),
@@ -109,7 +109,7 @@ def _fix_plan(review: Review, d, items) -> SubsectionFix | None:
     slug = x.field.replace(".", "_").replace("->", "_")
     struct = x.args[1] if len(x.args) > 1 else ""
     model = review.new_index.model(d.path) if d.path else None
-    plan = advice.vmstate_plan(review.tip_index, model, d.var, struct, slug, review.current_version)
+    plan = fixplan.vmstate_plan(review.tip_index, model, d.var, struct, slug, review.current_version)
     if plan is None or not struct:
         return None
     moves, macro_drop = [], None
@@ -118,7 +118,7 @@ def _fix_plan(review: Review, d, items) -> SubsectionFix | None:
         if f.text.startswith(f.macro + "("):
             moves.append((d.var, f.text, f.line))
         else:  # the field comes from a VMSTATE_* macro of the tree: take it out of the macro
-            drop = advice.macro_field(review.new_index, f)
+            drop = fixplan.macro_field(review.new_index, f)
             if drop is None or macro_drop is not None:
                 return None
             macro_drop = drop
@@ -132,9 +132,9 @@ def _fix_plan(review: Review, d, items) -> SubsectionFix | None:
 
 def _subsection_fix(review: Review, d, x) -> str:
     v = review.current_version
-    arr, path = advice.compat_array_name(review.tip_index, v)
+    arr, path = fixplan.compat_array_name(review.tip_index, v)
     model = review.new_index.model(d.path) if d.path else None
-    driver, props = advice.device_of_vmsd(model, d.var) if model is not None else (None, None)
+    driver, props = fixplan.device_of_vmsd(model, d.var) if model is not None else (None, None)
     slug = x.field.replace(".", "_").replace("->", "_")
     struct = x.args[1] if len(x.args) > 1 else "State"
     return "\n".join([
@@ -150,5 +150,5 @@ def _subsection_fix(review: Review, d, x) -> str:
         f"   listed in {d.var}.subsections",
         f"4. {path}, {arr}[]:",
         f"       {{ {driver or 'TYPE_...(the device)'}, \"x-migrate-{slug.replace('_', '-')}\", \"off\" }},"
-        + advice.create_array_hint(review.tip_index, v),
+        + wording.create_array_hint(review.tip_index, v),
     ])

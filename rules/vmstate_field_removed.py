@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.fix.fixplan import SubsectionFix, UnusedFix, WidenFix
 from qlint.analyzer.cmodel.model import VMField
 from qlint.analyzer.rule import Review, Rule
@@ -71,7 +71,7 @@ class VmstateFieldRemoved(Rule):
                            f"    VMSTATE_WITH_TMP({plan.sub.struct}, {plan.tmp_struct}, {plan.tmp_var}),\n"
                            f"where {plan.tmp_struct} holds {plan.sub.struct} *parent and {plan.old_ctype} "
                            f"{plan.field}, copied from the parent in pre_save and back in post_load; and send the "
-                           f"new width in a subsection:\n" + advice.subsection_text(plan.sub, review.tip_index, v))
+                           f"new width in a subsection:\n" + wording.subsection_text(plan.sub, review.tip_index, v))
             quoted = []
             for fc in items:
                 quoted += ["-" + line for line in fc.old.text.splitlines()][:2]
@@ -87,7 +87,7 @@ class VmstateFieldRemoved(Rule):
                 stream=d.var,
                 details=(
                     f"Migration streams carry no field names, only their bytes in order. QEMU "
-                    f"{advice.vstr(v)} still sends and expects {olds}, so VMs of {advice.machine_types(v, review.new_index, path=items[0].path)} cannot "
+                    f"{wording.vstr(v)} still sends and expects {olds}, so VMs of {wording.machine_types(v, review.new_index, path=items[0].path)} cannot "
                     f"migrate to or from this tree: every later field of \"{name}\" is read at the wrong place."
                 ),
                 quoted=quoted,
@@ -151,7 +151,7 @@ def _widen_plan(review: Review, fc) -> WidenFix | None:
         return None
     struct = new.args[1]
     model = review.new_index.model(fc.path)
-    plan = advice.vmstate_plan(review.tip_index, model, d.var, struct, new.field, review.current_version)
+    plan = fixplan.vmstate_plan(review.tip_index, model, d.var, struct, new.field, review.current_version)
     if plan is None:
         return None
     short = plan.field.removeprefix("migrate_")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.fix.fixplan import SubsectionFix
 from qlint.analyzer.rule import Review, Rule
 
@@ -68,14 +68,14 @@ class VmstateSubsectionUnguarded(Rule):
                 message=f"new subsection \"{sub.name}\" of VMState \"{ns.parent.name}\" {why}",
                 path=ns.path, line=ns.line, end_line=ns.line, function=sub.var, in_function=False, stream=ns.parent.var,
                 details=(
-                    f"QEMU {advice.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
-                    f"VMs of {advice.machine_types(v, review.new_index, path=ns.path)} cannot migrate from this tree to {advice.vstr(v)}"
+                    f"QEMU {wording.vstr(v)} does not know \"{sub.name}\" and fails the load when it arrives, so "
+                    f"VMs of {wording.machine_types(v, review.new_index, path=ns.path)} cannot migrate from this tree to {wording.vstr(v)}"
                     + (" whenever the guest state makes it needed" if sev == "warning" else "")
                     + ". Tie .needed to a property that defaults to on and that the current compat array "
                       "switches off."
                 ),
                 quoted=review.quote(ns.path, ns.line, ns.line),
-                suggestion=(advice.subsection_text(fix, review.tip_index, v) if (fix := _fix_plan(review, sub, ns))
+                suggestion=(wording.subsection_text(fix, review.tip_index, v) if (fix := _fix_plan(review, sub, ns))
                             else _fix(review, sub, v, ns.parent.var, ns.path)),
                 fix=fix,
                 anchor=f"subsection:{ns.parent.name}:{sub.name}",
@@ -87,7 +87,7 @@ def _fix_plan(review: Review, sub, ns) -> SubsectionFix | None:
     slug = sub.name.rsplit("/", 1)[-1]
     struct = next((f.args[1] for f in sub.fields if len(f.args) > 1), "")
     model = review.new_index.model(ns.path)
-    plan = advice.vmstate_plan(review.tip_index, model, ns.parent.var, struct, slug, review.current_version)
+    plan = fixplan.vmstate_plan(review.tip_index, model, ns.parent.var, struct, slug, review.current_version)
     if plan is None or not struct or (sub.path and sub.path != ns.path):
         return None
     return SubsectionFix(path=ns.path, parent_var=ns.parent.var, parent_name=ns.parent.name, struct=struct,
@@ -96,13 +96,13 @@ def _fix_plan(review: Review, sub, ns) -> SubsectionFix | None:
 
 
 def _fix(review: Review, sub, v, parent_var: str, path_c: str) -> str:
-    arr, path = advice.compat_array_name(review.tip_index, v)
+    arr, path = fixplan.compat_array_name(review.tip_index, v)
     slug = sub.name.rsplit("/", 1)[-1].replace("_", "-")
     field = "migrate_" + slug.replace("-", "_")
     fn = f"{sub.var}_needed"
     state = next((f.args[1] for f in sub.fields if len(f.args) > 1), "<State>")
     model = review.new_index.model(path_c)
-    driver, props = advice.device_of_vmsd(model, parent_var) if model is not None else (None, None)
+    driver, props = fixplan.device_of_vmsd(model, parent_var) if model is not None else (None, None)
     return "\n".join([
         f"1. {state}: bool {field};",
         f"2. {props or 'the device property array'}[]:",
@@ -115,5 +115,5 @@ def _fix(review: Review, sub, v, parent_var: str, path_c: str) -> str:
         f"   and .needed = {fn}, in {sub.var}",
         f"4. {path}, {arr}[]:",
         f"       {{ {driver or 'TYPE_...(the device)'}, \"x-migrate-{slug}\", \"off\" }},"
-        + advice.create_array_hint(review.tip_index, v),
+        + wording.create_array_hint(review.tip_index, v),
     ])

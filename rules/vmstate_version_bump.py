@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.fix.fixplan import SubsectionFix
 from qlint.analyzer.rule import Review, Rule
 
@@ -52,12 +52,12 @@ class VmstateVersionBump(Rule):
                     message=f"VMState \"{n.name}\" raises minimum_version_id from {o.minimum} to {n.minimum}",
                     path=vc.path, line=line, end_line=line, function=n.var, in_function=False, stream=n.var,
                     details=(
-                        f"A stream of \"{n.name}\" at version {o.version} from QEMU {advice.vstr(v)} is now "
-                        f"refused: no VM, whatever its machine type, can migrate from {advice.vstr(v)} to this "
+                        f"A stream of \"{n.name}\" at version {o.version} from QEMU {wording.vstr(v)} is now "
+                        f"refused: no VM, whatever its machine type, can migrate from {wording.vstr(v)} to this "
                         f"tree. Keep minimum_version_id and load the old versions with _V fields."
                     ),
                     quoted=review.quote(vc.path, line, line),
-                    suggestion=advice.subsection_text(fix, review.tip_index, v) if fix is not None else None,
+                    suggestion=wording.subsection_text(fix, review.tip_index, v) if fix is not None else None,
                     fix=fix,
                     anchor=f"min:{n.name}",
                 )
@@ -73,13 +73,13 @@ class VmstateVersionBump(Rule):
                         (f"\"{n.name}\" is nested with VMSTATE_STRUCT, so its version is not on the wire: the "
                          f"parent's version is used to load it, and _V fields at {n.version} are never loaded "
                          f"from a stream. " if nested else "")
-                        + f"QEMU {advice.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
-                        f"migrate from this tree back to {advice.vstr(v)}, whatever its machine type. "
+                        + f"QEMU {wording.vstr(v)} refuses version {n.version} of \"{n.name}\", so no VM can "
+                        f"migrate from this tree back to {wording.vstr(v)}, whatever its machine type. "
                         f"A subsection whose .needed reads a property that the current compat array switches off "
-                        f"keeps backward migration for {advice.machine_types(v, review.new_index, path=vc.path)}."
+                        f"keeps backward migration for {wording.machine_types(v, review.new_index, path=vc.path)}."
                     ),
                     quoted=review.quote(vc.path, line, line),
-                    suggestion=(advice.subsection_text(fix, review.tip_index, v) if fix is not None else
+                    suggestion=(wording.subsection_text(fix, review.tip_index, v) if fix is not None else
                                 "move the new fields into a subsection with a compat-property .needed "
                                 "(see `qlint rule vmstate-field-added`) and keep version_id"),
                     fix=fix,
@@ -113,7 +113,7 @@ def _fix_plan(review: Review, vc) -> SubsectionFix | None:
     struct = (top.fields[0].args[1] if top.fields and len(top.fields[0].args) > 1 else "")
     first = new_fields[0].field if new_fields else "version"
     slug = (prefix + first).replace(".", "_")
-    plan = advice.vmstate_plan(review.tip_index, model, top.var, struct, slug, review.current_version)
+    plan = fixplan.vmstate_plan(review.tip_index, model, top.var, struct, slug, review.current_version)
     if plan is None or not struct:
         return None
     carry = tuple(f"{f.macro[:-2]}({prefix}{f.args[0]}, {struct}{''.join(', ' + a for a in f.args[2:-1])})"

@@ -281,17 +281,17 @@ def test_unknown_holder_lowers_confidence_and_min_confidence_drops_it(tmp_path: 
 
 
 def test_review_text_names_only_the_machine_types_that_can_hold_the_file():
-    from qlint.analyzer.fix import advice
+    from qlint.analyzer.fix import wording
 
     idx = _fixture_index()
-    everywhere = advice.machine_types((7, 2), idx)
+    everywhere = wording.machine_types((7, 2), idx)
     assert "pc-q35-7.2" in everywhere and "virt-7.2" in everywhere
     # the x86 CPU model is built for the i386 target only: no virt machine type holds it
-    assert advice.machine_types((7, 2), idx, path="target/i386/cpu.c") == \
+    assert wording.machine_types((7, 2), idx, path="target/i386/cpu.c") == \
         "machine types 7.2 and older (pc-q35-7.2 and older)"
     # a PCI device that both boards build keeps both; a file qlint cannot place keeps the full list
-    assert advice.machine_types((7, 2), idx, path="hw/net/acme_nic.c") == everywhere
-    assert advice.machine_types((7, 2), idx, path="include/hw/net/acme_nic.h") == everywhere
+    assert wording.machine_types((7, 2), idx, path="hw/net/acme_nic.c") == everywhere
+    assert wording.machine_types((7, 2), idx, path="include/hw/net/acme_nic.h") == everywhere
 
 
 def test_a_patch_that_also_unplugs_the_device_from_versioned_boards_is_still_reviewed(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import fixplan, wording
 from qlint.analyzer.tree import machines
 from qlint.analyzer.change import EmptySnapshot, OverlaySnapshot
 from qlint.analyzer.sources.fixture_repo import build, fixtures_root
@@ -58,18 +58,18 @@ def test_result_is_cached_on_the_index():
 
 def test_advice_names_the_machine_types():
     idx = _fixture_index()
-    assert advice.machine_types((7, 2), idx) == (
+    assert wording.machine_types((7, 2), idx) == (
         "machine types 7.2 and older (pc-q35-7.2, virt-7.2 and the older ones of each board)")
-    assert advice.machine_types((7, 2), idx, family="pc") == "machine types 7.2 and older (pc-q35-7.2 and older)"
+    assert wording.machine_types((7, 2), idx, family="pc") == "machine types 7.2 and older (pc-q35-7.2 and older)"
     # without an index, the generic wording
-    assert advice.machine_types((7, 2)) == "machine types 7.2 and older (pc-q35-7.2, pc-i440fx-7.2, virt-7.2, ...)"
-    assert advice.machine_types(None, idx) == "existing versioned machine types"
+    assert wording.machine_types((7, 2)) == "machine types 7.2 and older (pc-q35-7.2, pc-i440fx-7.2, virt-7.2, ...)"
+    assert wording.machine_types(None, idx) == "existing versioned machine types"
 
 
 def test_advice_after_a_release_names_that_release_s_machine_types():
     # hw_compat_8_0 does not exist yet: it will go to the 8.0 machine types of the boards
     idx = _fixture_index()
-    assert advice.machine_types((8, 0), idx) == (
+    assert wording.machine_types((8, 0), idx) == (
         "machine types 8.0 and older (pc-q35-8.0, virt-8.0 and the older ones of each board)")
 
 
@@ -338,7 +338,7 @@ def test_old_shape_macro_compat_lists_and_derived_boards():
     # xenfv-4.2 gets pc-i440fx-2.5's list through its options function: another board's machine type
     assert types["xenfv-4.2"].arrays == ("PC_COMPAT_2_5", "HW_COMPAT_2_5")
     assert mm.derived == {types["xenfv-4.2"]: "pc-i440fx"}
-    assert advice.machine_types((2, 5), idx, array="HW_COMPAT_2_5") == (
+    assert wording.machine_types((2, 5), idx, array="HW_COMPAT_2_5") == (
         "machine types 2.5 and older (pc-i440fx-2.5 and older)")
 
 
@@ -349,7 +349,7 @@ def test_unknown_macro_shape_falls_back():
     mm = machines.analyze(idx)
     assert mm.types == []
     assert mm.unresolved == {"hw/arm/virt.c": ("hw_compat_5_1", "hw_compat_5_2")}
-    assert advice.machine_types((5, 2), idx) == "machine types 5.2 and older (pc-q35-5.2, pc-i440fx-5.2, virt-5.2, ...)"
+    assert wording.machine_types((5, 2), idx) == "machine types 5.2 and older (pc-q35-5.2, pc-i440fx-5.2, virt-5.2, ...)"
 
 
 def test_one_unreadable_board_among_readable_ones_is_an_ellipsis():
@@ -359,7 +359,7 @@ def test_one_unreadable_board_among_readable_ones_is_an_ellipsis():
         "hw/ppc/spapr.c": _SPAPR,
         "hw/arm/virt.c": "static void virt_machine_6_0" + board,
     })
-    assert advice.machine_types((5, 2), idx) == "machine types 5.2 and older (pseries-5.2, ... and the older ones of each board)"
+    assert wording.machine_types((5, 2), idx) == "machine types 5.2 and older (pseries-5.2, ... and the older ones of each board)"
 
 
 def test_runaway_macros_do_not_hang():
@@ -474,5 +474,5 @@ const size_t hw_compat_4_0_len = G_N_ELEMENTS(hw_compat_4_0);
                   "include/hw/i386/pc.h": _PC_H_2024, "hw/i386/pc_q35.c": q35})
     assert _names(machines.reached_by(idx, "hw_compat_4_0")) == ["pc-q35-4.0"]
     assert _names(machines.reached_by(idx, "hw_compat_4_0_1")) == ["pc-q35-4.0", "pc-q35-4.0.1"]
-    assert advice.compat_array_name(idx, (4, 0))[0] == "hw_compat_4_0"
-    assert advice.machine_types((4, 0), idx) == "machine types 4.0 and older (pc-q35-4.0 and older)"
+    assert fixplan.compat_array_name(idx, (4, 0))[0] == "hw_compat_4_0"
+    assert wording.machine_types((4, 0), idx) == "machine types 4.0 and older (pc-q35-4.0 and older)"

@@ -16,6 +16,7 @@ import pygit2
 import pytest
 
 from qlint.analyzer import matrix
+from qlint.analyzer.diff import matrix as mx, matrix_text
 from qlint.analyzer.change import InputError
 from qlint.analyzer.sources.fixture_repo import build, build_demo, fixtures_root, on_release_root
 
@@ -33,7 +34,7 @@ def demo(tmp_path_factory) -> Path:
     return dest
 
 
-def _group(m: matrix.Matrix) -> matrix.Group:
+def _group(m: mx.Matrix) -> mx.Group:
     assert len(m.groups) == 1, [g.versions for g in m.groups]
     return m.groups[0]
 
@@ -43,7 +44,7 @@ def test_demo_matrix_is_the_compatibility_rst_story(demo):
     assert [c.label for c in m.columns] == ["7.2.0", "8.0.0", "8.0.1", "8.0.50 (HEAD)"]
     g = _group(m)
     assert g.versions[0] == (7, 2) and g.and_older
-    assert {k: matrix.display(v) for k, v in g.values.items()} == {
+    assert {k: mx.display(v) for k, v in g.values.items()} == {
         "7.2.0": "off", "8.0.0": "on", "8.0.1": "off", "8.0.50 (HEAD)": "off"}
     # the lists of compatibility.rst, for -M pc-7.2
     assert g.works("7.2.0", "7.2.0") and g.works("8.0.0", "8.0.0") and g.works("8.0.1", "8.0.1")
@@ -120,7 +121,7 @@ def test_a_fix_that_made_the_release_breaks_nothing(tmp_path):
     m = matrix.from_repo(str(tmp_path / "qemu"), PROP)
     assert m.groups == []
     assert (7, 2) in m.fine
-    assert "No migration between these releases fails" in matrix.render_text(m)
+    assert "No migration between these releases fails" in matrix_text.render_text(m)
 
 
 def test_bad_input_is_one_line_and_exit_2(demo, tmp_path):
@@ -214,7 +215,7 @@ def test_a_fix_that_reshapes_the_code_is_traced_through_the_lines_it_replaced(tm
                   "acme: keep the legacy register for 7.2 machines\n")
     m = matrix.from_repo(str(tmp_path / "q"), str(fix))
     g = _group(m)
-    assert {k: matrix.display(v) for k, v in g.values.items()} == {
+    assert {k: mx.display(v) for k, v in g.values.items()} == {
         "7.2.0": "on", "8.0.0": "off", "8.0.50 (HEAD)": "on"}
     assert g.works("7.2.0", "8.0.50 (HEAD)") and g.works("8.0.0", "8.0.50 (HEAD)") is False
     assert g.rescue[0]["option"] == "-global acme-dev.x-legacy-reg=off"

@@ -6,7 +6,7 @@ model (``model``) or of the diff (``diff``), tested here.
 
 from __future__ import annotations
 
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import wording
 from qlint.analyzer.cmodel import cparse
 from qlint.analyzer.diff.api import is_integer, norm_value, shown_value, spells_string, version_line
 
@@ -104,8 +104,8 @@ def test_version_line_is_the_added_line_setting_a_version():
 
 
 def test_closest_name_for_did_you_mean():
-    assert advice.closest("x-pcie-err-unc-msk", ["x-pcie-err-unc-mask", "x-pcie-lnksta-dllla"]) == "x-pcie-err-unc-mask"
-    assert advice.closest("vectors", ["x-pcie-err-unc-mask"]) is None
+    assert wording.closest("x-pcie-err-unc-msk", ["x-pcie-err-unc-mask", "x-pcie-lnksta-dllla"]) == "x-pcie-err-unc-mask"
+    assert wording.closest("vectors", ["x-pcie-err-unc-mask"]) is None
 
 
 # -- the review of real example series: the typed diff and the series services --------------

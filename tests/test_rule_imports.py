@@ -1,7 +1,7 @@
 """Rules read the typed diff, nothing else.
 
 A rule imports only the diff API (``diff.api``; the review itself comes with ``rule``), the
-model types, the wording (``fix.advice``), the fix plans (``fix.fixplan``) and ``rule``: not the
+model types, the wording (``fix.wording``), the fix plans (``fix.fixplan``) and ``rule``: not the
 prefilter, the tree index, the index pool, the matrix command, the semantic diff's internals,
 git or tree-sitter.  It runs no regex (``re`` is not imported at all: a fact a rule needs of
 the C text is named in the model or the diff, with a test on a C snippet) and reads no file
@@ -19,7 +19,7 @@ RULES = Path(__file__).resolve().parents[1] / "rules"
 
 ALLOWED = {
     "__future__",
-    "qlint.analyzer.fix.advice",
+    "qlint.analyzer.fix.wording",
     "qlint.analyzer.diff.api",
     "qlint.analyzer.fix.fixplan",
     "qlint.analyzer.cmodel.model",
@@ -60,7 +60,7 @@ def violations(source: str, filename: str = "<rule>") -> list[str]:
             elif node.module.startswith("qlint.analyzer") and node.module.count(".") <= 2 and \
                     all(f"{node.module}.{alias.name}" in ALLOWED or _is_package(f"{node.module}.{alias.name}")
                         for alias in node.names):
-                # `from qlint.analyzer.fix import advice` names a module of a package
+                # `from qlint.analyzer.fix import wording` names a module of a package
                 for alias in node.names:
                     if f"{node.module}.{alias.name}" not in ALLOWED:
                         out.append(f"{filename}:{node.lineno}: imports {node.module}.{alias.name}")
@@ -89,7 +89,7 @@ def test_rule_reads_only_the_typed_diff(path: Path):
 def test_the_check_catches_what_it_forbids():
     bad = '''
 import re
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import wording
 from qlint.analyzer.diff import propdiff
 from qlint.analyzer.tree.index import TreeIndex
 from qlint.analyzer.rule import Rule
@@ -106,7 +106,7 @@ def check(review):
     ])
     ok = '''
 from __future__ import annotations
-from qlint.analyzer.fix import advice
+from qlint.analyzer.fix import wording
 from qlint.analyzer.diff.api import norm_value
 from qlint.analyzer.rule import Review, Rule
 '''

@@ -1,7 +1,7 @@
 """The C model in QEMU's vocabulary: plain data that rules read.
 
 Nothing here knows about tree-sitter, git or the command line.  ``cparse``
-fills these records from C source; ``tree`` and ``semdiff`` combine them.
+fills these records from C source; ``tree`` and ``diff`` combine them.
 """
 
 from __future__ import annotations

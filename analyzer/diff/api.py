@@ -27,7 +27,7 @@ import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
-from qlint.analyzer.matrix import display
+from qlint.analyzer.diff.matrix import display
 from qlint.analyzer.cmodel.model import (
     CompatArray,
     CompatEntry,
@@ -49,7 +49,8 @@ from qlint.analyzer.diff.propdiff import (
     truthy,
     value_error,
 )
-from qlint.analyzer.diff.semdiff import GuardedChange, GuardProp, WriteChange
+from qlint.analyzer.diff.configdiff import GuardedChange, WriteChange
+from qlint.analyzer.diff.guards import GuardProp
 from qlint.analyzer.diff.vmdiff import FieldChange, Gate, NewSubsection, VMStateDiff, obligations
 
 __all__ = [
@@ -111,21 +112,21 @@ class ConfigWriteDiff:
 
     @cached_property
     def old(self) -> list[InitWrite]:
-        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r._writes[0]]
+        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r.config_diff.writes[0]]
 
     @cached_property
     def new(self) -> list[InitWrite]:
-        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r._writes[1]]
+        return [InitWrite(f.display_path, w, tuple(gps)) for f, _m, w, gps in self._r.config_diff.writes[1]]
 
     @property
     def changes(self) -> list[WriteChange]:
         """Writes that appear, vanish or change value with no compat property around them."""
-        return self._r.write_changes
+        return self._r.config_diff.changes
 
     @property
     def guarded(self) -> list[GuardedChange]:
         """Writes that now run only when a property allows it, or that a new guard covers."""
-        return self._r.guarded_changes
+        return self._r.config_diff.guarded
 
 
 # -- VMState -------------------------------------------------------------------------------
@@ -218,8 +219,8 @@ class VMStateChanges:
         fn = model.functions.get(fc.old.test) if model is not None else None
         if fn is None or not fn.conds:
             return False
-        gps = r.guards_props(fn.conds, model, r.old_index)
-        return bool(gps) and all(gp.at_default is False and r._dropped_unset(gp.prop) for gp in gps)
+        gps = r.guards.guards_props(fn.conds, model, r.old_index)
+        return bool(gps) and all(gp.at_default is False and r.guards.dropped_unset(gp.prop) for gp in gps)
 
     def old_desc(self, fc: FieldChange) -> VMStateDesc | None:
         """The description of ``fc`` before the patch (same C name, else same ``.name``)."""

@@ -13,7 +13,7 @@ import re
 
 from qlint.analyzer.tree.index import TreeIndex
 from qlint.analyzer.cmodel.model import PropertyDef
-from qlint.analyzer.diff.semdiff import guard_uses_prop, runs_at_default
+from qlint.analyzer.diff.guards import guard_uses_prop, runs_at_default
 
 Statement = tuple[str, str, str]  # (path, function, statement squashed of whitespace)
 

@@ -51,7 +51,7 @@ def c_file(f: FileChange) -> bool:
 
 def digest(model: FileModel) -> str:
     """A hash of everything in ``model`` from which a rule can start, without line numbers."""
-    from qlint.analyzer.diff.semdiff import is_init_function
+    from qlint.analyzer.diff.configdiff import is_init_function
 
     init: dict[str, bool] = {}
     parts: list[str] = []
@@ -359,7 +359,7 @@ def _directive_at(items, starts, reach, rows, row: int, last: bool) -> bool:
 def _region_key(model: FileModel, writers: frozenset[bytes]) -> tuple:
     """What the items of a region give to a file's facts: their own, and which of the file's
     functions that write each of their functions calls or installs (a writer is init code
-    when all its callers are: ``semdiff.is_init_function``)."""
+    when all its callers are: ``configdiff.is_init_function``)."""
     names = {w.decode() for w in writers}
     calls = ((f.name, sorted(f.calls & names), sorted(f.assigned_fns & names)) for f in model.functions.values())
     return digest(model), entries(model), sorted(c for c in calls if c[1] or c[2])

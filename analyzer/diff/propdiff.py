@@ -183,7 +183,7 @@ def feature_additions(review) -> list[FeatureAdd]:
             for _callee, feat, guards, line in fn.feature_calls:
                 if feat in old_feats:
                     continue
-                if review.guards_props(guards, nm, review.new_index):
+                if review.guards.guards_props(guards, nm, review.new_index):
                     continue  # switched by a property: compat-entry-missing's business
                 if any(not g.validation for g in guards):
                     continue  # conditional on something qlint does not model: do not guess

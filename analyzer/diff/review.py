@@ -20,8 +20,8 @@ import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
-from qlint.analyzer.fix import advice
-from qlint.analyzer import matrix
+from qlint.analyzer.fix import fixplan, wording
+from qlint.analyzer.diff import matrix, matrix_text
 from qlint.analyzer.diff import behaviour as beh
 from qlint.analyzer.change import InputError, Patch
 from qlint.analyzer.diff.api import CompatChanges, ConfigWriteDiff, PropertyChanges, VMStateChanges
@@ -78,7 +78,7 @@ class Review(PatchReview):
                 continue  # no new entry for the property, same types: no entry there either
             idx = self.pool.get(p.new)
             names |= {idx.string_name(alt.name) for alt in props}
-            if any(_has_entry(idx, version, idx.string_name(alt.name), advice.owner_types(self.new_index, alt))
+            if any(_has_entry(idx, version, idx.string_name(alt.name), fixplan.owner_types(self.new_index, alt))
                    for alt in props):
                 return p
             types_matter = types_matter or any(idx.entries_for(idx.string_name(alt.name), version) for alt in props)
@@ -148,7 +148,7 @@ class Releases:
         """The releases from ``first`` to ``current``, as "X.Y.0" ([] when ``first`` is None)."""
         if first is None or self._r.series.release_versions is None:
             return []
-        return [advice.vstr(v) + ".0" for v in self.versions if first <= v <= current]
+        return [wording.vstr(v) + ".0" for v in self.versions if first <= v <= current]
 
     def first_shipped(self, props: list[PropertyDef], after: Version, current: Version) -> FirstRelease:
         """The first release after ``after`` (up to ``current``) that had the behaviour ``props``
@@ -226,7 +226,7 @@ class Releases:
             return {}
         text = []
         for g in m.groups:
-            text += matrix.render_group(m, g)
+            text += matrix_text.render_group(m, g)
         if m.point_release_note or not series.point_releases or not series.point_releases():
             text += ["", "  (No stable branch or point-release tag in this repository: point releases are not shown.)"]
         return {"matrix": m.to_dict(), "matrix_text": "\n".join(text)}

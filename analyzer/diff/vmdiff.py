@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from qlint.analyzer.change import FileChange
+from qlint.analyzer.diff.configdiff import GuardedChange
 from qlint.analyzer.tree.index import TreeIndex
 from qlint.analyzer.cmodel.model import FileModel, PropertyDef, VMField, VMStateDesc
 from qlint.analyzer.limits import VMSTATE_EXPANSION_DEPTH, VMSTATE_FIELDS, over
@@ -256,7 +257,7 @@ class VMStateDiff:
         fns = [fn] + [model.functions[c] for c in sorted(fn.calls) if c in model.functions]
         versioned = any("version" in g.text for f in fns for g in f.conds)
         for f in fns:  # the function and one level of helpers in the same file
-            for gp in r.guards_props(f.conds, model, r.new_index):
+            for gp in r.guards.guards_props(f.conds, model, r.new_index):
                 props.setdefault(gp.prop.name, gp.prop)
         return Gate(function, list(props.values()), version=versioned)
 
@@ -281,7 +282,6 @@ def _line_near(f: FileChange, d: VMStateDesc) -> int:
 
 def obligations(diff: "VMStateDiff"):
     """Properties that gate new wire data: each needs a compat entry switching it off."""
-    from qlint.analyzer.diff.semdiff import GuardedChange
 
     out = []
     for fc in diff.fields:

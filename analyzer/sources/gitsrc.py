@@ -22,6 +22,7 @@ from qlint.analyzer.change import (
     EmptySnapshot,
     FileChange,
     InputError,
+    MissingObjectError,
     LazyFileChange,
     LazyPatch,
     OverlaySnapshot,
@@ -57,13 +58,6 @@ def open_repo(path: str) -> pygit2.Repository:
         return pygit2.Repository(disc)
     except Exception as exc:  # pygit2 raises several kinds
         raise InputError(f"cannot open git repository {path}: {exc}") from None
-
-
-class MissingObjectError(InputError):
-    """An object the review needs is not in the repository (a partial or a shallow clone).
-
-    Never a reason to review less: a file that cannot be read is not a file that did not change.
-    """
 
 
 _SHALLOW = "shallow clone? (git fetch --unshallow)"

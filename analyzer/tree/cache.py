@@ -31,11 +31,11 @@ from functools import cache as _memo
 from pathlib import Path
 
 # Modules whose code decides what is stored: a change to any of them is a new format.
-# (semdiff: the prefilter's digest records which functions is_init_function() calls init code.)
+# (configdiff: the prefilter's digest records which functions is_init_function() calls init code.)
 # the modules whose code decides what a cached row holds, relative to the analyzer package
 _FORMAT_SOURCES = ("cmodel/cparse.py", "cmodel/lexemes.py", "cmodel/model.py", "tree/index.py",
-                   "diff/prefilter.py", "diff/semdiff.py", "tree/machines.py", "sources/gitsrc.py",
-                   "tree/cache.py", "limits.py")
+                   "diff/prefilter.py", "diff/semdiff.py", "diff/configdiff.py", "tree/machines.py",
+                   "sources/gitsrc.py", "tree/cache.py", "limits.py")
 # How rows are laid out; older layouts (pickles) live in files of other names and are never read.
 _LAYOUT = "json"
 _PENDING_LIMIT = 200
