@@ -51,11 +51,20 @@ from qlint.analyzer.diff.propdiff import (
 )
 from qlint.analyzer.diff.configdiff import GuardedChange, WriteChange
 from qlint.analyzer.diff.guards import GuardProp
-from qlint.analyzer.diff.vmdiff import FieldChange, Gate, NewSubsection, VMStateDiff, obligations
+from qlint.analyzer.diff.vmdiff import (
+    DroppedSubsection,
+    FieldChange,
+    FieldMove,
+    Gate,
+    NameChange,
+    NewSubsection,
+    VMStateDiff,
+    obligations,
+)
 
 __all__ = [
-    "CompatChanges", "ConfigWriteDiff", "FeatureAdd", "FieldChange", "Gate", "GuardedChange", "GuardProp",
-    "ImplicitDefault", "InitWrite", "NewSubsection", "PropChange", "PropertyChanges", "VMStateChanges",
+    "CompatChanges", "ConfigWriteDiff", "DroppedSubsection", "FeatureAdd", "FieldChange", "FieldMove", "Gate", "GuardedChange", "GuardProp",
+    "ImplicitDefault", "InitWrite", "NameChange", "NewSubsection", "PropChange", "PropertyChanges", "VMStateChanges",
     "VersionChange", "WriteChange", "is_feature_switch", "is_integer", "norm_value", "owners_cover",
     "shown_value", "spells_string", "truthy", "value_error", "version_line",
 ]
@@ -159,6 +168,21 @@ class VMStateChanges:
     def subsections(self) -> list[NewSubsection]:
         return self._diff.subsections
 
+    @property
+    def moves(self) -> list[FieldMove]:
+        """Fields sent on both sides at another place in the stream."""
+        return self._diff.moves
+
+    @property
+    def names(self) -> list[NameChange]:
+        """Sections and subsections whose ``.name`` (what the destination looks up) changes."""
+        return self._diff.names
+
+    @property
+    def dropped_subsections(self) -> list[DroppedSubsection]:
+        """Subsections an older QEMU sends that the description no longer lists."""
+        return self._diff.dropped
+
     @cached_property
     def versions(self) -> list[VersionChange]:
         out = []
@@ -211,12 +235,18 @@ class VMStateChanges:
         Its test returned properties this patch removes, which no compat array of a machine
         type left after the patch sets, and at their defaults the test is false.
         """
-        r = self._r
         if fc.old is None or not fc.old.test:
             return False
-        f = r.patch.changed(fc.path)
-        model = r.old_model(f) if f is not None else None
-        fn = model.functions.get(fc.old.test) if model is not None else None
+        return self.false_on_live_machines(fc.path, fc.old.test)
+
+    def false_on_live_machines(self, path: str, function: str | None) -> bool:
+        """Old ``function`` of ``path`` (a ``_TEST`` or ``.needed``) returned true only for
+        properties this patch removes, which no compat array of a machine type left after the
+        patch sets: no VM of a remaining machine type sent what it gated."""
+        r = self._r
+        f = r.patch.changed(path)
+        model = r.old_model(f) if f is not None and function else None
+        fn = model.functions.get(function) if model is not None else None
         if fn is None or not fn.conds:
             return False
         gps = r.guards.guards_props(fn.conds, model, r.old_index)

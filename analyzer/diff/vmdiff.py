@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import re
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from qlint.analyzer.change import FileChange
 from qlint.analyzer.diff.configdiff import GuardedChange
@@ -47,6 +49,40 @@ class NewSubsection:
     parent: VMStateDesc
     sub: VMStateDesc | None  # None when qlint cannot find the subsection's description
     var: str
+    line: int
+
+
+@dataclass
+class FieldMove:
+    """A field both sides send, at another place in the stream (the fields around it stay)."""
+
+    path: str
+    desc: VMStateDesc
+    field: VMField  # new side
+    before: VMField | None  # the field it used to come after (old side); None: it came first
+    line: int
+
+
+@dataclass
+class NameChange:
+    """A description whose ``.name`` is on the wire (a section or a subsection) changes it."""
+
+    path: str
+    old: VMStateDesc
+    new: VMStateDesc
+    old_name: str  # as each tree resolves it
+    new_name: str
+    role: str  # "section" or "subsection"
+    line: int
+
+
+@dataclass
+class DroppedSubsection:
+    """A subsection an older QEMU sends that the description no longer lists."""
+
+    path: str
+    parent: VMStateDesc  # new side
+    sub: VMStateDesc  # old side
     line: int
 
 
@@ -108,6 +144,9 @@ def _substitute(text: str, subst: dict[str, str]) -> str:
     return re.sub(r"\b\w+\b", lambda m: subst.get(m.group(0), m.group(0)), text)
 
 
+_MACRO_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
 def _match(olds: list[VMStateDesc], news: list[VMStateDesc]) -> list[tuple[VMStateDesc, VMStateDesc]]:
     """Pair descriptions: by C name first, then by a wire name that only one description uses."""
     by_var = {d.var: d for d in olds}
@@ -148,8 +187,6 @@ def _renamed(old: list[VMField], new: list[VMField]) -> list[VMField]:
     Fields the same in both (name and wire) anchor the two lists; between two anchors, old and
     new fields with the same wire form, aligned in order, are renames.
     """
-    from difflib import SequenceMatcher
-
     def full(f: VMField) -> tuple:
         return (f.field, *_wire(f))
 
@@ -181,6 +218,9 @@ class VMStateDiff:
         self.fields: list[FieldChange] = []
         self.versions: list[VersionChange] = []
         self.subsections: list[NewSubsection] = []
+        self.moves: list[FieldMove] = []
+        self.names: list[NameChange] = []
+        self.dropped: list[DroppedSubsection] = []
         self._run()
 
     def _run(self) -> None:
@@ -190,6 +230,23 @@ class VMStateDiff:
                 continue
             for o, n in _match(om.vmstates, nm.vmstates):
                 self._compare(f, om, nm, o, n)
+                self._compare_name(f, nm, o, n)
+
+    def _compare_name(self, f: FileChange, nm: FileModel, o: VMStateDesc, n: VMStateDesc) -> None:
+        """A section's or subsection's ``.name`` is how the destination finds its state."""
+        if o.name == n.name:
+            return
+        old_name = self.r.old_index.string_name(o.name)
+        new_name = self.r.new_index.string_name(n.name)
+        if old_name == new_name or _MACRO_RE.fullmatch(old_name) or _MACRO_RE.fullmatch(new_name):
+            return  # the same string, or one qlint cannot resolve
+        if any(n.var in d.subsections for d in nm.vmstates):
+            role = "subsection"
+        elif any(n.var in fn.vmsds for fn in nm.functions.values()) or not self.r.new_index.nests(n.var):
+            role = "section"
+        else:
+            return  # only nested in other descriptions: a VMSTATE_STRUCT sends no name
+        self.names.append(NameChange(f.path, o, n, old_name, new_name, role, _line_near(f, n)))
 
     def _compare(self, f: FileChange, om: FileModel, nm: FileModel, o: VMStateDesc, n: VMStateDesc) -> None:
         r = self.r
@@ -225,6 +282,7 @@ class VMStateDiff:
                     twin.kind, twin.old = "changed", x
                     continue
                 self.fields.append(FieldChange("removed", f.path, n, x, None, _line_near(f, n)))
+        self._compare_order(f, n, of, nf)
         if (o.version, o.minimum) != (n.version, n.minimum):
             self.versions.append(VersionChange(f.path, o, n, r.new_index.nests(n.var)))
         by_var = {d.var: d for d in nm.vmstates}
@@ -241,6 +299,32 @@ class VMStateDiff:
                 continue  # the same subsection under a new C name
             line = sub.line if sub is not None and sub.path == f.path else n.line
             self.subsections.append(NewSubsection(f.path, n, sub, s, line))
+        new_sub_names = set()
+        for s in n.subsections:
+            sub = by_var.get(s) or _find_desc(r.new_index, s)
+            if sub is not None:
+                new_sub_names.add(r.new_index.string_name(sub.name))
+        old_by_var = {d.var: d for d in om.vmstates}
+        for s in o.subsections:
+            if s in n.subsections:
+                continue
+            sub = old_by_var.get(s) or _find_desc(r.old_index, s)
+            if sub is None or r.old_index.string_name(sub.name) in new_sub_names:
+                continue  # unknown, or the same subsection under a new C name
+            self.dropped.append(DroppedSubsection(f.path, n, sub, _line_near(f, n)))
+
+    def _compare_order(self, f: FileChange, n: VMStateDesc, of: list[VMField], nf: list[VMField]) -> None:
+        """Fields both sides send once each, in another order: the values land in other fields."""
+        co, cn = Counter(x.identity for x in of), Counter(x.identity for x in nf)
+        once = {i for i in co if co[i] == 1 and cn[i] == 1}
+        olds = [x for x in of if x.identity in once and not x.is_unused]
+        news = [x for x in nf if x.identity in once and not x.is_unused]
+        sm = SequenceMatcher(None, [x.identity for x in olds], [x.identity for x in news], autojunk=False)
+        kept = {news[b + k].identity for a, b, size in sm.get_matching_blocks() for k in range(size)}
+        for x in news:
+            if x.identity not in kept:
+                k = next(i for i, y in enumerate(olds) if y.identity == x.identity)
+                self.moves.append(FieldMove(f.path, n, x, olds[k - 1] if k else None, x.line))
 
     def gate(self, function: str | None, path: str) -> Gate:
         """What ``function`` (a .needed or _TEST function) reads that properties set."""
@@ -274,6 +358,7 @@ def _find_desc(index: TreeIndex, var: str) -> VMStateDesc | None:
 
 
 def _line_near(f: FileChange, d: VMStateDesc) -> int:
+    """The first changed line inside description ``d``, else its first line."""
     inside = sorted(n for n in f.added if d.line <= n <= d.end_line)
     if inside:
         return inside[0]
