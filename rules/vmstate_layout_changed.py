@@ -10,7 +10,8 @@ class VmstateLayoutChanged(Rule):
     Flags a change to how an existing `VMStateDescription` is laid out on the
     wire that keeps every field: two fields that trade places (or one that
     moves), a section's or subsection's `.name` that changes, and a subsection
-    dropped from `.subsections`.
+    dropped from `.subsections`, and a subsection whose `.needed` read a
+    compat property and no longer does.
 
     ## Why is this bad?
     The stream carries no field names, only their bytes in order: fields that
@@ -19,7 +20,9 @@ class VmstateLayoutChanged(Rule):
     `.name`: a renamed one is not found ("Unknown savevm section", "unknown
     subsection"), both ways.  A subsection an older QEMU sends whenever its
     `.needed` is true makes the load fail on a destination that no longer
-    lists it.  A renamed C variable, or a `.name` spelt through a macro of the
+    lists it; one that compat entries kept away from old machine types is
+    sent to releases that do not know it once `.needed` stops reading them.
+    A renamed C variable, or a `.name` spelt through a macro of the
     same string, changes nothing and is not flagged; nor is the `.name` of a
     description only nested with `VMSTATE_STRUCT` (no name goes on the wire).
 
@@ -40,12 +43,14 @@ class VmstateLayoutChanged(Rule):
 
     name = "vmstate-layout-changed"
     severity = "error"
-    summary = "fields reordered, a section or subsection renamed, or a subsection dropped in an existing VMState"
+    summary = ("fields reordered, a section or subsection renamed, dropped or no longer gated by a compat "
+               "property in an existing VMState")
 
     def check(self, review: Review):
         yield from self._moves(review)
         yield from self._names(review)
         yield from self._dropped(review)
+        yield from self._ungated(review)
 
     def _moves(self, review: Review):
         v = review.current_version
@@ -116,4 +121,25 @@ class VmstateLayoutChanged(Rule):
                 suggestion=(f"keep {ds.sub.var} in {ds.parent.var}.subsections; its fields may load into "
                             f"state the device no longer uses"),
                 anchor=f"dropped:{parent}:{name}",
+            )
+
+    def _ungated(self, review: Review):
+        v = review.current_version
+        for ug in review.vmstate.ungated_subsections:
+            name = review.new_index.string_name(ug.sub.name)
+            props = ", ".join(f'"{p.name}"' for p in ug.props)
+            how = "is always true" if ug.always else f"no longer reads {props}"
+            yield self.finding(
+                review,
+                message=f"VMState subsection \"{name}\": {ug.sub.needed or '.needed'} {how}",
+                path=ug.path, line=ug.line, end_line=ug.line, function=ug.sub.var, in_function=False,
+                stream=ug.sub.var,
+                details=(
+                    f"Compat entries set {props} so that VMs of "
+                    f"{wording.machine_types(v, review.new_index, path=ug.path)} never sent \"{name}\"; "
+                    f"now they do, and a release without the subsection fails to load their stream."
+                ),
+                quoted=review.quote(ug.path, ug.line, ug.line),
+                suggestion=f"keep reading {props} in {ug.sub.needed or 'the .needed function'}",
+                anchor=f"ungated:{name}",
             )

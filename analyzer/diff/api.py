@@ -58,13 +58,14 @@ from qlint.analyzer.diff.vmdiff import (
     Gate,
     NameChange,
     NewSubsection,
+    UngatedSubsection,
     VMStateDiff,
     obligations,
 )
 
 __all__ = [
     "CompatChanges", "ConfigWriteDiff", "DroppedSubsection", "FeatureAdd", "FieldChange", "FieldMove", "Gate", "GuardedChange", "GuardProp",
-    "ImplicitDefault", "InitWrite", "NameChange", "NewSubsection", "PropChange", "PropertyChanges", "VMStateChanges",
+    "ImplicitDefault", "InitWrite", "NameChange", "NewSubsection", "UngatedSubsection", "PropChange", "PropertyChanges", "VMStateChanges",
     "VersionChange", "WriteChange", "is_feature_switch", "is_integer", "norm_value", "owners_cover",
     "shown_value", "spells_string", "truthy", "value_error", "version_line",
 ]
@@ -182,6 +183,11 @@ class VMStateChanges:
     def dropped_subsections(self) -> list[DroppedSubsection]:
         """Subsections an older QEMU sends that the description no longer lists."""
         return self._diff.dropped
+
+    @property
+    def ungated_subsections(self) -> list[UngatedSubsection]:
+        """Existing subsections whose ``.needed`` read compat properties and reads none now."""
+        return self._diff.ungated
 
     @cached_property
     def versions(self) -> list[VersionChange]:

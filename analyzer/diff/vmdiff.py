@@ -87,6 +87,18 @@ class DroppedSubsection:
 
 
 @dataclass
+class UngatedSubsection:
+    """A subsection whose ``.needed`` read compat properties and now reads none."""
+
+    path: str
+    parent: VMStateDesc  # new side
+    sub: VMStateDesc  # new side
+    props: list[PropertyDef]  # what the old .needed read, that compat entries set
+    always: bool  # the new .needed is always true
+    line: int
+
+
+@dataclass
 class Gate:
     """What a .needed or _TEST function depends on."""
 
@@ -221,6 +233,7 @@ class VMStateDiff:
         self.moves: list[FieldMove] = []
         self.names: list[NameChange] = []
         self.dropped: list[DroppedSubsection] = []
+        self.ungated: list[UngatedSubsection] = []
         self._run()
 
     def _run(self) -> None:
@@ -312,6 +325,33 @@ class VMStateDiff:
             if sub is None or r.old_index.string_name(sub.name) in new_sub_names:
                 continue  # unknown, or the same subsection under a new C name
             self.dropped.append(DroppedSubsection(f.path, n, sub, _line_near(f, n)))
+        for s in n.subsections:
+            if s in old_subs:
+                self._compare_needed(f, nm, n, old_by_var.get(s) or _find_desc(r.old_index, s),
+                                     by_var.get(s) or _find_desc(r.new_index, s))
+
+    def _compare_needed(self, f: FileChange, nm: FileModel, parent: VMStateDesc, old: VMStateDesc | None,
+                        new: VMStateDesc | None) -> None:
+        """A subsection kept away from old machine types by a compat property, and no longer."""
+        if old is None or new is None or (new.path or f.path) != f.path:
+            return
+        fn = nm.functions.get(new.needed or "")
+        touched = old.needed != new.needed or (
+            fn is not None and any(fn.line <= k <= fn.end_line for k in f.added))
+        if not touched:
+            return
+        r = self.r
+        was = self.gate(old.needed, old.path or f.path, old=True, model=r.old_model(f))
+        v = r.current_version
+        props = [p for p in was.props if v is not None and r.old_index.entries_for(p.name, v)
+                 and not r.guards.dropped_unset(p)]
+        if not props:
+            return  # it read no property that a compat array sets for a live machine type
+        now = self.gate(new.needed, new.path or f.path, model=nm)
+        if now.always or (now.found and not now.version and not any(
+                p.name in {q.name for q in props} for p in now.props)):
+            self.ungated.append(UngatedSubsection(f.path, parent, new, props, now.always,
+                                                  _line_near(f, new if fn is None else fn)))
 
     def _compare_order(self, f: FileChange, n: VMStateDesc, of: list[VMField], nf: list[VMField]) -> None:
         """Fields both sides send once each, in another order: the values land in other fields."""
@@ -326,12 +366,18 @@ class VMStateDiff:
                 k = next(i for i, y in enumerate(olds) if y.identity == x.identity)
                 self.moves.append(FieldMove(f.path, n, x, olds[k - 1] if k else None, x.line))
 
-    def gate(self, function: str | None, path: str) -> Gate:
-        """What ``function`` (a .needed or _TEST function) reads that properties set."""
+    def gate(self, function: str | None, path: str, old: bool = False, model: FileModel | None = None) -> Gate:
+        """What ``function`` (a .needed or _TEST function) reads that properties set, in the tree
+        after the patch (before it with ``old``); ``model``: the file's full model, when the
+        patch touches it (the tree's facts of a file hold no function bodies)."""
         r = self.r
+        index = r.old_index if old else r.new_index
         if not function or function == "NULL":
             return Gate(None, always=True)
-        found = r.new_index.function_anywhere(function, prefer=path)
+        if model is not None and function in model.functions:
+            found = (model, model.functions[function])
+        else:
+            found = index.function_anywhere(function, prefer=path)
         if found is None:
             return Gate(function, found=False)
         model, fn = found
@@ -341,7 +387,7 @@ class VMStateDiff:
         fns = [fn] + [model.functions[c] for c in sorted(fn.calls) if c in model.functions]
         versioned = any("version" in g.text for f in fns for g in f.conds)
         for f in fns:  # the function and one level of helpers in the same file
-            for gp in r.guards.guards_props(f.conds, model, r.new_index):
+            for gp in r.guards.guards_props(f.conds, model, index):
                 props.setdefault(gp.prop.name, gp.prop)
         return Gate(function, list(props.values()), version=versioned)
 
@@ -357,12 +403,10 @@ def _find_desc(index: TreeIndex, var: str) -> VMStateDesc | None:
     return None
 
 
-def _line_near(f: FileChange, d: VMStateDesc) -> int:
-    """The first changed line inside description ``d``, else its first line."""
+def _line_near(f: FileChange, d) -> int:
+    """The first changed line inside ``d`` (a description or a function), else its first line."""
     inside = sorted(n for n in f.added if d.line <= n <= d.end_line)
-    if inside:
-        return inside[0]
-    return d.line
+    return inside[0] if inside else d.line
 
 
 def obligations(diff: "VMStateDiff"):
