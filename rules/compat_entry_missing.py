@@ -122,6 +122,8 @@ class CompatEntryMissing(Rule):
                 quoted=quoted,
                 suggestion=f"{arr_path}, {arr}[]:\n    {entry}" + wording.create_array_hint(review.tip_index, v),
                 related=[Related(prop.path, prop.line, f"property \"{pname}\" defined here")],
+                fix=(fixplan.EntryFix(arr, arr_path, fixplan.array_exists(review.tip_index, v), ((("\"" + pname + "\"",), entry),))
+                     if (driver or owners) and wording.restoring_value(prop) in ("on", "off") else None),
                 anchor=f"missing:{pname}",
             )
 

@@ -90,6 +90,8 @@ class PropertyDefaultChanged(Rule):
                 continue
             arr, path = fixplan.compat_array_name(tip, v)
             drv = pc.owners[0] if set(uncovered) >= set(t for t in having if not tip.is_abstract(t)) else uncovered[0]
+            old = _as_value(pc.old.default)
+            entry = wording.entry_line(f'"{drv}"', name, old)
             yield self.finding(
                 review,
                 message=f"default of \"{name}\" changes from {pc.old.default} to {pc.new.default}; no compat entry "
@@ -102,8 +104,9 @@ class PropertyDefaultChanged(Rule):
                     f"old value for old machine types with an entry in {arr}[]."
                 ),
                 quoted=review.quote(pc.path, pc.new.line, pc.new.line),
-                suggestion=f"{path}, {arr}[]:\n    " + wording.entry_line(f'"{drv}"', name, _as_value(pc.old.default))
-                           + wording.create_array_hint(tip, v),
+                suggestion=f"{path}, {arr}[]:\n    " + entry + wording.create_array_hint(tip, v),
+                fix=(fixplan.EntryFix(arr, path, fixplan.array_exists(tip, v), (((f'"{drv}"', f'"{name}"'), entry),))
+                     if old in ("on", "off") or is_integer(old) else None),
                 anchor=f"default:{pc.new.array}:{name}",
             )
 
@@ -133,6 +136,7 @@ class PropertyDefaultChanged(Rule):
             if not uncovered:
                 continue
             arr, path = fixplan.compat_array_name(tip, v)
+            lines = [wording.entry_line(f'"{t}"', name, "0") for t in uncovered]
             shown = p.default if norm_value(p.default) == ch.effective else f"{p.default}, {ch.effective} once realized"
             yield self.finding(
                 review,
@@ -147,8 +151,8 @@ class PropertyDefaultChanged(Rule):
                     f"two fails or misbehaves. Keep 0 for old machine types with an entry per type in {arr}[]."
                 ),
                 quoted=review.quote(ch.path, p.line, p.line),
-                suggestion=f"{path}, {arr}[]:\n    " + "\n    ".join(
-                    wording.entry_line(f'"{t}"', name, "0") for t in uncovered) + wording.create_array_hint(tip, v),
+                suggestion=f"{path}, {arr}[]:\n    " + "\n    ".join(lines) + wording.create_array_hint(tip, v),
+                fix=fixplan.EntryFix(arr, path, fixplan.array_exists(tip, v), tuple(((f'"{t}"', f'"{name}"'), ln) for t, ln in zip(uncovered, lines))),
                 anchor=f"implicit-default:{p.array}:{name}",
             )
 

@@ -9,7 +9,7 @@ class VmstateLayoutChanged(Rule):
     ## What it does
     Flags a change to how an existing `VMStateDescription` is laid out on the
     wire that keeps every field: two fields that trade places (or one that
-    moves), a section's or subsection's `.name` that changes, and a subsection
+    moves), a section's or subsection's `.name` that changes, a subsection
     dropped from `.subsections`, and a subsection whose `.needed` read a
     compat property and no longer does.
 

@@ -17,6 +17,7 @@ import re
 
 from qlint.analyzer.cmodel import cparse
 from qlint.analyzer.fix.fixplan import (
+    EntryFix,
     FixSet,
     GuardFix,
     PropertyPlan,
@@ -296,23 +297,46 @@ def _prop_line(ctx: Context, plan: PropertyPlan, text: list[str], edits: list) -
 
 
 def _compat_entry(ctx: Context, plan: PropertyPlan, edits: list) -> None:
-    ws = ctx.ws
-    if not plan.compat_exists:
-        raise Unfixable(f"{plan.compat_array}[] does not exist yet (a release was just made): create it first")
     if plan.driver is None:
         raise Unfixable("qlint cannot tell which type the compat entry names")
-    m = ctx.index.model(plan.compat_path)
-    arr = next((a for a in (m.compat_arrays if m else []) if a.name == plan.compat_array), None)
+    _add_entries(ctx, plan.compat_path, plan.compat_array, plan.compat_exists, [((f'"{plan.prop}"',), plan.entry())],
+                 edits)
+
+
+def _add_entries(ctx: Context, path: str, array: str, exists: bool, entries: list[tuple[tuple[str, ...], str]],
+                 edits: list) -> None:
+    """Append ``entries`` ((needles, C text)) to compat array ``array`` of ``path``, skipping
+    those of which a line of the array holds every needle.  An empty array written on one line
+    (``GlobalProperty hw_compat_X_Y[] = {};``, how each cycle's array starts) is opened up."""
+    if not exists:
+        raise Unfixable(f"{array}[] does not exist yet (a release was just made): create it first")
+    m = ctx.index.model(path)
+    arr = next((a for a in (m.compat_arrays if m else []) if a.name == array), None)
     if arr is None or arr.style != "array":
-        raise Unfixable(f"{plan.compat_array} is not a GlobalProperty array qlint can edit")
-    ls = ws.lines(plan.compat_path)
-    if any(f'"{plan.prop}"' in ln for ln in ls[arr.line - 1:arr.end_line]):
+        raise Unfixable(f"{array} is not a GlobalProperty array qlint can edit")
+    ls = ctx.ws.lines(path)
+    body = ls[arr.line - 1:arr.end_line]
+    todo = [text for needles, text in entries if not any(all(n in ln for n in needles) for ln in body)]
+    if not todo:
         return
     close = arr.end_line
+    one_line = re.match(r"(.*=\s*)\{\s*\}(\s*;.*)$", ls[close - 1]) if arr.line == close else None
+    if one_line is not None:
+        head, tail = one_line.group(1).rstrip() + " {", "}" + one_line.group(2).strip()
+        edits.append((path, close, close, [head + "\n", *("    " + t + "\n" for t in todo), tail + "\n"]))
+        return
     if not re.match(r"\s*}\s*;", ls[close - 1]):
-        raise Unfixable(f"{plan.compat_array}[] does not end on a line of its own")
+        raise Unfixable(f"{array}[] does not end on a line of its own")
     indent = _indent(ls[arr.entries[-1].line - 1]) if arr.entries else "    "
-    edits.append((plan.compat_path, close, close - 1, [indent + plan.entry() + "\n"]))
+    edits.append((path, close, close - 1, [indent + t + "\n" for t in todo]))
+
+
+def _entry_fix(ctx: Context, finding, fix: EntryFix) -> list:
+    edits: list = []
+    _add_entries(ctx, fix.compat_path, fix.compat_array, fix.compat_exists, list(fix.entries), edits)
+    if not edits:
+        raise Unfixable(f"{fix.compat_array}[] already has the entry")
+    return edits
 
 
 # -- pci-config-unguarded ------------------------------------------------------------------
@@ -629,7 +653,7 @@ def _unused_fix(ctx: Context, finding, fixes: tuple) -> list:
 # -- the driver ---------------------------------------------------------------------------
 
 _BUILDERS = {GuardFix: _guard_fix, SubsectionFix: _subsection_fix, WidenFix: _widen_fix,
-             tuple: _unused_fix}
+             tuple: _unused_fix, EntryFix: _entry_fix}
 
 
 def register(kind, builder) -> None:

@@ -64,6 +64,16 @@ class GuardFix:
 
 
 @dataclass(frozen=True)
+class EntryFix:
+    """Compat entries to add to the current array: the whole fix when the property exists."""
+
+    compat_array: str
+    compat_path: str
+    compat_exists: bool
+    entries: tuple[tuple[tuple[str, ...], str], ...]  # (what a line holds when it is there, its C text)
+
+
+@dataclass(frozen=True)
 class SubsectionFix:
     """VMState: carry new fields in a subsection whose .needed reads a new property.
 
