@@ -177,6 +177,22 @@ def _match(olds: list[VMStateDesc], news: list[VMStateDesc]) -> list[tuple[VMSta
     return out
 
 
+_SCALAR_ARRAY_RE = re.compile(r"VMSTATE_((?:U?INT(?:8|16|32|64))|BOOL)_ARRAY")
+
+
+def _canonical(f: VMField) -> VMField:
+    """``f`` in the one spelling of its wire form: an array from element 0 is the sub-array
+    from 0 of the same length (VMSTATE_UINT32_ARRAY(f, s, n) and VMSTATE_UINT32_SUB_ARRAY(f, s,
+    0, n) send the same n words), and a buffer sends its bytes whether the state holds them or
+    points to them (VMSTATE_BUFFER_POINTER_UNSAFE and VMSTATE_BUFFER_UNSAFE)."""
+    m = _SCALAR_ARRAY_RE.fullmatch(f.macro)
+    if m is not None and len(f.args) == 3:
+        return VMField(f"VMSTATE_{m.group(1)}_SUB_ARRAY", (f.args[0], f.args[1], "0", f.args[2]), f.line, f.text)
+    if f.macro == "VMSTATE_BUFFER_POINTER_UNSAFE":
+        return VMField("VMSTATE_BUFFER_UNSAFE", f.args, f.line, f.text)
+    return f
+
+
 def _shape(f: VMField) -> tuple[str, tuple[str, ...]]:
     """The field's wire type and size: the macro family and its size-like arguments.
 
@@ -190,6 +206,9 @@ def _shape(f: VMField) -> tuple[str, tuple[str, ...]]:
                   and not (f.version and a == str(f.version)))
     if not ("ARRAY" in macro or "BUFFER" in macro or "UNUSED" in macro):
         sizes = ()
+    elif macro == "VMSTATE_BUFFER_UNSAFE" and len(f.args) == 4:
+        # its size is any expression, and all of it goes on the wire: compare it as written
+        sizes = (f.args[2], re.sub(r"\s+", "", f.args[3]))
     return macro, sizes
 
 
@@ -263,8 +282,8 @@ class VMStateDiff:
 
     def _compare(self, f: FileChange, om: FileModel, nm: FileModel, o: VMStateDesc, n: VMStateDesc) -> None:
         r = self.r
-        of = expand(o.fields, r.old_index)
-        nf = expand(n.fields, r.new_index)
+        of = [_canonical(x) for x in expand(o.fields, r.old_index)]
+        nf = [_canonical(x) for x in expand(n.fields, r.new_index)]
         of = _renamed(of, nf)  # a stream carries no field names: a renamed field is the same field
         # the same field may appear several times (sub-arrays): pair occurrences in order
         old_by: dict[str, list[VMField]] = {}
