@@ -126,6 +126,8 @@ class VmstateLayoutChanged(Rule):
     def _ungated(self, review: Review):
         v = review.current_version
         for ug in review.vmstate.ungated_subsections:
+            if not ug.props and review.vmstate.known_to_every_release(ug.path, ug.sub) is not False:
+                continue  # always sent now, but every release a live machine type runs on loads it
             name = review.new_index.string_name(ug.sub.name)
             props = ", ".join(f'"{p.name}"' for p in ug.props)
             how = "is always true" if ug.always else f"no longer reads {props}"
@@ -135,11 +137,15 @@ class VmstateLayoutChanged(Rule):
                 path=ug.path, line=ug.line, end_line=ug.line, function=ug.sub.var, in_function=False,
                 stream=ug.sub.var,
                 details=(
-                    f"Compat entries set {props} so that VMs of "
-                    f"{wording.machine_types(v, review.new_index, path=ug.path)} never sent \"{name}\"; "
-                    f"now they do, and a release without the subsection fails to load their stream."
+                    (f"Compat entries set {props} so that VMs of "
+                     f"{wording.machine_types(v, review.new_index, path=ug.path)} never sent \"{name}\"; "
+                     f"now they do, and a release without the subsection fails to load their stream.")
+                    if ug.props else
+                    (f"\"{name}\" was sent only when needed; now every VM sends it, and the releases of the "
+                     f"oldest machine types, which do not know it, fail to load every stream.")
                 ),
                 quoted=review.quote(ug.path, ug.line, ug.line),
-                suggestion=f"keep reading {props} in {ug.sub.needed or 'the .needed function'}",
+                suggestion=(f"keep reading {props} in {ug.sub.needed or 'the .needed function'}" if ug.props
+                            else "send it only when its state differs from what older releases assume"),
                 anchor=f"ungated:{name}",
             )

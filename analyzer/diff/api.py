@@ -215,25 +215,41 @@ class VMStateChanges:
         release already sent at least ``minimum``, every later one did too (versions only grow).
         None when qlint cannot tell (no machine types, no such release in the history).
         """
-        from qlint.analyzer.tree import kbuild, machines, shipped
+        from qlint.analyzer.tree import shipped
 
-        r = self._r
-        mm = machines.analyze(r.new_index)
-        reach = kbuild.holders(r.new_index, vc.path)
-        versioned = kbuild.versioned_boards(r.new_index) or {}
-        boards = set(versioned) if reach is None else set(reach.boards)
-        paths = {versioned.get(b) for b in boards}
-        types = [t for t in mm.types if t.path in paths] or mm.types
-        if not types:
-            return None
-        oldest = min(t.version for t in types)
-        release = shipped.release_index_at(r, oldest)
+        release = self._oldest_release(vc.path)
         if release is None:
             return None
         sent = shipped.vmstate_version(release, vc.path, vc.new.var, vc.new.name)
         if sent is None:
             return None  # not in that release: its machine types never sent it
         return sent < minimum
+
+    def _oldest_release(self, path: str):
+        """The tree of the release of the oldest machine type that can hold ``path`` (that of
+        every versioned board when the build cannot tell), or None."""
+        from qlint.analyzer.tree import kbuild, machines, shipped
+
+        r = self._r
+        mm = machines.analyze(r.new_index)
+        reach = kbuild.holders(r.new_index, path)
+        versioned = kbuild.versioned_boards(r.new_index) or {}
+        boards = set(versioned) if reach is None else set(reach.boards)
+        paths = {versioned.get(b) for b in boards}
+        types = [t for t in mm.types if t.path in paths] or mm.types
+        if not types:
+            return None
+        return shipped.release_index_at(r, min(t.version for t in types))
+
+    def known_to_every_release(self, path: str, desc: VMStateDesc) -> bool | None:
+        """Did the release of the oldest machine type that can hold ``path`` already have
+        ``desc``?  Then every later release knows it too.  None when qlint cannot tell."""
+        from qlint.analyzer.tree import shipped
+
+        release = self._oldest_release(path)
+        if release is None:
+            return None
+        return shipped.vmstate_version(release, path, desc.var, desc.name) is not None
 
     def never_sent(self, fc: FieldChange) -> bool:
         """A removed ``_TEST`` field that no VM of a remaining machine type sent.

@@ -88,12 +88,13 @@ class DroppedSubsection:
 
 @dataclass
 class UngatedSubsection:
-    """A subsection whose ``.needed`` read compat properties and now reads none."""
+    """A subsection whose ``.needed`` read compat properties and now reads none, or that is now
+    always sent."""
 
     path: str
     parent: VMStateDesc  # new side
     sub: VMStateDesc  # new side
-    props: list[PropertyDef]  # what the old .needed read, that compat entries set
+    props: list[PropertyDef]  # what the old .needed read, that compat entries set (may be none when always)
     always: bool  # the new .needed is always true
     line: int
 
@@ -361,12 +362,14 @@ class VMStateDiff:
             return
         r = self.r
         was = self.gate(old.needed, old.path or f.path, old=True, model=r.old_model(f))
+        if was.always:
+            return
         v = r.current_version
         props = [p for p in was.props if v is not None and r.old_index.entries_for(p.name, v)
                  and not r.guards.dropped_unset(p)]
-        if not props:
-            return  # it read no property that a compat array sets for a live machine type
         now = self.gate(new.needed, new.path or f.path, model=nm)
+        if not props and not now.always:
+            return  # it read no property that a compat array sets for a live machine type
         if now.always or (now.found and not now.version and not any(
                 p.name in {q.name for q in props} for p in now.props)):
             self.ungated.append(UngatedSubsection(f.path, parent, new, props, now.always,
