@@ -54,6 +54,8 @@ class PropertyDefaultChanged(Rule):
 
     name = "property-default-changed"
     severity = "error"
+    # a default re-spelt with the property's type, as constants of two enums qlint cannot compare
+    other_severities = ("warning",)
     summary = "a property default of an existing device changes with no compat entry restoring it"
 
     def check(self, review: Review):
@@ -89,6 +91,9 @@ class PropertyDefaultChanged(Rule):
             if not uncovered:
                 continue
             arr, path = fixplan.compat_array_name(tip, v)
+            # the property changes type (DEFINE_PROP_UINT8 to DEFINE_PROP_ENDIAN) and its default is
+            # spelt in the new type's constants: the same setting, or not, qlint cannot evaluate them
+            respelt = pc.old.macro != pc.new.macro and _constant(pc.old.default) and _constant(pc.new.default)
             drv = pc.owners[0] if set(uncovered) >= set(t for t in having if not tip.is_abstract(t)) else uncovered[0]
             old = _as_value(pc.old.default)
             entry = wording.entry_line(f'"{drv}"', name, old)
@@ -96,12 +101,17 @@ class PropertyDefaultChanged(Rule):
                 review,
                 message=f"default of \"{name}\" changes from {pc.old.default} to {pc.new.default}; no compat entry "
                         f"restores {pc.old.default} for {', '.join(uncovered)}",
+                severity="warning" if respelt else self.severity,
+                confidence="low" if respelt else "high",
                 path=pc.path, line=pc.new.line, end_line=pc.new.line, function=None,
                 details=(
                     f"VMs of {wording.machine_types(v, review.new_index, path=pc.path)} using {', '.join(uncovered)} would get \"{name}\"="
                     f"{pc.new.default} on this tree where QEMU {wording.vstr(v)} gives them {pc.old.default}: the "
                     f"device changes under the guest and migration between the two fails or misbehaves. Keep the "
                     f"old value for old machine types with an entry in {arr}[]."
+                    + (f" The property also changes type ({pc.old.macro} to {pc.new.macro}) and qlint cannot "
+                       f"evaluate {pc.old.default} and {pc.new.default}: if they name the same setting, nothing "
+                       f"changes." if respelt else "")
                 ),
                 quoted=review.quote(pc.path, pc.new.line, pc.new.line),
                 suggestion=f"{path}, {arr}[]:\n    " + entry + wording.create_array_hint(tip, v),
@@ -160,3 +170,9 @@ class PropertyDefaultChanged(Rule):
 def _as_value(default: str | None) -> str:
     n = norm_value(default)
     return {"true": "on", "false": "off"}.get(n, n)
+
+
+def _constant(value: str | None) -> bool:
+    """A bare enum or macro constant (DEVICE_LITTLE_ENDIAN), not a literal or an expression."""
+    v = (value or "").strip()
+    return bool(v) and v.isidentifier() and v.upper() == v and any(c.isalpha() for c in v)

@@ -157,7 +157,7 @@ def macro_prop_changes(review) -> list[PropChange]:
                         at = _macro_line(f, args[0], line)
                         mk = lambda a, macro=macro, i=i, arr=arr, at=at, f=f: PropertyDef(  # noqa: E731
                             a[0].strip('"'), macro, "", a[2] if len(a) > 2 else "", None, a[i], arr, at, f.path)
-                        out.append(PropChange("default", f.path, mk(args), mk(prev[1]), owners))
+                        out.append(PropChange("default", f.path, mk(args), mk(prev[1], prev[0]), owners))
     return out
 
 
