@@ -321,8 +321,11 @@ def op_rename(subsection: bool) -> Callable[[str], list[Site]]:
     def op(text: str) -> list[Site]:
         ds = vmstate_descriptions(text)
         subs = subsection_vars(ds)
+        # a description's .name is on the wire only for a subsection or a top-level section
+        top = set(re.findall(r"(?:->|\.)vmsd\s*=\s*&(\w+)|vmstate_register\w*\([^;]*?&(\w+)", text))
+        top = {a or b for a, b in top}
         return [(f'{d.var}: .name "{text[slice(*d.name)]}"', lambda d=d: splice(text, d.name[1], d.name[1], "-m"))
-                for d in ds if d.name and (d.var in subs) == subsection]
+                for d in ds if d.name and (d.var in subs if subsection else d.var in top and d.var not in subs)]
     return op
 
 
@@ -373,7 +376,7 @@ def op_raise_minimum(text: str) -> list[Site]:
 def realize_functions(text: str) -> list[tuple[Func, str]]:
     out = []
     for f in functions(text):
-        if "realize" in f.name or re.search(r"_init$", f.name) and "PCIDevice" in f.sig:
+        if "realize" in f.name:
             var = pci_dev_var(text, f)
             if var:
                 out.append((f, var))
@@ -1006,15 +1009,20 @@ def ablation_cases(args, tmp: Path) -> tuple[list[dict], list[dict]]:
             f.write_text(text)
             cases.append(dict(family="ablation", operator=f"ablation-{kind}", rev=parent[:10], base=parent,
                               path=";".join(paths), site=f"{r['id']} ({r['kind']}): {', '.join(ab.arrays)}",
-                              id=r["id"], kind=r["kind"], held=True, patch=str(f)))
+                              id=r["id"], kind=r["kind"], held=True, patch=str(f),
+                              # a commit that only added the entries leaves no change to review
+                              empty="\ndiff --git " not in "\n" + text))
     return cases, skipped
 
 
 def run_cases(cases: list[dict], cmd: list[str], repo: str, jobs: int, timeout: float) -> None:
     tty = sys.stderr.isatty()
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        for c in cases:
+            if c.get("empty"):
+                c.update(status="empty", exit=None, findings=[], wall=0.0, stderr="")
         futs = {ex.submit(run_qlint, [*cmd, "--base", c["base"]], repo, f"--patch={c['patch']}", timeout): c
-                for c in cases}
+                for c in cases if not c.get("empty")}
         for i, fut in enumerate(cf.as_completed(futs), 1):
             c = futs[fut]
             try:
@@ -1031,6 +1039,8 @@ def run_cases(cases: list[dict], cmd: list[str], repo: str, jobs: int, timeout: 
 
 
 def rows_for(cs: list[dict]) -> list:
+    """sites, flagged, silent, exit 2, crash/timeout, rate (flagged / sites)."""
+    cs = [c for c in cs if c["status"] != "empty"]
     ok = [c for c in cs if c["status"] == "ok"]
     flagged = sum(c["flagged"] for c in ok)
     bad = sum(c["status"] == "exit2" for c in cs)
@@ -1046,15 +1056,36 @@ def report(cases: list[dict], skipped: list[dict], args, revs: list[tuple[str, s
         out += ["### Compat ablation", "",
                 "A GUARDED commit's diff with the compat entries it adds removed, or moved to the next older"
                 " array of the same file; reviewed on the commit's parent. The rate is the share flagged.", "",
-                table(["kind", *head], [[c, *rows_for([x for x in ab if x["operator"] == c])]
-                                        for c in ("ablation-removed", "ablation-moved")])]
+                table(["kind", *head, "compat-only commits"],
+                      [[c, *rows_for(g := [x for x in ab if x["operator"] == c]), sum(x["status"] == "empty" for x in g)]
+                       for c in ("ablation-removed", "ablation-moved")])]
+        out += ["", "A compat-only commit (the fix of an earlier break) has nothing left once its entries are removed:"
+                " it is not reviewed and not counted in sites."]
+        kinds = sorted({c["kind"] for c in ab})
+        out += ["", "Per corpus kind:", "",
+                table(["corpus kind", "removed: sites", "flagged", "moved: sites", "flagged"],
+                      [[k, *(v for op in ("ablation-removed", "ablation-moved")
+                             for v in rows_for([c for c in ab if c["kind"] == k and c["operator"] == op])[:2])]
+                       for k in kinds])]
         if skipped:
             out += ["", f"Not moved ({len(skipped)}): " + "; ".join(f"{s['id']} ({s['why']})" for s in skipped)]
-        miss = [c for c in ab if not c["flagged"]]
-        out += ["", f"#### Ablation misses ({len(miss)})", "",
-                table(["operator", "id", "kind", "arrays", "status", "findings"],
-                      [[c["operator"], c["id"], c["kind"], c["site"].split(": ", 1)[1], c["status"],
-                        ", ".join(sorted({str(f.get("rule")) for f in c["findings"]})) or "-"] for c in miss])
+        by_id = defaultdict(dict)
+        for c in ab:
+            by_id[c["id"]][c["operator"]] = c
+
+        def verdict(c):
+            if c is None:
+                return "-"
+            if c["status"] != "ok":
+                return c["status"]
+            found = ", ".join(sorted({str(f.get("rule")) for f in c["findings"]}))
+            return ("flagged" if c["flagged"] else "silent") + (f" ({found})" if found else "")
+        miss = [(i, d) for i, d in sorted(by_id.items())
+                if any(c["status"] != "empty" and not c["flagged"] for c in d.values())]
+        out += ["", f"#### Ablation misses ({len(miss)} commits)", "",
+                table(["id", "kind", "arrays", "removed", "moved"],
+                      [[i, next(iter(d.values()))["kind"], next(iter(d.values()))["site"].split(": ", 1)[1],
+                        verdict(d.get("ablation-removed")), verdict(d.get("ablation-moved"))] for i, d in miss])
                 if miss else "none"]
     for fam, title, note in (("break", "Break operators", "rate = flagged / sites: 100 % is the target on held files."),
                              ("benign", "Benign operators", "rate = flagged / sites: 0 % is the target.")):
@@ -1089,10 +1120,11 @@ def report(cases: list[dict], skipped: list[dict], args, revs: list[tuple[str, s
 def write_tsv(path: Path, cases: list[dict]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["operator", "rev", "path", "site", "held", "exit", "n_errors", "rules"])
+        w.writerow(["operator", "rev", "path", "site", "held", "exit", "n_errors", "rules", "stderr"])
         for c in cases:
             w.writerow([c["operator"], c["rev"], c["path"], c["site"], "yes" if c["held"] else "no",
-                        c["status"] if c["exit"] is None else c["exit"], c["n_errors"], c["rules"] or "-"])
+                        c["status"] if c["exit"] is None else c["exit"], c["n_errors"], c["rules"] or "-",
+                        c["stderr"] or "-"])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
