@@ -392,6 +392,17 @@ def op_add_config_write(text: str) -> list[Site]:
     return sites
 
 
+def op_add_checked_config_write(text: str) -> list[Site]:
+    """A new write to a byte migration compares (under the cmask QEMU sets for every device)."""
+    sites = []
+    for f, var in realize_functions(text):
+        at = line_start(text, f.end - 1)
+        line = f"    pci_set_byte({var}->config + PCI_CLASS_PROG, 0x5a);\n"
+        sites.append((f"{f.name}: +pci_set_byte({var}->config + PCI_CLASS_PROG)",
+                      lambda at=at, line=line: splice(text, at, at, line)))
+    return sites
+
+
 def op_change_config_write(text: str) -> list[Site]:
     sites = []
     for f, _var in realize_functions(text):
@@ -561,8 +572,10 @@ def op_move_to_helper(text: str) -> list[Site]:
         best: list[int] = []
         for i, ln in enumerate(body_lines):
             m = HELPER_LINE_RE.match(ln)
-            words = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", ln)) if m else set()
-            ok = m and all(w == var or w in HELPER_WORDS or w.startswith("pci_") for w in words)
+            # only the PCIDevice, its config arrays and called functions: a local alias such as
+            # "uint8_t *conf = dev->config" is not in the helper's scope
+            words = set(re.findall(r"\b([a-z_][a-z0-9_]*)\b(?!\s*\()", ln)) if m else set()
+            ok = m and all(w == var or w in HELPER_WORDS for w in words)
             if ok:
                 run.append(i)
                 best = run if len(run) > len(best) else best
@@ -597,6 +610,7 @@ BREAK_OPS: dict[str, Callable[[str], list[Site]]] = {
     "needed-true": op_needed_true,
     "raise-minimum-version": op_raise_minimum,
     "add-config-write": op_add_config_write,
+    "add-checked-config-write": op_add_checked_config_write,
     "change-config-write": op_change_config_write,
     "change-revision": op_pci_id("revision"),
     "change-class-id": op_pci_id("class_id"),

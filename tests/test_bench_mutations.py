@@ -89,6 +89,7 @@ static void widget_realize(PCIDevice *pdev, Error **errp)
 
     pci_set_word(pdev->config + PCI_COMMAND, PCI_COMMAND_MEMORY);
     pci_set_byte(pdev->wmask + PCI_INTERRUPT_LINE, 0xff);
+    pci_config_set_interrupt_pin(conf, 1);
     conf[PCI_LATENCY_TIMER] = 0;
     s->ctrl = 0;
 }
@@ -252,6 +253,9 @@ def test_pci_and_property_operators():
     _, added = changed_lines(DEVICE, new)
     assert added == ["    pci_set_word(pdev->config + PCI_SUBSYSTEM_ID, 0x5a5a);"]
     assert new.index(added[0]) < new.index("}", new.index("s->ctrl = 0;"))
+    (lab, new), = sites("add-checked-config-write")
+    _, added = changed_lines(DEVICE, new)
+    assert added == ["    pci_set_byte(pdev->config + PCI_CLASS_PROG, 0x5a);"]
     changed = [n for _l, n in sites("change-config-write")]
     assert any("PCI_COMMAND, (PCI_COMMAND_MEMORY) ^ 1)" in n for n in changed)
     (lab, new), = sites("change-revision")
@@ -286,6 +290,8 @@ def test_benign_operators_keep_the_code():
     assert "pci_set_byte(pdev->wmask + PCI_INTERRUPT_LINE, 0xff);" in helper
     realize = new[new.index("static void widget_realize("):]
     assert "widget_realize_config_init(pdev);" in realize and "pci_set_" not in realize.split("}", 1)[0]
+    # the write through the local alias conf stays where conf is in scope
+    assert "pci_config_set_interrupt_pin(conf, 1);" in realize and "(conf," not in helper
 
 
 def test_rename_word_leaves_members_strings_and_comments():
